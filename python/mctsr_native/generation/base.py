@@ -1,0 +1,166 @@
+"""The generation interface: what the solver asks of a model, and what it gets back.
+
+Every backend (in-process llama.cpp, an OpenAI-compatible HTTP server, record/replay) takes a batch of
+`GenerationRequest`s and returns one `GenerationResult` per request, in order. The solver never sees a
+backend's internals, so a new backend slots in by implementing `Backend`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, Sequence, runtime_checkable
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "error"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Message:
+    """One chat turn; the backend renders turns with the model's own chat template."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingParams:
+    """How to sample one completion. Defaults suit MCTSr's critique and refine calls."""
+
+    max_tokens: int = 256  # hard cap on generated tokens for this call
+    temperature: float = 0.7  # 0 means greedy decoding
+    top_p: float = 0.95  # nucleus sampling mass
+    top_k: int = 40  # keep the k most likely tokens (0 = off)
+    min_p: float = 0.0  # drop tokens below min_p * p(best) (0 = off)
+    seed: int | None = None  # per-request seed; None = derived from the backend's seed
+    stop: tuple[str, ...] = ()  # generation ends before the first of these strings
+    grammar: str | None = None  # GBNF grammar constraining the output (backends that support it)
+
+    def validate(self) -> None:
+        from ..errors import InvalidRequestError
+
+        if self.max_tokens < 1:
+            raise InvalidRequestError(f"max_tokens must be >= 1, got {self.max_tokens}")
+        if not (self.temperature >= 0.0):
+            raise InvalidRequestError(f"temperature must be >= 0, got {self.temperature}")
+        if not (0.0 < self.top_p <= 1.0):
+            raise InvalidRequestError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise InvalidRequestError(f"top_k must be >= 0, got {self.top_k}")
+        if not (0.0 <= self.min_p < 1.0):
+            raise InvalidRequestError(f"min_p must be in [0, 1), got {self.min_p}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationRequest:
+    """One prompt (chat messages) and `n` independent samples of its completion."""
+
+    messages: tuple[Message, ...]
+    params: SamplingParams = SamplingParams()
+    n: int = 1  # samples of the same prompt (e.g. reward samples); they share the prompt's KV cache
+    kind: str = "generic"  # call kind for accounting: "answer", "critique", "refine", "reward", ...
+    # Optional text the assistant turn starts with (the model continues it). Counted as prompt.
+    assistant_prefix: str = ""
+
+    def validate(self) -> None:
+        from ..errors import InvalidRequestError
+
+        if not self.messages:
+            raise InvalidRequestError("a request needs at least one message")
+        if self.n < 1:
+            raise InvalidRequestError(f"n must be >= 1, got {self.n}")
+        self.params.validate()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Completion:
+    """One sampled completion."""
+
+    text: str
+    finish_reason: FinishReason  # "stop": EOG token or stop string; "length": hit max_tokens; "error"
+    generated_tokens: int
+    error: str | None = None  # set when finish_reason == "error": what went wrong for this sequence
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationResult:
+    """The completions of one request (len == request.n) and its prompt accounting."""
+
+    completions: tuple[Completion, ...]
+    prompt_tokens: int  # tokens in the rendered prompt
+    evaluated_prompt_tokens: int  # prompt tokens actually run through the model for this request
+    reused_prompt_tokens: int  # prompt tokens served from the KV prefix cache
+
+    @property
+    def texts(self) -> list[str]:
+        return [c.text for c in self.completions]
+
+
+@dataclass(kw_only=True)
+class Usage:
+    """Accounting of model work; backends keep a running total and report one per call."""
+
+    calls: int = 0  # generate() calls
+    requests: int = 0  # requests across calls
+    sequences: int = 0  # sampled completions across requests
+    prompt_tokens: int = 0  # prompt tokens evaluated by the model
+    reused_tokens: int = 0  # prompt tokens reused from the prefix cache instead of evaluated
+    generated_tokens: int = 0  # tokens sampled
+    decode_seconds: float = 0.0  # seconds inside the model's decode (llama_decode or the server)
+    wall_seconds: float = 0.0  # wall seconds inside generate()
+    by_kind: dict[str, int] = field(default_factory=dict)  # sequences per request kind
+
+    def add(self, other: "Usage") -> None:
+        for f in dataclasses.fields(self):
+            if f.name == "by_kind":
+                for k, v in other.by_kind.items():
+                    self.by_kind[k] = self.by_kind.get(k, 0) + v
+            else:
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def copy(self) -> "Usage":
+        u = Usage()
+        u.add(self)
+        return u
+
+    def minus(self, earlier: "Usage") -> "Usage":
+        """The work done since `earlier` (a copy taken before)."""
+        u = Usage()
+        for f in dataclasses.fields(self):
+            if f.name == "by_kind":
+                u.by_kind = {k: v - earlier.by_kind.get(k, 0) for k, v in self.by_kind.items()}
+            else:
+                setattr(u, f.name, getattr(self, f.name) - getattr(earlier, f.name))
+        return u
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model that completes batches of chat requests."""
+
+    name: str  # short description, e.g. "llama.cpp:SmolLM2-135M-Instruct.Q4_1.gguf"
+    usage: Usage  # running total since the backend was created
+    supports_grammar: bool  # whether SamplingParams.grammar is honoured
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        """Complete every request; results are in request order.
+
+        A request that cannot run (prompt too long, bad grammar) raises before any work when it is detected
+        up front; a failure of one sequence mid-batch is reported in its Completion (finish_reason "error")
+        while the other sequences complete.
+        """
+        ...
+
+    def count_tokens(self, messages: Sequence[Message], assistant_prefix: str = "") -> int:
+        """Tokens of the rendered prompt for these messages (exact for llama.cpp, estimated for HTTP)."""
+        ...
+
+    @property
+    def context_size(self) -> int:
+        """Tokens of context one sequence may use (prompt + completion)."""
+        ...
+
+    def close(self) -> None: ...
