@@ -1,0 +1,363 @@
+"""Final answers: extraction from a model's reply, and mathematical equivalence of two answers.
+
+Used by the solver (the vote selector groups equal answers) and by evaluation (scoring against ground truth).
+
+- `extract_answer(text)`: the last `\\boxed{...}` (balanced braces), else the last "The answer is: X" /
+  "Final answer: X" / "[Answer] X" / "#### X" / "Answer: X" line, else None.
+- `equivalent(a, b)`: multiple-choice letters compare as letters; plain numbers (GSM style: "1,000", "$18",
+  "18.00", "18 dollars", "x = 3", "1/2", "\\frac{1}{2}", "50%") compare exactly as fractions, or equal
+  after rounding to 6 decimals (1/3 == 0.333333); everything else goes to math-verify (LaTeX and expressions through SymPy) with bounded timeouts.
+  Never raises, never hangs.
+- `answer_key(a)` / `group_answers(answers)`: a cheap canonical key and equivalence classes for voting.
+
+math-verify's timeouts use SIGALRM, which only works in the main thread. Off the main thread (the evaluation's
+thread pool) math-verify runs without a timer, so inputs that could make SymPy run away (long strings, power
+towers, huge exponents or factorials) are compared as normalized strings only, in every thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from fractions import Fraction
+from functools import lru_cache
+from typing import Literal, Sequence
+
+__all__ = ["extract_answer", "answer_kind", "equivalent", "answer_key", "group_answers"]
+
+FLOAT_DECIMALS = 6  # numbers equal after rounding to this many decimals are equal (math-verify's default)
+MATH_VERIFY_TIMEOUT_S = 1  # per parse / per verify call (SIGALRM granularity is whole seconds)
+MAX_SYMBOLIC_CHARS = 300  # longer answers are compared as normalized strings only
+
+# --------------------------------------------------------------------------------------------------- extraction
+
+_BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*")
+# Prefixes of an answer line; the answer is the rest of that line (prefixes only, so that every
+# occurrence is found even when several share a line).
+_LINE_PREFIXES = (
+    re.compile(r"(?i)\bthe\s+(?:final\s+)?answer\s+is\b\s*[:：]?[ \t]*"),
+    re.compile(r"(?i)\bfinal\s+answer\s*[:：][ \t]*"),
+    re.compile(r"(?i)\[answer\][ \t]*[:：]?[ \t]*"),
+    re.compile(r"(?m)^[ \t]*####[ \t]*"),
+    re.compile(r"(?im)^\W*answer\s*[:：][ \t]*"),
+)
+_PLACEHOLDERS = {"<answer>", "[answer]", "<your answer>", "x", "...", "<number>", "<answer>'", '<answer>"'}
+
+
+def _balanced(text: str, open_at: int) -> int | None:
+    """Index just past the brace group opening at `open_at` (text[open_at] == "{"), or None if unclosed."""
+    depth = 0
+    i = open_at
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return None
+
+
+def _last_boxed(text: str) -> str | None:
+    """Content of the last complete `\\boxed{...}` / `\\fbox{...}` (or `\\boxed 5`)."""
+    for m in reversed(list(_BOX_RE.finditer(text))):
+        start = m.end()
+        if start < len(text) and text[start] == "{":
+            end = _balanced(text, start)
+            if end is None:
+                continue  # truncated box: try an earlier one
+            content = text[start + 1 : end - 1].strip()
+        else:
+            content = re.match(r"[^\s$]*", text[start:]).group(0).strip()  # type: ignore[union-attr]
+        if content:
+            return content
+    return None
+
+
+def _clean_line_answer(raw: str) -> str:
+    """Trim a captured "answer is X" remainder to X: its math span if it opens with one, else up to the
+    end of the sentence; markdown emphasis and trailing full stops go."""
+    s = raw.strip().strip("*_ ").strip()
+    for open_, close in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if s.startswith(open_):
+            end = s.find(close, len(open_))
+            if end > 0:
+                return s[len(open_) : end].strip()
+            s = s[len(open_) :]
+            break
+    s = re.split(r"(?<=[^\d\s])\.\s+(?=[A-Z])|\.\s*$|\s+(?:because|since|which)\s", s, maxsplit=1)[0]
+    return s.strip().strip("*_").rstrip(".").strip()
+
+
+def extract_answer(text: str) -> str | None:
+    """The final answer of a model reply: last `\\boxed{}`, else the last answer line, else None."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    boxed = _last_boxed(text)
+    if boxed is not None:
+        return boxed
+    matches: list[tuple[int, str]] = []
+    for pattern in _LINE_PREFIXES:
+        for m in pattern.finditer(text):
+            rest = text[m.end() :]
+            captured = rest.split("\n", 1)[0]
+            if not captured.strip():  # "The answer is:" then the answer on the next non-empty line
+                captured = next((ln for ln in rest.splitlines() if ln.strip()), "")
+            answer = _clean_line_answer(captured)
+            if answer and answer.lower().strip("'\"`") not in _PLACEHOLDERS:
+                matches.append((m.end(), answer))
+    if not matches:
+        return None
+    return max(matches, key=lambda t: t[0])[1]
+
+
+def answer_kind(problem: str) -> Literal["number", "latex"]:
+    """Which answer format suits a problem: "latex" (\\boxed{}) for LaTeX or multiple-choice problems,
+    "number" (a plain "The answer is: N" line) for GSM-style word problems."""
+    if not isinstance(problem, str):
+        return "number"
+    if "$" in problem or re.search(r"\\[a-zA-Z]+|\\\(|\\\[", problem):
+        return "latex"
+    if re.search(r"\(A\).*\(B\)", problem, re.S):
+        return "latex"
+    return "number"
+
+
+# ------------------------------------------------------------------------------------------------ normalization
+
+_TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
+_SPACING_RE = re.compile(r"\\[,;:!> ]|\\quad|\\qquad|~")
+_UNIT_WORD = r"[a-zA-Z][a-zA-Z.]*(?:\s*\^?\s*[23])?"
+_NUMBER_RE = re.compile(
+    r"^(?P<sign>[-+]?)\s*(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d*)?|\.\d+)"
+    r"(?:\s*/\s*(?P<den>\d+(?:\.\d+)?))?"
+    r"\s*(?P<pct>%?)"
+    r"(?:\s+" + _UNIT_WORD + r"(?:\s+" + _UNIT_WORD + r")*)?$"
+)
+_FRAC_RE = re.compile(r"^(?P<sign>[-+]?)\\[dt]?frac\s*\{\s*(?P<num>[^{}]+?)\s*\}\s*\{\s*(?P<den>[^{}]+?)\s*\}(?P<rest>.*)$")
+_FRAC_SHORT_RE = re.compile(r"^(?P<sign>[-+]?)\\[dt]?frac\s*(?P<num>\d)(?P<den>\d)(?P<rest>.*)$")
+_CHOICE_RE = re.compile(r"^\(\s*([A-J])\s*\)(?:\s+.*)?$|^([A-J])(?:[).:](?:\s+.*)?)?$")
+_ASSIGN_RE = re.compile(r"^[a-zA-Z](?:_\{?\w+\}?)?\s*=\s*(?!.*=)(.+)$")
+_DANGER_RE = re.compile(
+    r"\^\s*\{[^{}]*\^|\^\s*\([^()]*\^|\^\s*\w+\s*\^|\^\s*\{?\s*-?\d{4,}|\d{4,}\s*!|\\binom\s*\{\s*\d{5,}|\d{60,}"
+)
+
+
+def _strip_wrappers(s: str) -> str:
+    """Remove what never changes an answer's value: math delimiters, \\boxed, \\left/\\right, spacing,
+    \\text{} wrappers, currency and degree signs, a trailing full stop."""
+    s = s.strip()
+    inner = _last_boxed(s)
+    if inner is not None:
+        s = inner
+    s = s.replace("−", "-").replace("\\$", "").replace("$", "").replace("\\(", "").replace("\\)", "")
+    s = s.replace("\\[", "").replace("\\]", "")
+    s = re.sub(r"\\(?:left|right|displaystyle)\b", "", s)
+    s = _SPACING_RE.sub(" ", s)
+    s = s.replace("{,}", ",").replace("\\%", "%").replace("^\\circ", "").replace("^{\\circ}", "").replace("°", "")
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    for _ in range(3):
+        s = _TEXT_CMD_RE.sub(r" \1 ", s)
+    s = re.sub(r"\b(\d{1,3})((?: \d{3})+)\b", lambda m: m.group(1) + m.group(2).replace(" ", ""), s)
+    s = re.sub(r"^[€£¥]|(?<=\d)\s*(?:€|£|¥)$", "", s.strip())
+    return re.sub(r"\s+", " ", s).strip().rstrip(".").strip()
+
+
+def _choice(s: str) -> str | None:
+    """The letter of a multiple-choice answer ("(B)", "B", "\\text{(B)}", "(B) 12"), else None."""
+    m = _CHOICE_RE.match(s)
+    return (m.group(1) or m.group(2)) if m else None
+
+
+def _to_fraction(text: str) -> Fraction | None:
+    try:
+        return Fraction(text.replace(",", ""))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _number(s: str) -> tuple[Fraction, bool] | None:
+    """A plain number (possibly a simple fraction, percent or with a unit word): (value, is_percent)."""
+    m = _ASSIGN_RE.match(s)
+    if m:
+        s = m.group(1).strip()
+    for frac_re in (_FRAC_RE, _FRAC_SHORT_RE):
+        fm = frac_re.match(s)
+        if fm and fm.group("rest").strip() in ("", "%"):
+            num, den = _to_fraction(fm.group("num")), _to_fraction(fm.group("den"))
+            if num is None or den is None or den == 0:
+                return None
+            value = num / den
+            return (-value if fm.group("sign") == "-" else value), fm.group("rest").strip() == "%"
+    m = _NUMBER_RE.match(s)
+    if not m:
+        return None
+    value = _to_fraction(m.group("num"))
+    if value is None:
+        return None
+    if m.group("den"):
+        den = _to_fraction(m.group("den"))
+        if den is None or den == 0:
+            return None
+        value /= den
+    return (-value if m.group("sign") == "-" else value), bool(m.group("pct"))
+
+
+def _close(x: Fraction, y: Fraction) -> bool:
+    """Exact, or equal once rounded to FLOAT_DECIMALS places (so 1/3 == 0.333333, 999999 != 1000000)."""
+    return x == y or round(x, FLOAT_DECIMALS) == round(y, FLOAT_DECIMALS)
+
+
+def _numbers_equal(a: tuple[Fraction, bool], b: tuple[Fraction, bool]) -> bool:
+    """Numeric equality; a percent also matches its fraction (50% == 50 == 0.5)."""
+    (x, x_pct), (y, y_pct) = a, b
+    if _close(x, y):
+        return True
+    if x_pct and _close(x / 100, y):
+        return True
+    return y_pct and _close(x, y / 100)
+
+
+def _string_key(s: str) -> str:
+    """Whitespace-free; case-folded only when no LaTeX command could make case meaningful."""
+    s = re.sub(r"\s+", "", s)
+    return s if "\\" in s else s.lower()
+
+
+# ------------------------------------------------------------------------------------------------ math-verify
+
+logging.getLogger("math_verify").setLevel(logging.ERROR)  # its timeout warnings would break progress bars
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@lru_cache(maxsize=4096)
+def _parse(s: str, timed: bool) -> tuple:
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+
+    timeout = MATH_VERIFY_TIMEOUT_S if timed else None
+    try:
+        return tuple(
+            parse(
+                f"${s}$",
+                extraction_config=[LatexExtractionConfig(), ExprExtractionConfig()],
+                parsing_timeout=timeout,  # type: ignore[arg-type]
+            )
+        )
+    except Exception:  # noqa: BLE001 — garbage in, no parse out
+        return ()
+
+
+def _math_verify_equal(a: str, b: str) -> bool:
+    from math_verify import verify
+
+    timed = _in_main_thread()
+    pa, pb = _parse(a, timed), _parse(b, timed)
+    if not pa or not pb:
+        return False
+    timeout = MATH_VERIFY_TIMEOUT_S if timed else None
+    try:
+        return bool(
+            verify(list(pa), list(pb), timeout_seconds=timeout)  # type: ignore[arg-type]
+            or verify(list(pb), list(pa), timeout_seconds=timeout)  # type: ignore[arg-type]
+        )
+    except BaseException as e:  # noqa: BLE001 — includes math-verify's TimeoutException
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        return False
+
+
+# ----------------------------------------------------------------------------------------------- public API
+
+
+@lru_cache(maxsize=16384)
+def _equivalent(a: str, b: str) -> bool:
+    na, nb = _strip_wrappers(a), _strip_wrappers(b)
+    if not na or not nb:
+        return False
+    if _string_key(na) == _string_key(nb):
+        return True
+    ca, cb = _choice(na), _choice(nb)
+    if ca is not None or cb is not None:
+        return ca == cb
+    xa, xb = _number(na), _number(nb)
+    if xa is not None and xb is not None:
+        return _numbers_equal(xa, xb)
+    if any(len(s) > MAX_SYMBOLIC_CHARS or _DANGER_RE.search(s) for s in (na, nb)):
+        return False
+    return _math_verify_equal(na, nb)
+
+
+def equivalent(a: str | None, b: str | None) -> bool:
+    """Whether two final answers are mathematically the same (symmetric; False for None or garbage)."""
+    if not isinstance(a, str) or not isinstance(b, str):
+        return False
+    if a > b:  # symmetric cache
+        a, b = b, a
+    try:
+        return _equivalent(a, b)
+    except RecursionError:
+        return False
+    except Exception:  # noqa: BLE001 — an answer checker must never take a run down
+        return False
+
+
+def answer_key(answer: str | None) -> str:
+    """A canonical form: answers with equal keys are equivalent (the converse needs `equivalent`)."""
+    if not isinstance(answer, str):
+        return ""
+    s = _strip_wrappers(answer)
+    choice = _choice(s)
+    if choice is not None:
+        return f"choice:{choice}"
+    try:
+        number = _number(s)
+    except Exception:  # noqa: BLE001
+        number = None
+    if number is not None:
+        value, pct = number
+        text = str(value.numerator) if value.denominator == 1 else f"{float(value):.12g}"
+        return f"num:{text}{'%' if pct else ''}"
+    return "str:" + _string_key(s)
+
+
+def group_answers(answers: Sequence[str | None]) -> list[list[int]]:
+    """Indices of `answers` clustered by equivalence, in order of first appearance.
+
+    None (no extractable answer) and empty answers belong to no group. Answers with equal keys are grouped
+    without further checks; distinct keys are merged when `equivalent` says so (union-find, so the
+    clustering is transitive).
+    """
+    by_key: dict[str, list[int]] = {}
+    for i, a in enumerate(answers):
+        if isinstance(a, str) and a.strip():
+            key = answer_key(a)
+            if key in ("", "str:"):
+                continue
+            by_key.setdefault(key, []).append(i)
+    keys = list(by_key)
+    parent = list(range(len(keys)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(keys)):
+        for j in range(i + 1, len(keys)):
+            if find(i) != find(j) and equivalent(answers[by_key[keys[i]][0]], answers[by_key[keys[j]][0]]):
+                parent[find(j)] = find(i)
+    merged: dict[int, list[int]] = {}
+    for k, key in enumerate(keys):
+        merged.setdefault(find(k), []).extend(by_key[key])
+    groups = [sorted(g) for g in merged.values()]
+    return sorted(groups, key=lambda g: g[0])

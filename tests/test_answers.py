@@ -1,0 +1,207 @@
+"""Final-answer extraction and equivalence: pairs known equal, pairs known different, garbage."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mctsr_native.answers import answer_key, answer_kind, equivalent, extract_answer, group_answers
+
+# ------------------------------------------------------------------------------------------------- extraction
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("So the total is 18.\nThe answer is: 18", "18"),
+        ("The answer is: 18.", "18"),
+        ("the answer is 42 because 6*7", "42"),
+        ("The answer is: $\\frac{1}{2}$.", "\\frac{1}{2}"),
+        ("We get \\boxed{\\frac{\\sqrt{3}}{2}} as required.", "\\frac{\\sqrt{3}}{2}"),
+        ("first \\boxed{1} then \\boxed{\\{1, 2\\}}", "\\{1, 2\\}"),
+        ("\\boxed{a_{1}} \\boxed{x^{2}+{y}}", "x^{2}+{y}"),
+        ("answer \\boxed{7} then truncated \\boxed{\\frac{1", "7"),
+        ("\\fbox{3}", "3"),
+        ("$\\boxed 5$", "5"),
+        ("Natalia sold 72 clips.\n#### 72", "72"),
+        ("[Answer] 1,000", "1,000"),
+        ("Final answer: x = 3", "x = 3"),
+        ("Final Answer: The final answer is $5$. I hope it is correct.", "5"),
+        ("**The answer is: 12**", "12"),
+        ("The answer is:\n\n  36", "36"),
+        ("Answer: (B)", "(B)"),
+        ("The answer is: 3. First, we add. The answer is: 5", "5"),
+        ("End your reply with 'The answer is: <answer>'. Working... The answer is: 9", "9"),
+    ],
+)
+def test_extract_answer(text: str, expected: str) -> None:
+    assert extract_answer(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "   ", "I don't know.", "The answer is:", "\\boxed{", "The answer is: <answer>"])
+def test_extract_answer_none(text: str) -> None:
+    assert extract_answer(text) is None
+
+
+def test_extract_answer_non_string() -> None:
+    assert extract_answer(None) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("problem", "kind"),
+    [
+        ("Natalia sold clips to 48 of her friends in April. How many clips did she sell?", "number"),
+        ("Find $x$ such that $x^2 = 4$.", "latex"),
+        ("Compute \\sqrt{16}.", "latex"),
+        ("Which is largest? (A) 1 (B) 2 (C) 3", "latex"),
+    ],
+)
+def test_answer_kind(problem: str, kind: str) -> None:
+    assert answer_kind(problem) == kind
+
+
+# ------------------------------------------------------------------------------------------------ equivalence
+
+EQUAL = [
+    ("18", "18"),
+    ("18", "18.00"),
+    ("1,000", "1000"),
+    ("1{,}000", "1000"),
+    ("1 000 000", "1000000"),
+    ("$18", "18"),
+    ("\\$18.00", "18"),
+    ("18 dollars", "18"),
+    ("18 \\text{ dollars}", "18"),
+    ("5 cm^2", "5"),
+    ("x = 3", "3"),
+    ("x=3", "$3$"),
+    ("\\frac{1}{2}", "1/2"),
+    ("\\frac{1}{2}", "0.5"),
+    ("\\dfrac{3}{4}", "0.75"),
+    ("\\tfrac12", "\\frac{1}{2}"),
+    ("-\\frac{2}{3}", "-2/3"),
+    ("(B)", "B"),
+    ("\\text{(B)}", "B"),
+    ("(C) 12", "C"),
+    ("50\\%", "50"),
+    ("50%", "0.5"),
+    ("-5", "-5.0"),
+    ("−5", "-5"),
+    ("\\boxed{7}", "7"),
+    ("90^\\circ", "90"),
+    ("\\sqrt{2}/2", "\\frac{\\sqrt{2}}{2}"),
+    ("3\\sqrt{2}", "\\sqrt{18}"),
+    ("x^2+2x+1", "(x+1)^2"),
+    ("\\{1,2\\}", "\\{2,1\\}"),
+    ("[1,2)", "[1, 2)"),
+    ("(-\\infty, 3]", "(-\\infty,3]"),
+    ("(3, -\\frac{1}{2})", "(3, -0.5)"),
+    ("\\text{Monday}", "Monday"),
+    ("\\left( 1, 2 \\right)", "(1,2)"),
+    ("1/3", "0.333333"),
+    ("10^{3}", "1000"),
+]
+
+DIFFERENT = [
+    ("18", "19"),
+    ("18", "1.8"),
+    ("1,000", "1"),
+    ("2,3", "2300"),
+    ("\\frac{1}{2}", "1/3"),
+    ("1/3", "0.33"),
+    ("(B)", "(C)"),
+    ("B", "12"),
+    ("-5", "5"),
+    ("x = 3", "x = 4"),
+    ("(1,2)", "(2,1)"),
+    ("[1,2)", "[1,2]"),
+    ("(1,2)", "[1,2]"),
+    ("\\sqrt{2}", "2"),
+    ("\\pi", "3.14"),
+    ("50\\%", "0.4"),
+    ("x^2", "x^3"),
+    ("A = 5", "A"),
+    ("yes", "no"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), EQUAL)
+def test_equivalent_pairs(a: str, b: str) -> None:
+    assert equivalent(a, b)
+    assert equivalent(b, a)
+
+
+@pytest.mark.parametrize(("a", "b"), DIFFERENT)
+def test_different_pairs(a: str, b: str) -> None:
+    assert not equivalent(a, b)
+    assert not equivalent(b, a)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [(None, "1"), ("1", None), (None, None), ("", ""), ("  ", "1"), ("\\frac{", "}}"), ("$$$", "\\\\\\"),
+     ("\\boxed{", "1"), ("1/0", "1/0"), ("\x00\x01", "1"), ("{" * 500, "}" * 500)],
+)
+def test_garbage_never_raises(a: str | None, b: str | None) -> None:
+    assert equivalent(a, b) in (True, False)
+    assert isinstance(answer_key(a), str)
+
+
+@pytest.mark.parametrize("bomb", ["10^{10^{10}}", "2^{99999999}", "99999999999!", "9^9^9^9", "x" * 5000])
+def test_pathological_answers_are_bounded(bomb: str) -> None:
+    start = time.monotonic()
+    assert not equivalent(bomb, "1")
+    assert time.monotonic() - start < 3.0
+
+
+def test_equivalent_off_the_main_thread() -> None:
+    """math-verify's SIGALRM timer is main-thread only; a worker thread must still get answers."""
+    results: list[bool] = []
+    t = threading.Thread(target=lambda: results.extend([equivalent("\\frac{\\sqrt{8}}{2}", "\\sqrt{2}"),
+                                                        equivalent("x^2", "x^3")]))
+    t.start()
+    t.join(timeout=30)
+    assert results == [True, False]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_equivalent_total_on_random_text(a: str, b: str) -> None:
+    assert equivalent(a, b) == equivalent(b, a)
+    assert extract_answer(a) is None or isinstance(extract_answer(a), str)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(-10**9, 10**9))
+def test_integers_equal_their_formatted_forms(n: int) -> None:
+    assert equivalent(str(n), f"{n:,}")
+    assert equivalent(str(n), f"{n}.00")
+    assert not equivalent(str(n), str(n + 1))
+
+
+# -------------------------------------------------------------------------------------------------- grouping
+
+
+def test_answer_key_canonical() -> None:
+    assert answer_key("1,000") == answer_key("1000") == answer_key("$1000$") == answer_key("1000 dollars")
+    assert answer_key("(B)") == answer_key("B") == "choice:B"
+    assert answer_key("18.00") == answer_key("18")
+    assert answer_key(None) == ""
+
+
+def test_group_answers() -> None:
+    answers = ["18", "\\frac{1}{2}", None, "18.00", "0.5", "", "$18", "7", "1/2"]
+    assert group_answers(answers) == [[0, 3, 6], [1, 4, 8], [7]]
+
+
+def test_group_answers_empty() -> None:
+    assert group_answers([]) == []
+    assert group_answers([None, None]) == []
+
+
+def test_group_answers_merges_symbolic_equivalents() -> None:
+    assert group_answers(["\\sqrt{18}", "3\\sqrt{2}", "x=3\\sqrt{2}", "4"]) == [[0, 1, 2], [3]]
