@@ -1,0 +1,230 @@
+"""Every prompt MCTSr sends to the model, as templates a user can override, and the context-fit rule.
+
+The four calls of the paper (arXiv 2406.07394, section 3): the initial answer (zero-shot chain of thought),
+the self-refine pair (critique, then a rewrite that follows it) and self-evaluation (a strict reward in
+[-100, 100]). `Prompts` holds them as a frozen dataclass; override a field with
+`dataclasses.replace(Prompts(), critique_task="...")`.
+
+Layout, chosen for the engine's shared-prefix KV cache: every prompt is
+`[system] [user: problem_block, then the variable blocks, then the task]`. The system message and the problem
+come first and are identical in every call, so their tokens are evaluated once per problem; the answer block
+comes next, so the critique, refine and reward prompts of the same answer share it too.
+
+Context-fit rule (`fit_prompt`): a prompt must satisfy `count_tokens(prompt) + max_tokens <= context_size`.
+If it does not, the variable texts (the answer and the critique, never the problem or the task) are shortened
+from the middle: the longest one first, down to the length of the next one, then both equally ("water
+filling", so neither disappears while the other stays long); cuts fall at whitespace (no word, hence no
+token of a word, is split), and the cut is marked in place with "[... N characters omitted ...]"; the
+shortening is also reported in `FittedPrompt.omitted` (the solver counts it in its stats and logs a warning). If the prompt does not fit even
+with the variable texts emptied, `ContextOverflowError` says by how much and what to change.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Literal, Sequence
+
+from .generation.base import Backend, Message
+
+__all__ = ["Prompts", "CallKind", "AnswerKind", "FittedPrompt", "fit_prompt", "shorten_middle", "OMIT_MARK"]
+
+CallKind = Literal["answer", "critique", "refine", "reward"]
+AnswerKind = Literal["number", "latex"]
+
+OMIT_MARK = "[... {n} characters omitted ...]"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prompts:
+    """The prompt templates. Blocks are formatted with `str.format` (`{problem}`, `{answer}`, `{critique}`,
+    `{answer_format}`); the `format_*` strings are inserted verbatim as `{answer_format}`."""
+
+    # the system message, identical in every call
+    system: str = (
+        "You are a careful mathematician. You solve problems step by step, check every calculation, "
+        "and state the final answer clearly."
+    )
+    # opens every user message; keep it first so the problem's tokens are shared by every call
+    problem_block: str = "Problem:\n{problem}"
+    # the answer being critiqued, refined or graded
+    answer_block: str = "Answer:\n{answer}"
+    # the critique that the rewrite must follow
+    critique_block: str = "Critique of this answer:\n{critique}"
+    # answer format for problems with a numeric answer (GSM-style)
+    format_number: str = 'End with a last line of the form "The answer is: X", where X is only the final number.'
+    # answer format for problems whose answer is a LaTeX expression
+    format_latex: str = "End with the final answer written as \\boxed{X}."
+    # task of the first, zero-shot chain-of-thought answer
+    answer_task: str = "Solve the problem. Let's think step by step. {answer_format}"
+    # task of the self-refine critique: strict, every flaw, no rewrite
+    critique_task: str = (
+        "This answer is weak. Review it strictly: check every step and every calculation, and point out every "
+        "flaw, error, unjustified step and missing part. Do not write a new solution, only the critique."
+    )
+    # task of the self-refine rewrite: must follow the critique
+    refine_task: str = (
+        "Write a new, corrected answer to the problem that fixes every flaw the critique points out. "
+        "Let's think step by step. {answer_format}"
+    )
+    # task of self-evaluation: strict grading, never full marks, ends with the score line
+    reward_task: str = (
+        "Grade this answer strictly. Check each step and the final result; be very critical and never give "
+        "full marks. Write one short sentence of analysis, then a last line \"[Score] N\" where N is an "
+        "integer from -100 (completely wrong) to 100 (flawless)."
+    )
+    # the dummy answer the search starts beside (paper section 3.1)
+    dummy_answer: str = "I don't know."
+
+    def answer_format(self, kind: AnswerKind) -> str:
+        """The answer-format instruction for a problem of this kind."""
+        return self.format_latex if kind == "latex" else self.format_number
+
+    def build(
+        self,
+        call: CallKind,
+        problem: str,
+        *,
+        answer: str = "",
+        critique: str = "",
+        answer_kind: AnswerKind = "number",
+    ) -> tuple[Message, ...]:
+        """The chat messages of one call. `answer` is used by critique/refine/reward, `critique` by refine."""
+        fmt = self.answer_format(answer_kind)
+        blocks = [self.problem_block.format(problem=problem)]
+        if call == "answer":
+            task = self.answer_task
+        elif call == "critique":
+            blocks.append(self.answer_block.format(answer=answer))
+            task = self.critique_task
+        elif call == "refine":
+            blocks.append(self.answer_block.format(answer=answer))
+            blocks.append(self.critique_block.format(critique=critique))
+            task = self.refine_task
+        elif call == "reward":
+            blocks.append(self.answer_block.format(answer=answer))
+            task = self.reward_task
+        else:
+            raise ValueError(f"unknown call kind {call!r}")
+        blocks.append(task.format(answer_format=fmt))
+        return (
+            Message(role="system", content=self.system),
+            Message(role="user", content="\n\n".join(blocks)),
+        )
+
+    def to_dict(self) -> dict[str, str]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class FittedPrompt:
+    """A prompt that fits the context, and how many characters of each variable text were cut (if any)."""
+
+    messages: tuple[Message, ...]
+    prompt_tokens: int
+    omitted: dict[str, int] = field(default_factory=dict)  # "answer"/"critique" -> characters omitted
+
+
+def _water_level(lengths: dict[str, int], need: int) -> int:
+    """The largest length L such that cutting every text down to L removes at least `need` characters:
+    the longest text is cut first, and texts that are cut end up equally long."""
+    sizes = sorted(lengths.values(), reverse=True)
+    removed = 0
+    for i, size in enumerate(sizes):
+        nxt = sizes[i + 1] if i + 1 < len(sizes) else 0
+        step = (size - nxt) * (i + 1)  # removed by lowering the i+1 longest texts from `size` to `nxt`
+        if removed + step >= need:
+            return size - math.ceil((need - removed) / (i + 1))
+        removed += step
+    return 0
+
+
+def shorten_middle(text: str, keep: int) -> tuple[str, int]:
+    """Keep about `keep` characters of `text` (its start and its end), cutting at whitespace and marking the
+    cut with OMIT_MARK. Returns the new text and the number of characters omitted (0 if nothing was cut)."""
+    if keep >= len(text):
+        return text, 0
+    keep = max(keep, 0)
+    head_end = keep // 2
+    tail_start = len(text) - (keep - head_end)
+    # move the cut outwards to whitespace so no word is split
+    while head_end > 0 and not text[head_end - 1].isspace() and not text[head_end].isspace():
+        head_end -= 1
+    while tail_start < len(text) and not text[tail_start].isspace() and not text[tail_start - 1].isspace():
+        tail_start += 1
+    head, tail = text[:head_end].rstrip(), text[tail_start:].lstrip()
+    omitted = len(text) - len(head) - len(tail)
+    mark = OMIT_MARK.format(n=omitted)
+    return "\n".join(p for p in (head, mark, tail) if p), omitted
+
+
+def fit_prompt(
+    backend: Backend,
+    prompts: Prompts,
+    call: CallKind,
+    problem: str,
+    *,
+    max_tokens: int,
+    answer: str = "",
+    critique: str = "",
+    answer_kind: AnswerKind = "number",
+    max_rounds: int = 12,
+) -> FittedPrompt:
+    """Build the prompt of one call so that it fits the context with room for `max_tokens` (module doc)."""
+    from .errors import ContextOverflowError
+
+    budget = backend.context_size - max_tokens
+    originals = {"answer": answer, "critique": critique}
+    parts = dict(originals)
+    kept = {k: len(v) for k, v in originals.items()}  # characters of each original still in the prompt
+    omitted = {k: 0 for k in originals}
+
+    def build() -> tuple[tuple[Message, ...], int]:
+        msgs = prompts.build(
+            call, problem, answer=parts["answer"], critique=parts["critique"], answer_kind=answer_kind
+        )
+        return msgs, backend.count_tokens(msgs)
+
+    messages, n = build()
+    if n <= budget:
+        return FittedPrompt(messages, n)
+
+    floor = backend.count_tokens(prompts.build(call, problem, answer_kind=answer_kind))
+    if floor + 16 > budget:  # 16: room for the omission marks
+        raise ContextOverflowError(
+            f"the {call} prompt needs {floor} tokens without any answer text, plus max_tokens={max_tokens}, "
+            f"but the context holds {backend.context_size} tokens: use a larger context (--n-ctx), a smaller "
+            f"{call} token cap, or a shorter problem"
+        )
+    for _ in range(max_rounds):
+        if n <= budget or not any(kept.values()):
+            break
+        chars = sum(len(m.content) for m in messages)
+        per_token = max(chars / max(n, 1), 1.0)  # characters per token of this prompt
+        need = math.ceil((n - budget) * per_token * 1.1) + len(OMIT_MARK) + 8
+        level = _water_level(kept, need)
+        for k, text in originals.items():
+            if kept[k] > level:
+                parts[k], omitted[k] = shorten_middle(text, min(level, kept[k] - 32))
+                kept[k] = len(text) - omitted[k]
+        messages, n = build()
+    if n > budget:  # the estimates did not converge: drop the variable texts whole
+        for k, text in originals.items():
+            if text:
+                parts[k], omitted[k] = OMIT_MARK.format(n=len(text)), len(text)
+        messages, n = build()
+        if n > budget:
+            raise ContextOverflowError(
+                f"the {call} prompt needs {n} tokens plus max_tokens={max_tokens}, but the context holds "
+                f"{backend.context_size} tokens: use a larger context (--n-ctx) or smaller token caps"
+            )
+    cuts = {k: v for k, v in omitted.items() if v}
+    log.warning(
+        "%s prompt shortened to fit the context: %s",
+        call,
+        ", ".join(f"{k} lost {v} characters" for k, v in cuts.items()),
+    )
+    return FittedPrompt(messages, n, cuts)
