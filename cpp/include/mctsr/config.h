@@ -1,0 +1,85 @@
+// mctsr/config.h — the tree's options: which rule of MCTSr (arXiv 2406.07394) each step uses.
+//
+// Every rule the paper states and every place where the reference code (trotsky1997/MathBlackBox) does
+// something else is a value here, so both can be run and compared:
+//   - full-score suppression (§3.2 "Full Score Suppression"): raw reward r > threshold becomes
+//       r - penalty (paper, "subtract") or a fixed value (reference, "replace", 50), or stays ("none");
+//   - Q(a) = ½ (min R_a + mean R_a) (§3.2, eq. 1) or plain mean R_a;
+//   - back-propagation (§3.4): Q'(a) = ½ (Q(a) + max_c Q'(c)) up the tree ("full_depth") or with the
+//       children's own Q ("one_level", the reference's rule);
+//   - UCT(a) = Q(a) + c · sqrt( ln(N(parent(a)) + 1) / (N(a) + ε) ) (§3.5, eq. 3), c constant or decaying
+//       linearly over the rollout budget (the paper's "dynamic" c);
+//   - fully expanded (§3.5): ≥ max_children children AND (paper) / OR (reference) a child's value > own Q;
+//   - selection: greedy argmax of UCT over every candidate (paper and reference) or descent from the roots;
+//   - initialisation (§3.1): answer and "I don't know" dummy as two roots, or the dummy as the single root.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace mctsr {
+
+// How Q(a) aggregates a node's (suppressed) reward samples.
+enum class QRule : std::uint8_t { kMinMean = 0, kMean = 1 };
+// What a full score turns into.
+enum class Suppression : std::uint8_t { kSubtract = 0, kReplace = 1, kNone = 2 };
+// How an ancestor's Q' is recomputed from its children.
+enum class Backprop : std::uint8_t { kFullDepth = 0, kOneLevel = 1 };
+// How "fully expanded" combines the child-count and the better-child conditions.
+enum class ExpandedRule : std::uint8_t { kPaper = 0, kReference = 1 };
+// How the next node to refine is chosen.
+enum class Selection : std::uint8_t { kGreedy = 0, kDescent = 1 };
+// How c moves over the rollout budget.
+enum class CSchedule : std::uint8_t { kConstant = 0, kLinearDecay = 1 };
+// N(parent) of a root node.
+enum class RootParentVisits : std::uint8_t { kVirtualRoot = 0, kZero = 1 };
+// What initialize() lays out.
+enum class InitLayout : std::uint8_t { kTwoRoots = 0, kDummyRoot = 1 };
+
+struct Config {
+  std::int32_t max_children = 3;       // children needed (with expanded_rule) before a node stops being a candidate
+  double exploration_c = 1.4;          // c in UCT (the starting c under linear_decay)
+  double epsilon = 1e-5;               // ε in UCT's denominator, keeps N(a) = 0 finite
+  CSchedule c_schedule = CSchedule::kConstant;  // constant c, or c falling linearly to c_final over the budget
+  double c_final = 0.0;                // c once rollout_budget rollouts are done (linear_decay only)
+  std::int64_t rollout_budget = 0;     // rollouts the search plans; linear_decay needs > 0 (0 = unknown)
+  double suppress_threshold = 95.0;    // raw rewards strictly above this are suppressed
+  Suppression suppression = Suppression::kSubtract;  // subtract a penalty (paper), replace (reference), none
+  double suppress_penalty = 5.0;       // amount subtracted under kSubtract
+  double suppress_replacement = 50.0;  // value used under kReplace
+  QRule q_rule = QRule::kMinMean;      // ½(min + mean) of the rewards (paper) or their mean
+  Backprop backprop = Backprop::kFullDepth;  // children's Q' (paper, full depth) or their own Q (reference)
+  ExpandedRule expanded_rule = ExpandedRule::kPaper;  // count AND better child (paper) or count OR better child
+  Selection selection = Selection::kGreedy;  // argmax UCT over all candidates, or descent by max-UCT child
+  RootParentVisits root_parent_visits = RootParentVisits::kVirtualRoot;  // roots' N(parent): sum of roots, or 0
+  InitLayout init = InitLayout::kTwoRoots;  // answer + dummy as roots (reference), or dummy root (paper)
+
+  // Throws InvalidConfig naming the first bad field and its value.
+  void validate() const;
+};
+
+// The paper's rules (these are also the defaults).
+Config paper_config();
+// The reference code's rules: replace-by-50 suppression, one-level backup, OR expanded rule, N(root parent) = 0.
+Config reference_config();
+
+// Names used by the Python layer, the C ABI docs and JSON: "min_mean", "full_depth", ...
+// parse_* throws InvalidConfig naming the unknown string.
+const char* to_string(QRule v);
+const char* to_string(Suppression v);
+const char* to_string(Backprop v);
+const char* to_string(ExpandedRule v);
+const char* to_string(Selection v);
+const char* to_string(CSchedule v);
+const char* to_string(RootParentVisits v);
+const char* to_string(InitLayout v);
+QRule parse_q_rule(const std::string& s);
+Suppression parse_suppression(const std::string& s);
+Backprop parse_backprop(const std::string& s);
+ExpandedRule parse_expanded_rule(const std::string& s);
+Selection parse_selection(const std::string& s);
+CSchedule parse_c_schedule(const std::string& s);
+RootParentVisits parse_root_parent_visits(const std::string& s);
+InitLayout parse_init(const std::string& s);
+
+}  // namespace mctsr

@@ -1,0 +1,128 @@
+#include "mctsr/config.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "mctsr/errors.h"
+
+namespace mctsr {
+namespace {
+
+template <typename T>
+[[noreturn]] void reject(const char* field, const T& value, const char* expected) {
+  std::ostringstream message;
+  message << "invalid TreeConfig." << field << " = " << value << ": expected " << expected;
+  throw InvalidConfig(message.str());
+}
+
+void require_non_negative(const char* field, double value) {
+  if (!std::isfinite(value) || value < 0.0) reject(field, value, "a finite number >= 0");
+}
+
+void require_finite(const char* field, double value) {
+  if (!std::isfinite(value)) reject(field, value, "a finite number");
+}
+
+template <typename Enum>
+void require_known(const char* field, Enum value, Enum last) {
+  if (static_cast<int>(value) > static_cast<int>(last)) {
+    reject(field, static_cast<int>(value), "a known strategy");
+  }
+}
+
+// One table per enum: the name <-> value mapping used by to_string and parse_*.
+template <typename Enum>
+struct Name {
+  Enum value;
+  const char* name;
+};
+
+constexpr Name<QRule> kQRules[] = {{QRule::kMinMean, "min_mean"}, {QRule::kMean, "mean"}};
+constexpr Name<Suppression> kSuppressions[] = {
+    {Suppression::kSubtract, "subtract"}, {Suppression::kReplace, "replace"}, {Suppression::kNone, "none"}};
+constexpr Name<Backprop> kBackprops[] = {{Backprop::kFullDepth, "full_depth"}, {Backprop::kOneLevel, "one_level"}};
+constexpr Name<ExpandedRule> kExpandedRules[] = {{ExpandedRule::kPaper, "paper"},
+                                                 {ExpandedRule::kReference, "reference"}};
+constexpr Name<Selection> kSelections[] = {{Selection::kGreedy, "greedy"}, {Selection::kDescent, "descent"}};
+constexpr Name<CSchedule> kCSchedules[] = {{CSchedule::kConstant, "constant"},
+                                           {CSchedule::kLinearDecay, "linear_decay"}};
+constexpr Name<RootParentVisits> kRootParentVisits[] = {{RootParentVisits::kVirtualRoot, "virtual_root"},
+                                                        {RootParentVisits::kZero, "zero"}};
+constexpr Name<InitLayout> kInitLayouts[] = {{InitLayout::kTwoRoots, "two_roots"},
+                                             {InitLayout::kDummyRoot, "dummy_root"}};
+
+template <typename Enum, std::size_t N>
+const char* name_of(const Name<Enum> (&table)[N], Enum value) {
+  for (const auto& entry : table) {
+    if (entry.value == value) return entry.name;
+  }
+  return "unknown";
+}
+
+template <typename Enum, std::size_t N>
+Enum parse(const Name<Enum> (&table)[N], const char* field, const std::string& text) {
+  for (const auto& entry : table) {
+    if (text == entry.name) return entry.value;
+  }
+  std::string expected = "one of";
+  for (const auto& entry : table) expected += std::string(" '") + entry.name + "'";
+  reject(field, "'" + text + "'", expected.c_str());
+}
+
+}  // namespace
+
+void Config::validate() const {
+  if (max_children < 1) reject("max_children", max_children, "an integer >= 1");
+  require_non_negative("exploration_c", exploration_c);
+  require_non_negative("epsilon", epsilon);
+  require_known("c_schedule", c_schedule, CSchedule::kLinearDecay);
+  require_non_negative("c_final", c_final);
+  if (rollout_budget < 0) reject("rollout_budget", rollout_budget, "an integer >= 0");
+  if (c_schedule == CSchedule::kLinearDecay && rollout_budget == 0) {
+    reject("rollout_budget", rollout_budget, "an integer >= 1 when c_schedule = 'linear_decay'");
+  }
+  require_finite("suppress_threshold", suppress_threshold);
+  require_known("suppression", suppression, Suppression::kNone);
+  require_non_negative("suppress_penalty", suppress_penalty);
+  require_finite("suppress_replacement", suppress_replacement);
+  require_known("q_rule", q_rule, QRule::kMean);
+  require_known("backprop", backprop, Backprop::kOneLevel);
+  require_known("expanded_rule", expanded_rule, ExpandedRule::kReference);
+  require_known("selection", selection, Selection::kDescent);
+  require_known("root_parent_visits", root_parent_visits, RootParentVisits::kZero);
+  require_known("init", init, InitLayout::kDummyRoot);
+}
+
+Config paper_config() { return Config{}; }
+
+Config reference_config() {
+  Config config;
+  config.suppression = Suppression::kReplace;
+  config.backprop = Backprop::kOneLevel;
+  config.expanded_rule = ExpandedRule::kReference;
+  config.root_parent_visits = RootParentVisits::kZero;
+  config.init = InitLayout::kTwoRoots;
+  return config;
+}
+
+const char* to_string(QRule v) { return name_of(kQRules, v); }
+const char* to_string(Suppression v) { return name_of(kSuppressions, v); }
+const char* to_string(Backprop v) { return name_of(kBackprops, v); }
+const char* to_string(ExpandedRule v) { return name_of(kExpandedRules, v); }
+const char* to_string(Selection v) { return name_of(kSelections, v); }
+const char* to_string(CSchedule v) { return name_of(kCSchedules, v); }
+const char* to_string(RootParentVisits v) { return name_of(kRootParentVisits, v); }
+const char* to_string(InitLayout v) { return name_of(kInitLayouts, v); }
+
+QRule parse_q_rule(const std::string& s) { return parse(kQRules, "q_rule", s); }
+Suppression parse_suppression(const std::string& s) { return parse(kSuppressions, "suppression", s); }
+Backprop parse_backprop(const std::string& s) { return parse(kBackprops, "backprop", s); }
+ExpandedRule parse_expanded_rule(const std::string& s) { return parse(kExpandedRules, "expanded_rule", s); }
+Selection parse_selection(const std::string& s) { return parse(kSelections, "selection", s); }
+CSchedule parse_c_schedule(const std::string& s) { return parse(kCSchedules, "c_schedule", s); }
+RootParentVisits parse_root_parent_visits(const std::string& s) {
+  return parse(kRootParentVisits, "root_parent_visits", s);
+}
+InitLayout parse_init(const std::string& s) { return parse(kInitLayouts, "init", s); }
+
+}  // namespace mctsr
