@@ -1,0 +1,77 @@
+"""The final answer of a search: two selectors over the scored answer nodes (the dummy never wins).
+
+- `max_q` (the paper, arXiv 2406.07394 section 3.6): the answer node with the highest own Q.
+- `vote` (ours, the default): group answer nodes by mathematical equivalence of their extracted final answers
+  (`answers.group_answers`) and pick the group with the highest total support, where a node's support is
+  `w(Q) = (Q + 100) / 200`, its own Q mapped linearly from [-100, 100] onto [0, 1]. The shift makes a
+  negative Q count as weak (not negative) support, so two poor agreeing answers do not cancel each other, and
+  a single Q = 100 answer weighs as much as two Q = 0 answers. Ties go to the group with the higher best Q,
+  then to the group first seen. The group's representative is its highest-Q node (earliest on ties).
+  Nodes with no extractable answer do not vote; if no node has one, `vote` chooses nothing (node None) and
+  the solver falls back to `max_q`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+__all__ = ["NodeView", "Choice", "vote_weight", "select_max_q", "select_vote"]
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """What a selector needs of a node."""
+
+    id: int
+    kind: str  # "answer" | "dummy"
+    answer: str | None  # extracted final answer
+    q_own: float  # the node's own Q
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A selector's pick: the node, its answer, and the score it won with (support for vote, Q for max_q)."""
+
+    node: int | None
+    answer: str | None
+    score: float | None
+    groups: list[dict[str, Any]] = field(default_factory=list)  # vote only: every group, best first
+
+
+def vote_weight(q: float) -> float:
+    """A node's support in the vote: its own Q mapped from [-100, 100] onto [0, 1]."""
+    return (min(max(q, -100.0), 100.0) + 100.0) / 200.0
+
+
+def select_max_q(nodes: Sequence[NodeView]) -> Choice:
+    """The answer node with the highest own Q (earliest id on ties)."""
+    answers = [n for n in nodes if n.kind != "dummy"]
+    if not answers:
+        return Choice(None, None, None)
+    best = max(answers, key=lambda n: (n.q_own, -n.id))
+    return Choice(best.id, best.answer, best.q_own)
+
+
+def select_vote(nodes: Sequence[NodeView]) -> Choice:
+    """The equivalence group of final answers with the highest total Q-weighted support (module doc)."""
+    from .answers import group_answers
+
+    voters = [n for n in nodes if n.kind != "dummy" and n.answer is not None]
+    if not voters:
+        return Choice(None, None, 0.0)
+    groups = []
+    for order, members in enumerate(group_answers([n.answer for n in voters])):
+        group = [voters[i] for i in members]
+        rep = max(group, key=lambda n: (n.q_own, -n.id))
+        support = sum(vote_weight(n.q_own) for n in group)
+        groups.append((support, rep.q_own, -order, rep, group))
+    if not groups:  # every answer was empty or unusable
+        return Choice(None, None, 0.0)
+    groups.sort(key=lambda g: g[:3], reverse=True)
+    summary = [
+        {"answer": g[3].answer, "node": g[3].id, "nodes": sorted(n.id for n in g[4]), "support": g[0]}
+        for g in groups
+    ]
+    support, _, _, rep, _ = groups[0]
+    return Choice(rep.id, rep.answer, support, summary)

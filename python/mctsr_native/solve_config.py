@@ -1,0 +1,94 @@
+"""The options of one MCTSr search: `SolveConfig`, a frozen keyword-only dataclass with `validate()`.
+
+Every field changes the search in the way its comment says; `tree` / `rules` choose the C++ tree's rules
+(docs/design.md, TreeConfig). The defaults follow the paper (arXiv 2406.07394): 8 rollouts, k = 3 reward
+samples, one more sample on each re-selection, the vote selector on top.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .prompts import Prompts
+from .tree import TreeConfig
+
+__all__ = ["SolveConfig", "Selector"]
+
+Selector = Literal["vote", "max_q"]
+
+# the smallest value of each integer option (reward replies need room for "[Score] -100")
+_INT_MINIMUMS = {"rollouts": 0, "parallel": 1, "reward_samples": 1, "reselect_samples": 0, "reward_retries": 0,
+                 "patience": 0, "agreement_min": 1, "answer_max_tokens": 1, "critique_max_tokens": 1,
+                 "refine_max_tokens": 1, "reward_max_tokens": 8}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SolveConfig:
+    """Everything that changes a search. `validate()` raises InvalidConfigError on a bad value."""
+
+    rollouts: int = 8  # refinements (new answers) to make; 0 = zero-shot chain of thought, still scored
+    parallel: int = 1  # P: candidates refined per step, in one model batch (virtual loss in C++)
+    reward_samples: int = 3  # k: reward samples of every new answer
+    reselect_samples: int = 1  # extra reward samples of a node each time it is selected for refinement
+    reward_retries: int = 2  # extra calls that re-ask unparseable reward samples
+    fallback_reward: float = 0.0  # reward of an answer none of whose reward samples parsed
+    patience: int = 0  # stop when the best answer Q has not improved for this many rollouts (0 = off)
+    stop_on_agreement: bool = False  # stop when every answer node's final answer agrees
+    agreement_min: int = 3  # answers needed before agreement can stop the search
+    max_seconds: float | None = None  # wall-clock budget, checked between steps (None = none)
+    token_budget: int | None = None  # model tokens (prompt evaluated + generated) budget (None = none)
+    answer_max_tokens: int = 384  # cap of the first answer
+    critique_max_tokens: int = 256  # cap of each critique
+    refine_max_tokens: int = 384  # cap of each rewritten answer
+    reward_max_tokens: int = 64  # cap of each reward reply
+    temperature: float = 0.7  # sampling temperature of answers and critiques
+    reward_temperature: float = 0.7  # sampling temperature of reward samples (>0 so samples differ)
+    top_p: float = 0.95  # nucleus sampling mass of every call
+    use_grammar: bool = True  # constrain reward replies by GBNF when the backend supports it
+    selector: Selector = "vote"  # which final-answer rule chooses the result's answer
+    rules: Literal["paper", "reference"] = "paper"  # tree rules preset: TreeConfig.paper() / .reference()
+    tree: TreeConfig | None = None  # explicit tree rules; overrides `rules`
+    seed: int = 0  # seeds every request (request i gets a seed derived from (seed, i))
+    answer_kind: Literal["auto", "number", "latex"] = "auto"  # answer format; auto = answers.answer_kind
+    prompts: Prompts = field(default_factory=Prompts)  # every prompt template
+
+    def validate(self) -> None:
+        from .errors import InvalidConfigError
+
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                raise InvalidConfigError(what)
+
+        for name, low in _INT_MINIMUMS.items():
+            v = getattr(self, name)
+            ok = isinstance(v, int) and not isinstance(v, bool) and v >= low
+            need(ok, f"{name} must be an int >= {low}, got {v!r}")
+        v = self.fallback_reward
+        need(-100.0 <= v <= 100.0, f"fallback_reward must be in [-100, 100], got {v!r}")
+        for name in ("max_seconds", "token_budget"):
+            v = getattr(self, name)
+            need(v is None or v > 0, f"{name} must be > 0 or None, got {v!r}")
+        need(self.temperature >= 0 and self.reward_temperature >= 0, "temperatures must be >= 0")
+        need(0.0 < self.top_p <= 1.0, f"top_p must be in (0, 1], got {self.top_p}")
+        for name, allowed in (("selector", ("vote", "max_q")), ("rules", ("paper", "reference")),
+                              ("answer_kind", ("auto", "number", "latex"))):
+            need(getattr(self, name) in allowed, f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        need(isinstance(self.prompts, Prompts), "prompts must be a Prompts")
+        self.tree_config().validate()
+
+    def tree_config(self) -> TreeConfig:
+        """The tree rules in force: `tree`, else the `rules` preset, with rollout_budget = rollouts if unset."""
+        tc = self.tree
+        if tc is None:
+            tc = TreeConfig.paper() if self.rules == "paper" else TreeConfig.reference()
+        if tc.rollout_budget == 0 and self.rollouts > 0:
+            tc = dataclasses.replace(tc, rollout_budget=self.rollouts)
+        return tc
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("tree", "prompts")}
+        d["tree"] = dataclasses.asdict(self.tree_config())
+        d["prompts"] = self.prompts.to_dict()
+        return d

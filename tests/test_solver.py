@@ -1,0 +1,206 @@
+"""The solver loop on a deterministic fake backend: shape, batching, stats, budgets, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from solver_fakes import FakeBackend, default_reply
+
+from mctsr_native.errors import BackendError, ContextOverflowError, InvalidConfigError, InvalidProblemError
+from mctsr_native.solver import SolveConfig, Solver, solve
+
+PROBLEM = "Janet's ducks lay 16 eggs per day. She eats 3 and bakes with 4. She sells the rest for $2 each. How much?"
+
+
+def run(rollouts=4, backend=None, **kw):
+    backend = backend or FakeBackend()
+    return solve(PROBLEM, backend=backend, rollouts=rollouts, **kw), backend
+
+
+def test_tree_shape_and_stats_match_the_backend():
+    result, backend = run(rollouts=4)
+    d = result.to_dict()
+    assert set(d) >= {"problem", "answer", "text", "node", "selector", "selectors", "nodes", "stats", "config"}
+    assert len(d["nodes"]) == 2 + 4
+    kinds = [n["kind"] for n in d["nodes"]]
+    assert kinds.count("dummy") == 1
+    ids = {n["id"] for n in d["nodes"]}
+    for n in d["nodes"]:
+        assert n["parent"] is None or n["parent"] in ids
+        assert n["visits"] == len(n["rewards_raw"]) >= 1
+        assert set(n) >= {"id", "parent", "kind", "text", "critique", "answer", "rewards_raw", "rewards", "q_own",
+                          "q", "visits", "uct", "depth"}
+        if n["critique"] is not None:
+            assert n["parent"] is not None
+    s, u = d["stats"], backend.usage
+    assert s["rollouts"] == 4 and s["stop_reason"] == "rollouts"
+    assert (s["model_calls"], s["prompt_tokens"], s["generated_tokens"]) == (u.calls, u.prompt_tokens,
+                                                                             u.generated_tokens)
+    assert s["model_calls"] == len(backend.calls)
+    assert result.answer in ("18", "20") and d["text"]
+    assert d["selectors"]["vote"]["node"] is not None and d["selectors"]["max_q"]["node"] is not None
+
+
+def test_each_step_is_three_batched_calls():
+    result, backend = run(rollouts=4, parallel=2, reward_samples=3, reselect_samples=1)
+    shapes = [[(r.kind, r.n) for r in call] for call in backend.calls]
+    assert shapes[0] == [("answer", 1)]
+    assert shapes[1] == [("reward", 3), ("reward", 3)]  # first answer and dummy in one batch
+    for step in (shapes[2:5], shapes[5:8]):
+        assert step[0] == [("critique", 1)] * 2 and step[1] == [("refine", 1)] * 2
+        assert step[2] == [("reward", 3), ("reward", 3), ("reward", 1), ("reward", 1)]  # children + parents
+    assert len(shapes) == 8 and result.stats["steps"] == 3
+
+
+def test_refine_prompt_holds_the_answer_and_its_critique():
+    _, backend = run(rollouts=1)
+    critique_req, refine_req = backend.calls[2][0], backend.calls[3][0]
+    text = refine_req.messages[-1].content
+    assert PROBLEM in text and "The answer never checks the subtraction." in text
+    answered = critique_req.messages[-1].content.split("Answer:\n")[1].split("\n\n")[0]
+    assert answered in text
+
+
+def test_zero_rollouts_is_scored_zero_shot():
+    result, backend = run(rollouts=0)
+    assert [[r.kind for r in c] for c in backend.calls] == [["answer"], ["reward", "reward"]]
+    assert result.answer == "18" and len(result.nodes) == 2 and result.stats["rollouts"] == 0
+
+
+def test_same_seed_same_search_and_every_request_gets_its_own_seed():
+    a, b1 = run(rollouts=3, seed=5)
+    b, _ = run(rollouts=3, seed=5)
+    assert a.nodes == b.nodes and a.selectors == b.selectors
+    seeds = [r.params.seed for call in b1.calls for r in call]
+    assert None not in seeds and len(set(seeds)) == len(seeds)
+    c, _ = run(rollouts=3, seed=6)
+    assert c.nodes != a.nodes
+
+
+@pytest.mark.parametrize("problem", ["", "   \n\t", None])
+def test_empty_problem_is_refused(problem):
+    with pytest.raises(InvalidProblemError):
+        solve(problem, backend=FakeBackend())
+
+
+@pytest.mark.parametrize(
+    "kw", [{"rollouts": -1}, {"parallel": 0}, {"reward_samples": 0}, {"selector": "best"}, {"rules": "mine"},
+           {"max_seconds": 0}, {"reward_max_tokens": 4}, {"answer": "18"}]
+)
+def test_bad_options_are_refused_before_any_model_call(kw):
+    backend = FakeBackend()
+    with pytest.raises(InvalidConfigError):
+        solve(PROBLEM, backend=backend, **kw)
+    assert backend.calls == []
+
+
+def test_ground_truth_cannot_be_passed_in():
+    with pytest.raises(InvalidConfigError, match="unknown"):
+        solve(PROBLEM, backend=FakeBackend(), ground_truth="18")
+
+
+def test_a_model_that_returns_nothing_gives_a_documented_fallback():
+    result, backend = run(rollouts=2, backend=FakeBackend(lambda r, i: ""), reward_retries=1)
+    s = result.stats
+    assert result.answer is None and s["stop_reason"] == "rollouts"
+    assert s["reward_fallbacks"] == 4 and s["empty_replies"] > 0  # 2 roots + 2 children
+    assert all(n["rewards_raw"] == [0.0] for n in result.nodes if n["kind"] == "answer")
+    assert result.selectors["vote"]["node"] is None and result.node == result.selectors["max_q"]["node"]
+
+
+def test_a_backend_whose_every_sequence_fails_is_a_clear_error():
+    with pytest.raises(BackendError, match="every sequence failed"):
+        run(backend=FakeBackend(finish_reason="error"))
+
+
+def test_replies_without_a_score_are_retried_then_dropped():
+    def reply(r, i):
+        return "no score here" if r.kind == "reward" and i == 0 else default_reply(r, i)
+
+    result, backend = run(rollouts=2, backend=FakeBackend(reply), reward_retries=2)
+    assert result.stats["reward_unparsed"] > 0 and result.stats["reward_fallbacks"] == 0
+
+
+def test_ctrl_c_returns_the_best_answer_so_far():
+    class Interrupting(FakeBackend):
+        def generate(self, requests):
+            if len(self.calls) == 5:
+                raise KeyboardInterrupt
+            return super().generate(requests)
+
+    result, backend = run(rollouts=8, backend=Interrupting())
+    assert result.stats["stop_reason"] == "cancelled"
+    assert result.answer == "18" and len(result.nodes) == 3  # roots + the first step's child
+    assert not any(n.get("pending") for n in result.tree["nodes"])
+
+
+def test_patience_stops_when_the_best_q_stalls():
+    flat = FakeBackend(lambda r, i: "[Score] 50" if r.kind == "reward" else default_reply(r, i))
+    result, _ = run(rollouts=8, backend=flat, patience=2)
+    assert result.stats["stop_reason"] == "patience" and result.stats["rollouts"] == 2
+
+
+def test_agreement_stops_when_every_answer_agrees():
+    same = FakeBackend(lambda r, i: "The answer is: 18" if r.kind in ("answer", "refine") else default_reply(r, i))
+    result, _ = run(rollouts=8, backend=same, stop_on_agreement=True, agreement_min=3)
+    assert result.stats["stop_reason"] == "agreement" and result.stats["rollouts"] == 2
+
+
+def test_token_and_time_budgets():
+    r1, _ = run(rollouts=50, token_budget=1)
+    assert r1.stats["stop_reason"] == "tokens" and r1.stats["rollouts"] == 0
+    r2, _ = run(rollouts=50, max_seconds=1e-9)
+    assert r2.stats["stop_reason"] == "time"
+
+
+def test_progress_reports_each_step():
+    seen = []
+    run(rollouts=4, parallel=2, progress=seen.append)
+    assert [r.step for r in seen] == [0, 1, 2]
+    assert [r.rollouts for r in seen] == [0, 2, 4]
+    assert all(r.best_answer in ("18", "20") and r.best_q is not None for r in seen)
+
+
+def test_grammar_only_when_the_backend_supports_it():
+    _, plain = run(rollouts=1)
+    _, constrained = run(rollouts=1, backend=FakeBackend(supports_grammar=True))
+    assert all(r.params.grammar is None for c in plain.calls for r in c)
+    rewards = [r for c in constrained.calls for r in c if r.kind == "reward"]
+    assert rewards and all("[Score]" in r.params.grammar for r in rewards)
+    assert all(r.params.grammar is None for c in constrained.calls for r in c if r.kind != "reward")
+
+
+def test_step_api():
+    backend = FakeBackend()
+    solver = Solver(PROBLEM, backend, SolveConfig(rollouts=2))
+    first = solver.initialize()
+    assert first.step == 0 and len(first.children) == 2 and solver.stop_reason() is None
+    rec = solver.step()
+    assert rec.selected and len(rec.children) == 1
+    assert solver.tree.parent(rec.children[0]) == rec.selected[0]
+    solver.step()
+    assert solver.stop_reason() == "rollouts"
+    assert solver.result().stats["rollouts"] == 2
+    with pytest.raises(InvalidConfigError):
+        solver.initialize()
+
+
+def test_a_problem_longer_than_the_context_is_a_clear_error():
+    with pytest.raises(ContextOverflowError, match="n-ctx"):
+        solve("How many? " * 2000, backend=FakeBackend(context_size=1024))
+
+
+def test_long_answers_are_shortened_and_counted():
+    wordy = FakeBackend(lambda r, i: ("blah " * 900 + "The answer is: 18") if r.kind in ("answer", "refine")
+                        else default_reply(r, i), context_size=1400)
+    result, _ = run(rollouts=2, backend=wordy, answer_max_tokens=1000, refine_max_tokens=1000)
+    assert result.stats["prompts_shortened"] > 0
+
+
+def test_config_records_the_tree_rules_and_backend_is_left_open():
+    result, backend = run(rollouts=1, rules="reference")
+    assert result.config["rules"] == "reference" and result.config["tree"]["rollout_budget"] == 1
+    assert not backend.closed
+    cfg = SolveConfig(rollouts=3)
+    assert dataclasses.replace(cfg, parallel=2).parallel == 2

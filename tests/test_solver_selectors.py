@@ -1,0 +1,67 @@
+"""The two final-answer selectors on constructed trees."""
+
+from __future__ import annotations
+
+import pytest
+
+from mctsr_native.selectors import NodeView, select_max_q, select_vote, vote_weight
+from mctsr_native.tree import Tree, TreeConfig
+
+
+def views_of(tree: Tree, answers: dict[int, str | None]) -> list[NodeView]:
+    return [NodeView(n, tree.kind(n), answers.get(n), tree.own_q(n)) for n in range(len(tree))]
+
+
+def build(rewards: list[list[float]]) -> Tree:
+    """Two roots (first answer, dummy) then children of the first answer, scored as given."""
+    tree = Tree(TreeConfig(init="two_roots"))
+    answer, dummy = tree.initialize()
+    tree.record_rewards(answer, rewards[0])
+    tree.record_rewards(dummy, rewards[1])
+    for r in rewards[2:]:
+        child = tree.add_child(answer)
+        tree.record_rewards(child, r)
+        tree.backpropagate(child)
+    return tree
+
+
+def test_vote_prefers_agreement_and_max_q_prefers_the_single_best():
+    tree = build([[20, 20], [99, 99], [10, 10], [0, 0], [90, 90]])
+    answer, dummy = 0, 1
+    names = {answer: "18", 2: "18.0", 3: "$18", 4: "20"}
+    views = views_of(tree, names)
+    vote, best = select_vote(views), select_max_q(views)
+    assert best.node == 4 and best.answer == "20"
+    assert vote.answer == "18" and vote.node == answer  # the group's highest-Q member
+    assert vote.score == pytest.approx(vote_weight(20) + vote_weight(10) + vote_weight(0))
+    assert [g["nodes"] for g in vote.groups] == [[0, 2, 3], [4]]
+    assert dummy not in {best.node, vote.node}  # the dummy never wins, however high its Q
+
+
+def test_negative_q_counts_as_weak_support_not_negative():
+    assert vote_weight(-100) == 0 and vote_weight(100) == 1 and vote_weight(0) == 0.5
+    tree = build([[-60, -60], [0, 0], [-60, -60], [30, 30]])
+    views = views_of(tree, {0: "7", 2: "7", 3: "9"})
+    # two poor agreeing answers (0.2 + 0.2) lose to one decent answer (0.65)
+    assert select_vote(views).answer == "9"
+    tree = build([[-10, -10], [0, 0], [-10, -10], [-10, -10], [40, 40]])
+    views = views_of(tree, {0: "7", 2: "7", 3: "7", 4: "9"})
+    assert select_vote(views).answer == "7"  # three middling (3 x 0.45) beat one good (0.7)
+
+
+def test_nodes_without_an_answer_do_not_vote():
+    tree = build([[50, 50], [0, 0], [80, 80]])
+    views = views_of(tree, {0: "5", 2: None})
+    assert select_vote(views).node == 0 and select_max_q(views).node == 2
+    empty = views_of(tree, {})
+    assert select_vote(empty).node is None and select_max_q(empty).node == 2
+
+
+def test_ties_go_to_the_better_group_then_the_earlier_one():
+    views = [NodeView(0, "answer", "1", 10.0), NodeView(1, "answer", "2", 30.0), NodeView(2, "answer", "2", -10.0),
+             NodeView(3, "answer", "1", 10.0)]
+    # both groups have support 1.1; "2" has the higher best Q
+    assert select_vote(views).answer == "2"
+    same = [NodeView(0, "answer", "1", 10.0), NodeView(1, "answer", "2", 10.0)]
+    assert select_vote(same).node == 0 and select_max_q(same).node == 0
+    assert select_max_q([NodeView(0, "dummy", None, 5.0)]).node is None
