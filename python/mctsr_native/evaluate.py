@@ -1,0 +1,406 @@
+"""`mctsr eval`: run the solver over a benchmark at several rollout budgets and record, per problem and
+budget, the chosen answer, its correctness, pass@tree and the cost.
+
+Honesty. The solver sees only the problem text (`Problem.problem`); ground truth is read after `solve`
+returns, to score: `correct` (the vote selector's answer, ours), `correct_max_q` (the paper's highest-Q
+node) and `pass_at_tree` (any answer node of the tree is right: what the reference implementation reports,
+which is not pass@1). Rollouts 0 is zero-shot chain of thought (the solver's first answer only).
+
+Resumable and crash-safe: see `runfile.py`. Work goes problem by problem, each problem at every rollout
+budget in increasing order; a re-run skips the (id, rollouts) pairs already recorded. Each problem's seed
+is derived from the run seed and the problem id, so a resumed run matches an uninterrupted one.
+
+Scale-out: `concurrency` problems are solved at once in a thread pool when the backend serves concurrent
+requests (HTTP servers: vLLM, SGLang, llama-server fleets). The in-process llama.cpp backend is one engine
+that is not shared between threads, so there the problems run one after another (P > 1 still batches inside
+each search). Scoring and writing happen on the main thread only.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import math
+import os
+import sys
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from . import __version__
+from .answers import answer_key, equivalent, extract_answer
+from .data import Problem, dataset_name, load_problems
+from .runfile import FORMAT, RunFile
+
+__all__ = ["EvalConfig", "EvalSummary", "run_eval", "score_result", "problem_seed", "SolveFn"]
+
+SolveFn = Callable[..., Any]  # solve(problem_text, *, backend, rollouts, seed, **solve_kwargs) -> SolveResult | dict
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    """What an evaluation runs. Fields marked (identity) must match the run file's header on resume."""
+
+    data: Path  # JSONL problems (identity: its name and sha256, not its path)
+    out: Path  # the run file (JSONL) to create or resume
+    rollouts: tuple[int, ...] = (0, 1, 4, 8)  # rollout budgets to run per problem (0 = zero-shot CoT)
+    limit: int | None = None  # only the first N problems of the file
+    seed: int = 0  # (identity) run seed; each problem's seed derives from it and the problem id
+    model: str | None = None  # (identity, by file name or URL) GGUF path or server URL(s); None = default model
+    solve: Mapping[str, Any] = field(default_factory=dict)  # (identity) solver options as recorded (JSON)
+    backend_options: Mapping[str, Any] = field(default_factory=dict)  # open_backend options (n_ctx is identity)
+    concurrency: int = 1  # problems in flight at once (HTTP backends only)
+    trees_dir: Path | None = None  # write each tree to a JSON file here instead of inline in the record
+
+    def validate(self) -> None:
+        from .errors import InvalidConfigError
+
+        if not self.rollouts:
+            raise InvalidConfigError("give at least one rollouts setting, e.g. --rollouts 0,1,4,8")
+        if any((not isinstance(r, int)) or isinstance(r, bool) or r < 0 for r in self.rollouts):
+            raise InvalidConfigError(f"rollouts must be integers >= 0, got {list(self.rollouts)}")
+        if len(set(self.rollouts)) != len(self.rollouts):
+            raise InvalidConfigError(f"rollouts settings repeat: {list(self.rollouts)}")
+        if self.limit is not None and self.limit < 1:
+            raise InvalidConfigError(f"limit must be >= 1, got {self.limit}")
+        if self.concurrency < 1:
+            raise InvalidConfigError(f"concurrency must be >= 1, got {self.concurrency}")
+        if Path(self.out).resolve() == Path(self.data).resolve():
+            raise InvalidConfigError("--out is the data file itself; give a new file for the run's records")
+
+
+@dataclass
+class EvalSummary:
+    """What one `run_eval` call did."""
+
+    path: Path
+    planned: int  # (problem, rollouts) pairs asked for
+    already_done: int  # of those, found in the run file
+    written: int  # records appended by this call
+    errors: int  # of those, problems the solver rejected (recorded with "error")
+    repaired_bytes: int  # torn tail cut from the run file before appending
+    seconds: float
+
+
+def problem_seed(run_seed: int, problem_id: str) -> int:
+    """A stable per-problem seed (independent of order, limit and resumption)."""
+    return zlib.crc32(f"{run_seed}:{problem_id}".encode()) & 0x7FFFFFFF
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _model_identity(model: str | None) -> str:
+    """The model as it matters for results: a GGUF by file name, a server by URL, the default by name."""
+    if model is None:
+        try:
+            from .models import default_model_path
+
+            return "default:" + Path(default_model_path()).name
+        except Exception:  # noqa: BLE001 - models.py missing or the default not installed: still comparable
+            return "default"
+    if "://" in model:
+        return model
+    return Path(model).name
+
+
+def _json_safe(obj: Any) -> Any:
+    """Non-finite floats become None, tuples lists, unknown objects strings: the run file is strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _json_safe(dataclasses.asdict(obj))
+    return str(obj)
+
+
+def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
+    """The header line: `config` (compared on resume) and `plan` (what this invocation asked; informational)."""
+    identity = {
+        "data": {"name": dataset_name(config.data), "sha256": _sha256(Path(config.data))},
+        "model": _model_identity(config.model),
+        "seed": config.seed,
+        "n_ctx": config.backend_options.get("n_ctx"),
+        "solve": _json_safe(dict(config.solve)),
+        "tree_storage": "files" if config.trees_dir else "inline",
+    }
+    plan = {
+        "data_path": str(config.data),
+        "rollouts": list(config.rollouts),
+        "limit": config.limit,
+        "problems": n_problems,
+        "concurrency": config.concurrency,
+        "backend_options": _json_safe(dict(config.backend_options)),
+    }
+    return {"type": "header", "format": FORMAT, "version": __version__, "created": time.time(),
+            "config": identity, "plan": plan}
+
+
+# ----------------------------------------------------------------------------------------------- scoring
+
+
+def _answer_of(node: Mapping[str, Any]) -> str | None:
+    answer = node.get("answer")
+    if isinstance(answer, str) and answer.strip():
+        return answer
+    text = node.get("text")
+    return extract_answer(text) if isinstance(text, str) else None
+
+
+def score_result(result: Mapping[str, Any], gold: str) -> dict[str, Any]:
+    """Correctness of a solve result against ground truth: vote, max-Q and any answer node (pass@tree)."""
+    selectors = result.get("selectors") or {}
+    vote = (selectors.get("vote") or {}).get("answer")
+    max_q = (selectors.get("max_q") or {}).get("answer")
+    if vote is None and not selectors:
+        vote = result.get("answer")
+    node_answers = [_answer_of(n) for n in result.get("nodes") or [] if n.get("kind") != "dummy"]
+    distinct: dict[str, str] = {}
+    for a in node_answers:
+        if a is not None:
+            distinct.setdefault(answer_key(a), a)
+    return {
+        "answer": vote,
+        "answer_max_q": max_q,
+        "correct": equivalent(vote, gold),
+        "correct_max_q": equivalent(max_q, gold),
+        "pass_at_tree": any(equivalent(a, gold) for a in distinct.values()),
+        "answer_nodes": len(node_answers),
+        "distinct_answers": len(distinct),
+    }
+
+
+def _record(problem: Problem, rollouts: int, seed: int, result: Mapping[str, Any], seconds: float,
+            tree_ref: dict[str, Any]) -> dict[str, Any]:
+    stats = result.get("stats") or {}
+    return {
+        "type": "result",
+        "id": problem.id,
+        "dataset": problem.dataset,
+        "level": problem.level,
+        "subject": problem.subject,
+        "rollouts": rollouts,
+        "seed": seed,
+        "gold": problem.answer,
+        **score_result(result, problem.answer),
+        "tokens_evaluated": int(stats.get("prompt_tokens") or 0),
+        "tokens_reused": int(stats.get("reused_tokens") or 0),
+        "tokens_generated": int(stats.get("generated_tokens") or 0),
+        "model_calls": int(stats.get("model_calls") or 0),
+        "rollouts_done": stats.get("rollouts"),
+        "stop_reason": stats.get("stop_reason"),
+        "model_seconds": stats.get("model_seconds"),
+        "seconds": seconds,
+        **tree_ref,
+    }
+
+
+def _error_record(problem: Problem, rollouts: int, seed: int, error: Exception, seconds: float) -> dict[str, Any]:
+    return {
+        "type": "result", "id": problem.id, "dataset": problem.dataset, "level": problem.level,
+        "subject": problem.subject, "rollouts": rollouts, "seed": seed, "gold": problem.answer,
+        "answer": None, "answer_max_q": None, "correct": False, "correct_max_q": False, "pass_at_tree": False,
+        "answer_nodes": 0, "distinct_answers": 0, "tokens_evaluated": 0, "tokens_reused": 0,
+        "tokens_generated": 0, "model_calls": 0, "rollouts_done": 0, "stop_reason": "error",
+        "model_seconds": 0.0, "seconds": seconds, "error": f"{type(error).__name__}: {error}",
+    }
+
+
+def _tree_ref(config: EvalConfig, problem: Problem, rollouts: int, result: Mapping[str, Any]) -> dict[str, Any]:
+    """The tree inline, or written atomically to `trees_dir` and referenced by a path relative to the run."""
+    tree = {k: v for k, v in result.items() if k not in ("problem", "config")}
+    if config.trees_dir is None:
+        return {"tree": _json_safe(tree)}
+    import json
+    import re
+
+    trees = Path(config.trees_dir)
+    trees.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", problem.id).strip("_") or "problem"
+    name = f"{safe}-{zlib.crc32(problem.id.encode()):08x}-r{rollouts}.json"
+    tmp = trees / f".{name}.tmp"
+    tmp.write_text(json.dumps(_json_safe(tree), ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, trees / name)
+    try:
+        ref = os.path.relpath(trees / name, Path(config.out).resolve().parent)
+    except ValueError:  # another drive (Windows)
+        ref = str(trees / name)
+    return {"tree_path": ref}
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+
+def _concurrent_backend(backend: Any) -> bool:
+    """Whether several searches may share `backend` from threads: an explicit `thread_safe` flag, else
+    HTTP backends (by name)."""
+    flag = getattr(backend, "thread_safe", None)
+    if flag is not None:
+        return bool(flag)
+    name = str(getattr(backend, "name", ""))
+    return name.startswith(("http", "openai"))
+
+
+class _Progress:
+    """tqdm bar: problems done, running accuracy per budget, ETA (tqdm's), tokens generated per second."""
+
+    def __init__(self, total: int, records: Iterable[Mapping[str, Any]], enabled: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, unit="run", desc="eval", disable=not enabled, file=sys.stderr,
+                        dynamic_ncols=True, smoothing=0.1)
+        self.right: dict[int, list[int]] = {}
+        self.tokens = 0
+        self.t0 = time.perf_counter()
+        for r in records:
+            self._count(r)
+
+    def _count(self, r: Mapping[str, Any]) -> None:
+        tally = self.right.setdefault(int(r["rollouts"]), [0, 0])
+        tally[0] += bool(r.get("correct"))
+        tally[1] += 1
+
+    def update(self, record: Mapping[str, Any]) -> None:
+        self._count(record)
+        self.tokens += int(record.get("tokens_generated") or 0)
+        rate = self.tokens / max(time.perf_counter() - self.t0, 1e-9)
+        acc = " ".join(f"r{k}={v[0] / v[1]:.0%}" for k, v in sorted(self.right.items()))
+        self.bar.set_postfix_str(f"acc {acc} | {rate:.1f} tok/s", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _as_dict(result: Any) -> dict[str, Any]:
+    return result.to_dict() if hasattr(result, "to_dict") else dict(result)
+
+
+def run_eval(
+    config: EvalConfig,
+    *,
+    backend: Any = None,
+    solve_fn: SolveFn | None = None,
+    solve_kwargs: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> EvalSummary:
+    """Evaluate: load and validate the data, open (or resume) the run file, solve every pending
+    (problem, rollouts) pair and append its record. Returns a summary; the records are in `config.out`.
+
+    `solve_fn` defaults to `mctsr_native.solver.solve`; it is called as
+    `solve_fn(problem_text, backend=backend, rollouts=r, seed=s, **solve_kwargs)` and must return a
+    SolveResult (or its `to_dict()`). Without `backend` and `solve_fn`, the backend is
+    `open_backend(config.model, seed=config.seed, **backend_options)`, opened after the run file's header
+    has been checked and closed at the end.
+    """
+    from .errors import ContextOverflowError, InvalidProblemError
+
+    say = log or (lambda msg: print(f"mctsr eval: {msg}", file=sys.stderr))
+    config.validate()
+    started = time.perf_counter()
+    problems = load_problems(config.data, limit=config.limit)
+    header = build_header(config, len(problems))
+    with RunFile(config.out, header, log=say) as run:
+        done = run.keys()
+        planned = [(p, r) for p in problems for r in sorted(config.rollouts)]
+        pending = [(p, r) for p, r in planned if (p.id, r) not in done]
+        summary = EvalSummary(path=Path(config.out), planned=len(planned), already_done=len(planned) - len(pending),
+                              written=0, errors=0, repaired_bytes=run.repaired_bytes, seconds=0.0)
+        if summary.already_done:
+            say(f"resuming {config.out}: {summary.already_done} of {len(planned)} records already done")
+        if not pending:
+            summary.seconds = time.perf_counter() - started
+            return summary
+        own_backend = backend is None and solve_fn is None  # an injected solve_fn brings its own model
+        if solve_fn is None:
+            from .solver import solve as solve_fn  # type: ignore[no-redef]
+        if own_backend:
+            from .generation import open_backend
+
+            backend = open_backend(config.model, **{"seed": config.seed, **dict(config.backend_options)})
+        workers = config.concurrency
+        if workers > 1 and not _concurrent_backend(backend):
+            say(f"--concurrency {workers} ignored: the in-process backend runs one problem at a time "
+                "(use --parallel to batch within a search, or an HTTP backend to run problems concurrently)")
+            workers = 1
+        kwargs = dict(solve_kwargs or {})
+        bar = _Progress(len(pending), run.records, progress)
+
+        def solve_one(problem: Problem, rollouts: int) -> tuple[dict[str, Any] | None, Exception | None, float]:
+            seed = problem_seed(config.seed, problem.id)
+            t0 = time.perf_counter()
+            try:
+                # Only the problem text crosses: never problem.answer nor the solution.
+                result = _as_dict(solve_fn(problem.problem, backend=backend, rollouts=rollouts, seed=seed, **kwargs))
+            except (InvalidProblemError, ContextOverflowError) as e:
+                return None, e, time.perf_counter() - t0
+            return result, None, time.perf_counter() - t0
+
+        def finish(problem: Problem, rollouts: int,
+                   outcome: tuple[dict[str, Any] | None, Exception | None, float]) -> None:
+            result, error, seconds = outcome
+            seed = problem_seed(config.seed, problem.id)
+            if error is not None:
+                record = _error_record(problem, rollouts, seed, error, seconds)
+                summary.errors += 1
+                say(f"{problem.id} (rollouts {rollouts}): recorded as an error: {error}")
+            else:
+                assert result is not None
+                if (result.get("stats") or {}).get("stop_reason") == "cancelled":
+                    raise KeyboardInterrupt  # a search cut short by Ctrl-C is not a result: leave it undone
+                record = _record(problem, rollouts, seed, result, seconds,
+                                 _tree_ref(config, problem, rollouts, result))
+            run.append(_json_safe(record))
+            summary.written += 1
+            bar.update(record)
+
+        try:
+            if workers == 1:
+                for problem, rollouts in pending:
+                    finish(problem, rollouts, solve_one(problem, rollouts))
+            else:
+                _run_pool(pending, workers, solve_one, finish)
+        finally:
+            bar.close()
+            if own_backend:
+                backend.close()
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+
+def _run_pool(pending: Sequence[tuple[Problem, int]], workers: int, solve_one: Callable, finish: Callable) -> None:
+    """Keep `workers` searches in flight; score and write each on this (the main) thread as it completes.
+    On an error or Ctrl-C, queued work is cancelled and the searches in flight are abandoned unrecorded."""
+    pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mctsr-eval")
+    queue = iter(pending)
+    in_flight: dict[cf.Future, tuple[Problem, int]] = {}
+    try:
+        for item in queue:
+            in_flight[pool.submit(solve_one, *item)] = item
+            if len(in_flight) >= workers:
+                break
+        while in_flight:
+            finished, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+            for fut in finished:
+                item = in_flight.pop(fut)
+                finish(*item, fut.result())
+                nxt = next(queue, None)
+                if nxt is not None:
+                    in_flight[pool.submit(solve_one, *nxt)] = nxt
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
