@@ -15,8 +15,9 @@ If it does not, the variable texts (the answer and the critique, never the probl
 from the middle: the longest one first, down to the length of the next one, then both equally ("water
 filling", so neither disappears while the other stays long); cuts fall at whitespace (no word, hence no
 token of a word, is split), and the cut is marked in place with "[... N characters omitted ...]"; the
-shortening is also reported in `FittedPrompt.omitted` (the solver counts it in its stats and logs a warning). If the prompt does not fit even
-with the variable texts emptied, `ContextOverflowError` says by how much and what to change.
+shortening is also reported in `FittedPrompt.omitted` (the solver counts it in its stats and logs a
+warning). If the prompt does not fit even with the variable texts emptied, `ContextOverflowError` says how
+many tokens the fixed part needs and what to change (a larger context, a smaller cap, a shorter problem).
 """
 
 from __future__ import annotations
