@@ -204,3 +204,13 @@ def test_config_records_the_tree_rules_and_backend_is_left_open():
     assert not backend.closed
     cfg = SolveConfig(rollouts=3)
     assert dataclasses.replace(cfg, parallel=2).parallel == 2
+
+
+def test_ctrl_c_before_any_answer_returns_an_empty_result():
+    class Interrupted(FakeBackend):
+        def generate(self, requests):
+            raise KeyboardInterrupt
+
+    result, _ = run(rollouts=3, backend=Interrupted())
+    assert result.stats["stop_reason"] == "cancelled" and result.answer is None and result.node is None
+    assert result.nodes == [] and result.text == ""

@@ -1,0 +1,78 @@
+"""Seconds per rollout of the solver on the default model: the engine with batching and prefix reuse, against
+the same solver on the sequential backend (one request at a time through llama-cpp-python's high-level API,
+no prefix reuse). Same problem, seeds, caps and rollouts; one benchmark group per parallel width P.
+
+    pytest benchmarks/bench_solve.py --benchmark-group-by=group
+
+Seconds per rollout is a whole search's wall time over its rollouts (the initial answer and its rewards included).
+The ratios (sequential / batched, per rollout and per generated token) are printed at the end and stored in
+each benchmark's extra_info. Sampled replies differ between the two backends, so seconds per generated token
+is reported beside seconds per rollout to show the comparison is not an artifact of reply lengths.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mctsr_native.solver import solve
+
+pytestmark = pytest.mark.model
+
+ROOT = Path(__file__).resolve().parents[1]
+ROLLOUTS = 4
+ROUNDS = 2
+CAPS = dict(answer_max_tokens=64, critique_max_tokens=48, refine_max_tokens=64, reward_max_tokens=24,
+            reward_samples=3, reselect_samples=1)
+_measured: dict[tuple[str, int], dict[str, float]] = {}
+
+
+def problem() -> str:
+    with (ROOT / "data" / "gsm8k_test.jsonl").open(encoding="utf-8") as f:
+        return json.loads(f.readline())["problem"]
+
+
+@pytest.fixture(scope="module")
+def backends(request):
+    from mctsr_native.generation import open_backend
+
+    opened = {"batched": open_backend(None, n_ctx=4096, seed=0),
+              "sequential": open_backend(None, mode="sequential", n_ctx=4096, seed=0)}
+    yield opened
+    for b in opened.values():
+        b.close()
+    reporter = request.config.pluginmanager.getplugin("terminalreporter")
+    for p in sorted({p for _, p in _measured}):
+        fast, slow = _measured.get(("batched", p)), _measured.get(("sequential", p))
+        if fast and slow and reporter:
+            reporter.write_line(
+                f"bench_solve P={p}: {fast['per_rollout']:.2f} s/rollout batched vs {slow['per_rollout']:.2f} "
+                f"sequential -> {slow['per_rollout'] / fast['per_rollout']:.2f}x per rollout, "
+                f"{slow['per_token'] / fast['per_token']:.2f}x per generated token"
+            )
+
+
+@pytest.mark.parametrize("parallel", [1, 4])
+@pytest.mark.parametrize("engine", ["batched", "sequential"])
+def test_solve_seconds_per_rollout(benchmark, backends, engine, parallel):
+    backend = backends[engine]
+    benchmark.group = f"solve P={parallel}"
+    results = []
+
+    def run():
+        results.append(solve(problem(), backend=backend, rollouts=ROLLOUTS, parallel=parallel, seed=0, **CAPS))
+
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1, warmup_rounds=0)
+    seconds = sum(r.stats["wall_seconds"] for r in results)
+    rollouts = sum(r.stats["rollouts"] for r in results)
+    tokens = sum(r.stats["generated_tokens"] for r in results)
+    assert rollouts == ROLLOUTS * ROUNDS
+    _measured[(engine, parallel)] = {"per_rollout": seconds / rollouts, "per_token": seconds / max(tokens, 1)}
+    benchmark.extra_info.update(
+        engine=engine, parallel=parallel, rollouts=rollouts, seconds_per_rollout=seconds / rollouts,
+        generated_tokens=tokens, seconds_per_generated_token=seconds / max(tokens, 1),
+        reused_tokens=sum(r.stats["reused_tokens"] for r in results),
+        prompt_tokens=sum(r.stats["prompt_tokens"] for r in results),
+    )

@@ -1,0 +1,107 @@
+"""End to end on the real default model (SmolLM2-135M-Instruct Q4_1): a few rollouts on a GSM8K problem.
+
+Small caps keep the whole file quick on 2 CPU cores. The model is weak, so these tests check the machinery
+(tree shape, accounting, extraction or its documented fallback, honesty), not that the answer is right.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mctsr_native.generation.base import Usage
+from mctsr_native.solver import SolveConfig, solve
+
+pytestmark = pytest.mark.model
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "gsm8k_test.jsonl"
+CAPS = dict(answer_max_tokens=96, critique_max_tokens=64, refine_max_tokens=96, reward_max_tokens=32)
+
+
+def gsm8k(index: int = 0) -> dict:
+    with DATA.open(encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if i == index:
+                return json.loads(line)
+    raise IndexError(index)
+
+
+class Spy:
+    """Passes calls through to a backend and keeps every request, so a test can read what the model saw."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.requests = []
+        self.name, self.supports_grammar = inner.name, inner.supports_grammar
+
+    @property
+    def usage(self) -> Usage:
+        return self.inner.usage
+
+    @property
+    def context_size(self) -> int:
+        return self.inner.context_size
+
+    def count_tokens(self, messages, assistant_prefix=""):
+        return self.inner.count_tokens(messages, assistant_prefix)
+
+    def generate(self, requests):
+        self.requests.extend(requests)
+        return self.inner.generate(requests)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def backend():
+    from mctsr_native.generation import open_backend
+
+    b = open_backend(None, n_ctx=2048, seed=0)
+    yield b
+    b.close()
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_a_short_search_on_gsm8k(backend, parallel):
+    record = gsm8k(0)
+    spy = Spy(backend)
+    before = backend.usage.copy()
+    result = solve(record["problem"], backend=spy, rollouts=2, parallel=parallel, seed=1, reward_samples=2, **CAPS)
+    spent = backend.usage.minus(before)
+    d = result.to_dict()
+
+    # tree shape: two initial nodes plus one per rollout, every child under an existing node
+    assert len(d["nodes"]) == 4 and d["stats"]["rollouts"] == 2
+    assert sum(n["kind"] == "dummy" for n in d["nodes"]) == 1
+    ids = {n["id"] for n in d["nodes"]}
+    children = [n for n in d["nodes"] if n["critique"] is not None]
+    assert len(children) == 2 and all(n["parent"] in ids and n["depth"] >= 1 for n in children)
+    assert all(n["visits"] >= 1 and all(-100 <= r <= 100 for r in n["rewards_raw"]) for n in d["nodes"])
+    assert d["stats"]["steps"] == 1 + (2 if parallel == 1 else 1)
+
+    # stats are the backend's own accounting of this search
+    s = d["stats"]
+    assert s["model_calls"] == spent.calls and s["generated_tokens"] == spent.generated_tokens
+    assert s["prompt_tokens"] == spent.prompt_tokens and s["reused_tokens"] == spent.reused_tokens
+    assert s["reused_tokens"] > 0  # the shared problem prefix is served from the KV cache
+    assert 0 < s["model_seconds"] <= s["wall_seconds"]
+    assert all(r.params.max_tokens <= 96 for r in spy.requests)
+
+    # the answer: extracted, or the documented fallback (no extractable answer anywhere -> None, max_q node)
+    if result.answer is None:
+        assert all(n["answer"] is None for n in d["nodes"]) and result.node == d["selectors"]["max_q"]["node"]
+    else:
+        assert result.answer == next(n["answer"] for n in d["nodes"] if n["id"] == result.node)
+
+    # honesty: the ground truth and the worked solution never reach the model
+    prompts = "\n".join(m.content for r in spy.requests for m in r.messages)
+    assert record["solution"].splitlines()[0] not in prompts and "####" not in prompts and "<<" not in prompts
+
+
+def test_zero_shot_on_the_real_model_is_scored(backend):
+    result = solve(gsm8k(1)["problem"], backend=backend, config=SolveConfig(rollouts=0, seed=2, **CAPS))
+    assert len(result.nodes) == 2 and result.stats["stop_reason"] == "rollouts"
+    assert all(n["visits"] == 3 for n in result.nodes)
