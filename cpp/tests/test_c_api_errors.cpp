@@ -1,0 +1,46 @@
+// The C ABI's error contract, from C++: status codes, the thread-local message, nothing thrown.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+#include <thread>
+
+#include "mctsr/mctsr.h"
+
+TEST_CASE("C ABI: each error kind becomes its status code and message, the tree stays as it was") {
+  mctsr_tree* tree = nullptr;
+  mctsr_tree_params params = mctsr_tree_default_params();
+  params.exploration_c = -1;
+  CHECK(mctsr_tree_create(&params, &tree) == MCTSR_ERROR_INVALID_CONFIG);
+  CHECK(std::string(mctsr_last_error()).find("exploration_c = -1") != std::string::npos);
+  CHECK(tree == nullptr);
+  params = mctsr_tree_default_params();
+  params.q_rule = 1000;
+  CHECK(mctsr_tree_create(&params, &tree) == MCTSR_ERROR_INVALID_CONFIG);
+
+  REQUIRE(mctsr_tree_create(nullptr, &tree) == MCTSR_OK);
+  mctsr_node answer = MCTSR_NO_NODE, dummy = MCTSR_NO_NODE, out = 0;
+  REQUIRE(mctsr_tree_initialize(tree, &answer, &dummy) == MCTSR_OK);
+  CHECK(mctsr_tree_add_child(tree, 42, &out) == MCTSR_ERROR_INVALID_NODE);
+  CHECK(std::string(mctsr_last_error()).find("node id 42") != std::string::npos);
+  const double bad[] = {10, NAN};
+  CHECK(mctsr_tree_record_rewards(tree, answer, bad, 2) == MCTSR_ERROR_INVALID_REWARD);
+  CHECK(mctsr_tree_record_rewards(tree, answer, nullptr, 0) == MCTSR_ERROR_INVALID_REWARD);
+  CHECK(mctsr_tree_record_rewards(tree, answer, nullptr, 1) == MCTSR_ERROR_INVALID_ARGUMENT);
+  mctsr_node batch[4];
+  size_t n = 99;
+  CHECK(mctsr_tree_select_batch(tree, 0, batch, &n) == MCTSR_ERROR_INVALID_ARGUMENT);
+  CHECK(mctsr_tree_add_root(tree, static_cast<mctsr_node_kind>(7), &out) == MCTSR_ERROR_INVALID_ARGUMENT);
+  CHECK(mctsr_tree_select(nullptr, &out) == MCTSR_ERROR_INVALID_ARGUMENT);
+  CHECK(mctsr_tree_size(tree) == 2);
+  int64_t visits = -1;
+  CHECK(mctsr_tree_visits(tree, answer, &visits) == MCTSR_OK);
+  CHECK(visits == 0);
+
+  // The message is per thread.
+  std::string other;
+  std::thread([&] { other = mctsr_last_error(); }).join();
+  CHECK(other.empty());
+  mctsr_tree_free(tree);
+  mctsr_tree_free(nullptr);
+}

@@ -1,0 +1,156 @@
+// Selection on the worked example: greedy and descent, the expanded rules, pending marks, N(root parent),
+// the c schedule, and the greedy index against a brute-force argmax over random trees.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+
+#include "mctsr/errors.h"
+#include "tree_fixtures.h"
+
+using namespace mctsr;
+using namespace mctsr::testing;
+
+namespace {
+
+// UCT of the example's nodes at c = 1.4 (N(A) = 3, N(C) = 2, virtual root N = 5).
+const double kUctA = 0.5 * (kQA + 70.0) + 1.4 * std::sqrt(std::log(6.0) / 3.00001);  // 78.165
+const double kUctB = 70.0 + 1.4 * std::sqrt(std::log(4.0) / 1.00001);               // 71.648
+const double kUctC = 65.625 + 1.4 * std::sqrt(std::log(4.0) / 2.00001);             // 66.790
+
+NodeId brute_force_argmax(const Tree& tree) {
+  NodeId best = kNoNode;
+  for (NodeId node : tree.candidates()) {
+    if (best == kNoNode || tree.uct(node) > tree.uct(best)) best = node;
+  }
+  return best;
+}
+
+}  // namespace
+
+TEST_CASE("greedy: argmax UCT over all candidates") {
+  Tree tree;
+  const Example x = build_example(tree);
+  CHECK(tree.uct(x.a) == doctest::Approx(kUctA));
+  CHECK(tree.uct(x.c) == doctest::Approx(kUctC));
+  CHECK(tree.candidates() == std::vector<NodeId>{x.a, x.d, x.b, x.c, x.e});
+  CHECK(tree.select() == x.a);
+  // A third child scoring 95 > Q(A): A has 3 children and a better child, so it is fully expanded.
+  const NodeId f = tree.add_child(x.a);
+  tree.record_and_backpropagate(f, std::vector<double>{95}.data(), 1);
+  CHECK(tree.is_fully_expanded(x.a));
+  CHECK_FALSE(tree.is_candidate(x.a));
+  CHECK(tree.select() == f);  // 95 + 1.4 sqrt(ln 4 / 1.00001) = 96.648
+}
+
+TEST_CASE("expanded rule: paper needs count AND a better child, reference either") {
+  Config config;
+  config.backprop = Backprop::kOneLevel;  // child value = own Q: Q(C) = 91.25 > Q(A)
+  Tree paper(config);
+  const Example x = build_example(paper);
+  CHECK_FALSE(paper.is_fully_expanded(x.a));  // 2 children < 3
+  config.expanded_rule = ExpandedRule::kReference;
+  Tree reference(config);
+  build_example(reference);
+  CHECK(reference.is_fully_expanded(x.a));  // a better child is enough
+  CHECK(reference.select() == x.b);
+  // Count alone is enough under the reference rule, even with no scored child.
+  Tree counted(config);
+  const NodeId root = counted.add_root(NodeKind::kAnswer);
+  counted.record_rewards(root, {10});
+  for (int i = 0; i < 3; ++i) counted.add_child(root);
+  CHECK(counted.is_fully_expanded(root));
+  CHECK(counted.select() == kNoNode);
+}
+
+TEST_CASE("select_batch marks distinct nodes pending; add_child or cancel clears the mark") {
+  Tree tree;
+  const Example x = build_example(tree);
+  const auto batch = tree.select_batch(2);
+  CHECK(batch == std::vector<NodeId>{x.a, x.b});  // 78.165, then 71.648
+  CHECK(tree.is_pending(x.a));
+  CHECK(tree.candidates() == std::vector<NodeId>{x.d, x.c, x.e});
+  CHECK(tree.select() == x.c);
+  tree.add_child(x.a);
+  CHECK_FALSE(tree.is_pending(x.a));
+  tree.cancel(x.b);
+  tree.cancel(x.b);  // no-op
+  CHECK_FALSE(tree.is_pending(x.b));
+  const auto all = tree.select_batch(100);
+  CHECK(all.size() == 5);  // every candidate once; the new child is unscored
+  CHECK(tree.select() == kNoNode);
+  CHECK(tree.select_batch(3).empty());
+}
+
+TEST_CASE("N(parent) of a root: virtual root or zero") {
+  Config config;
+  config.root_parent_visits = RootParentVisits::kZero;
+  Tree tree(config);
+  const Example x = build_example(tree);
+  CHECK(tree.uct(x.a) == tree.q(x.a));
+  CHECK(tree.uct(x.d) == -7.5);
+  CHECK(tree.uct(x.b) == doctest::Approx(kUctB));
+}
+
+TEST_CASE("descent: follow the max-UCT child from the roots to a node that is not fully expanded") {
+  Config config;
+  config.selection = Selection::kDescent;
+  Tree tree(config);
+  const Example x = build_example(tree);
+  CHECK(tree.select() == x.a);
+  const NodeId f = tree.add_child(x.a);
+  tree.record_and_backpropagate(f, std::vector<double>{95}.data(), 1);
+  CHECK(tree.select() == f);
+  CHECK(tree.select_batch(2) == std::vector<NodeId>{f, x.b});  // f pending: the next-best child of A
+}
+
+TEST_CASE("linear decay of c over the rollout budget changes the greedy choice") {
+  Config config;
+  config.c_schedule = CSchedule::kLinearDecay;
+  config.exploration_c = 100;
+  config.c_final = 0;
+  config.rollout_budget = 2;
+  Tree tree(config);
+  const NodeId few = tree.add_root(NodeKind::kAnswer);
+  const NodeId many = tree.add_root(NodeKind::kAnswer);
+  tree.record_rewards(few, {50});
+  tree.record_rewards(many, {60, 60, 60, 60});
+  CHECK(tree.select() == few);  // exploration wins at c = 100
+  tree.add_child(many);
+  CHECK(tree.exploration_c() == 50);
+  tree.add_child(many);
+  CHECK(tree.exploration_c() == 0);
+  CHECK(tree.select() == many);  // pure Q at c = 0
+}
+
+TEST_CASE("the greedy index agrees with a brute-force argmax on random trees") {
+  for (int variant = 0; variant < 8; ++variant) {
+    Config config;
+    config.backprop = (variant & 1) ? Backprop::kOneLevel : Backprop::kFullDepth;
+    config.expanded_rule = (variant & 2) ? ExpandedRule::kReference : ExpandedRule::kPaper;
+    config.root_parent_visits = (variant & 4) ? RootParentVisits::kZero : RootParentVisits::kVirtualRoot;
+    Tree tree(config);
+    std::mt19937 rng(1234 + variant);
+    std::uniform_int_distribution<int> reward(-100, 100);
+    const auto [answer, dummy] = tree.initialize();
+    tree.record_rewards(answer, {double(reward(rng))});
+    tree.record_rewards(dummy, {double(reward(rng))});
+    for (int step = 0; step < 400; ++step) {
+      REQUIRE(tree.select() == brute_force_argmax(tree));
+      const int op = std::uniform_int_distribution<int>(0, 9)(rng);
+      const NodeId any = std::uniform_int_distribution<NodeId>(0, tree.size() - 1)(rng);
+      if (op < 6) {
+        const NodeId parent = op < 4 && tree.select() != kNoNode ? tree.select() : any;
+        const NodeId child = tree.add_child(parent);
+        tree.record_and_backpropagate(child, std::vector<double>{double(reward(rng)), double(reward(rng))}.data(), 2);
+      } else if (op < 8) {
+        tree.record_rewards(any, {double(reward(rng))});
+        if (op == 7) tree.backpropagate(any);
+      } else if (op == 8) {
+        tree.select_batch(2);
+      } else {
+        tree.cancel(any);
+      }
+    }
+  }
+}
