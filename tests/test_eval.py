@@ -312,3 +312,33 @@ def test_bad_configuration(tmp_path: Path) -> None:
         with pytest.raises(ValueError):
             run_eval(config(tmp_path, data, **bad), solve_fn=FakeSolve(), progress=False, log=lambda m: None)
     assert not (tmp_path / "run.jsonl").exists()
+
+
+def test_each_concurrent_search_gets_its_own_backend(tmp_path: Path) -> None:
+    data = write_data(tmp_path, [(f"q{i}", f"What is {i} + 1?", str(i + 1)) for i in range(9)])
+    opened: list[_Backend] = []
+    in_use: set[int] = set()
+    lock = threading.Lock()
+    clashes = []
+
+    def open_backend() -> _Backend:
+        b = _Backend("http://127.0.0.1:1")
+        b.closed = False  # type: ignore[attr-defined]
+        b.close = lambda b=b: setattr(b, "closed", True)  # type: ignore[method-assign]
+        opened.append(b)
+        return b
+
+    def solve(problem: str, *, backend: Any, **kw: Any) -> Any:
+        with lock:
+            clashes.append(id(backend) in in_use)
+            in_use.add(id(backend))
+        try:
+            return FakeSolve()(problem, backend=backend, **kw)
+        finally:
+            with lock:
+                in_use.discard(id(backend))
+
+    run_eval(config(tmp_path, data, concurrency=3), solve_fn=solve, open_backend_fn=open_backend,
+             progress=False, log=lambda m: None)
+    assert len(opened) == 3 and all(b.closed for b in opened)  # type: ignore[attr-defined]
+    assert len(clashes) == 18 and not any(clashes)

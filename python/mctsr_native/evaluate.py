@@ -13,7 +13,9 @@ is derived from the run seed and the problem id, so a resumed run matches an uni
 Scale-out: `concurrency` problems are solved at once in a thread pool when the backend serves concurrent
 requests (HTTP servers: vLLM, SGLang, llama-server fleets). The in-process llama.cpp backend is one engine
 that is not shared between threads, so there the problems run one after another (P > 1 still batches inside
-each search). Scoring and writing happen on the main thread only.
+each search). When eval opens the model itself, each search in flight gets its own backend (HTTP clients
+are cheap), so every record's token accounting is that search's alone. Scoring and writing happen on the
+main thread only.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import concurrent.futures as cf
 import dataclasses
 import math
 import os
+import queue
 import sys
 import time
 import zlib
@@ -258,12 +261,16 @@ def _concurrent_backend(backend: Any) -> bool:
 class _Progress:
     """tqdm bar: problems done, running accuracy per budget, ETA (tqdm's), tokens generated per second."""
 
-    def __init__(self, total: int, records: Iterable[Mapping[str, Any]], enabled: bool) -> None:
+    def __init__(self, total: int, records: Iterable[Mapping[str, Any]], enabled: bool, problems: int,
+                 rollouts: Sequence[int]) -> None:
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=total, unit="run", desc="eval", disable=not enabled, file=sys.stderr,
+        self.bar = tqdm(total=total, unit="search", desc="eval", disable=not enabled, file=sys.stderr,
                         dynamic_ncols=True, smoothing=0.1)
         self.right: dict[int, list[int]] = {}
+        self.wanted = set(rollouts)
+        self.settings: dict[str, set[int]] = {}  # problem id -> rollouts recorded
+        self.problems = problems
         self.tokens = 0
         self.t0 = time.perf_counter()
         for r in records:
@@ -273,13 +280,15 @@ class _Progress:
         tally = self.right.setdefault(int(r["rollouts"]), [0, 0])
         tally[0] += bool(r.get("correct"))
         tally[1] += 1
+        self.settings.setdefault(str(r["id"]), set()).add(int(r["rollouts"]))
 
     def update(self, record: Mapping[str, Any]) -> None:
         self._count(record)
         self.tokens += int(record.get("tokens_generated") or 0)
         rate = self.tokens / max(time.perf_counter() - self.t0, 1e-9)
-        acc = " ".join(f"r{k}={v[0] / v[1]:.0%}" for k, v in sorted(self.right.items()))
-        self.bar.set_postfix_str(f"acc {acc} | {rate:.1f} tok/s", refresh=False)
+        acc = " ".join(f"r{k}={v[0] / v[1]:.0%}" for k, v in sorted(self.right.items()) if k in self.wanted)
+        done = sum(1 for s in self.settings.values() if self.wanted <= s)
+        self.bar.set_postfix_str(f"problems {done}/{self.problems} | acc {acc} | {rate:.1f} tok/s", refresh=False)
         self.bar.update(1)
 
     def close(self) -> None:
@@ -327,32 +336,50 @@ def run_eval(
         if not pending:
             summary.seconds = time.perf_counter() - started
             return summary
-        own_backend = backend is None and solve_fn is None  # an injected solve_fn brings its own model
+        # We open (and close) the model unless one is passed in, or an injected solve_fn brings its own.
+        own_backend = backend is None and (solve_fn is None or open_backend_fn is not None)
         if solve_fn is None:
             from .solver import solve as solve_fn  # type: ignore[no-redef]
         if own_backend:
             if open_backend_fn is None:
                 from .generation import open_backend
 
-                backend = open_backend(config.model, **{"seed": config.seed, **dict(config.backend_options)})
-            else:
-                backend = open_backend_fn()
+                def open_backend_fn() -> Any:
+                    return open_backend(config.model, **{"seed": config.seed, **dict(config.backend_options)})
+
+            backend = open_backend_fn()
         workers = config.concurrency
         if workers > 1 and not _concurrent_backend(backend):
             say(f"--concurrency {workers} ignored: the in-process backend runs one problem at a time "
                 "(use --parallel to batch within a search, or an HTTP backend to run problems concurrently)")
             workers = 1
+        # One backend per search in flight when we open them (HTTP clients are cheap), so each search's token
+        # accounting is its own; a backend passed in is shared.
+        backends: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        opened = [backend]
+        try:
+            if own_backend:
+                opened += [open_backend_fn() for _ in range(workers - 1)]  # type: ignore[misc]
+        except BaseException:
+            for b in opened:
+                b.close()
+            raise
+        for b in opened if own_backend else [backend] * workers:
+            backends.put(b)
         kwargs = dict(solve_kwargs or {})
-        bar = _Progress(len(pending), run.records, progress)
+        bar = _Progress(len(pending), run.records, progress, len(problems), sorted(config.rollouts))
 
         def solve_one(problem: Problem, rollouts: int) -> tuple[dict[str, Any] | None, Exception | None, float]:
             seed = problem_seed(config.seed, problem.id)
+            model = backends.get()
             t0 = time.perf_counter()
             try:
                 # Only the problem text crosses: never problem.answer nor the solution.
-                result = _as_dict(solve_fn(problem.problem, backend=backend, rollouts=rollouts, seed=seed, **kwargs))
+                result = _as_dict(solve_fn(problem.problem, backend=model, rollouts=rollouts, seed=seed, **kwargs))
             except (InvalidProblemError, ContextOverflowError) as e:
                 return None, e, time.perf_counter() - t0
+            finally:
+                backends.put(model)
             return result, None, time.perf_counter() - t0
 
         def finish(problem: Problem, rollouts: int,
@@ -382,7 +409,8 @@ def run_eval(
         finally:
             bar.close()
             if own_backend:
-                backend.close()
+                for b in opened:
+                    b.close()
         summary.seconds = time.perf_counter() - started
         return summary
 
