@@ -58,10 +58,23 @@ def test_extract_answer_non_string() -> None:
         ("Find $x$ such that $x^2 = 4$.", "latex"),
         ("Compute \\sqrt{16}.", "latex"),
         ("Which is largest? (A) 1 (B) 2 (C) 3", "latex"),
+        ("She sells eggs for $2 per egg and muffins at $1.50. How much?", "number"),
+        ("Cashback is $.20 per gallon; he gives 200$ to his wife and pays $35/hour.", "number"),
+        ("If $3x + 2(1 + x) = 17$, what is the value of $6x + 5$?", "latex"),
+        ("What is $5$ times $2/9$?", "latex"),
     ],
 )
 def test_answer_kind(problem: str, kind: str) -> None:
     assert answer_kind(problem) == kind
+
+
+def test_answer_kind_on_shipped_data() -> None:
+    import json
+    from pathlib import Path
+
+    gsm8k = Path(__file__).resolve().parents[1] / "data" / "gsm8k_test.jsonl"
+    kinds = [answer_kind(json.loads(line)["problem"]) for line in gsm8k.read_text(encoding="utf-8").splitlines()]
+    assert kinds.count("number") == len(kinds)  # GSM8K's "$" signs are money, not LaTeX
 
 
 # ------------------------------------------------------------------------------------------------ equivalence

@@ -117,14 +117,23 @@ def extract_answer(text: str) -> str | None:
     return max(matches, key=lambda t: t[0])[1]
 
 
+_AMOUNT_END = r"(?=\s|[.,;!?)](?:\s|$)|/[a-zA-Z]|$)"  # an amount of money ends: "$2 each", "$2.", "$35/hour"
+_CURRENCY_RE = re.compile(
+    r"\$\s?(?:\d[\d,]*(?:\.\d+)?|\.\d+)" + _AMOUNT_END  # $2, $18.50, $.25
+    + r"|(?<![\w$.])\d[\d,]*(?:\.\d+)?\s?\$" + _AMOUNT_END  # 200$ (written after the amount)
+)
+
+
 def answer_kind(problem: str) -> Literal["number", "latex"]:
     """Which answer format suits a problem: "latex" (\\boxed{}) for LaTeX or multiple-choice problems,
-    "number" (a plain "The answer is: N" line) for GSM-style word problems."""
+    "number" (a plain "The answer is: N" line) for GSM-style word problems. A "$" that opens an amount of
+    money ("$2", "$.25", "200$") is not LaTeX."""
     if not isinstance(problem, str):
         return "number"
-    if "$" in problem or re.search(r"\\[a-zA-Z]+|\\\(|\\\[", problem):
+    text = _CURRENCY_RE.sub(" ", problem)
+    if "$" in text or re.search(r"\\[a-zA-Z]+|\\\(|\\\[", text):
         return "latex"
-    if re.search(r"\(A\).*\(B\)", problem, re.S):
+    if re.search(r"\(A\).*\(B\)", text, re.S):
         return "latex"
     return "number"
 
