@@ -106,7 +106,7 @@ MCTSR_API mctsr_status mctsr_tree_backpropagate(mctsr_tree* tree, mctsr_node nod
 
 /* *out_node = the next node to refine, or MCTSR_NO_NODE when no node is a candidate. */
 MCTSR_API mctsr_status mctsr_tree_select(mctsr_tree* tree, mctsr_node* out_node);
-/* Up to k (>= 1) distinct nodes into out_nodes[0..*out_n), each marked pending. */
+/* Up to k (>= 1) distinct nodes into out_nodes[0..*out_n) (room for k), each marked pending. */
 MCTSR_API mctsr_status mctsr_tree_select_batch(mctsr_tree* tree, size_t k, mctsr_node* out_nodes, size_t* out_n);
 MCTSR_API mctsr_status mctsr_tree_cancel(mctsr_tree* tree, mctsr_node node);
 
