@@ -1,7 +1,7 @@
 """Self-evaluation (arXiv 2406.07394, section 3.3): reward samples in [-100, 100], parsed robustly.
 
 A reward reply should end with `[Score] N`. When the backend honours grammars, `score_grammar()` constrains the
-reply to a short analysis (at most `reason_chars` characters, no "[") followed by `[Score] <integer in
+reply to a short analysis (at most `reason_chars_for(max_tokens)` characters, no "[") followed by `[Score] <integer in
 [-100, 100]>`, so every sample parses. Otherwise `parse_score` reads free text:
 
 - the last `[Score] N`, else the last `Score: N` / `score is N` / `score of N`, else a reply that is only a
@@ -17,7 +17,6 @@ the tree stays well-defined; each such case is counted in `RewardOutcome.fallbac
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ __all__ = [
     "SCORE_MAX",
     "parse_score",
     "score_grammar",
+    "reason_chars_for",
     "RewardJob",
     "RewardOutcome",
     "sample_rewards",
@@ -73,7 +73,14 @@ def parse_score(text: str) -> float | None:
     return _value(m) if m else None
 
 
-def score_grammar(reason_chars: int = 200) -> str:
+def reason_chars_for(max_tokens: int) -> int:
+    """How much analysis the grammar allows under a reply cap of `max_tokens`: 2 characters per token left
+    after 12 tokens kept for `[Score] -100`, so the score line fits even when grammar-constrained sampling
+    picks short tokens (English text averages about 4 characters per token)."""
+    return max(0, 2 * (max_tokens - 12))
+
+
+def score_grammar(reason_chars: int = 104) -> str:
     """GBNF for a reply of at most `reason_chars` characters of analysis (no "["), then `[Score] N` with N an
     integer in [-100, 100]."""
     if reason_chars < 0:
@@ -143,8 +150,3 @@ def sample_rewards(
             outcomes[i].rewards.append(float(fallback))
             outcomes[i].fallback = True
     return outcomes
-
-
-def with_grammar(params: SamplingParams, reason_chars: int) -> SamplingParams:
-    """`params` constrained by `score_grammar(reason_chars)`."""
-    return dataclasses.replace(params, grammar=score_grammar(reason_chars))

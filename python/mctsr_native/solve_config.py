@@ -21,7 +21,7 @@ Selector = Literal["vote", "max_q"]
 # the smallest value of each integer option (reward replies need room for "[Score] -100")
 _INT_MINIMUMS = {"rollouts": 0, "parallel": 1, "reward_samples": 1, "reselect_samples": 0, "reward_retries": 0,
                  "patience": 0, "agreement_min": 1, "answer_max_tokens": 1, "critique_max_tokens": 1,
-                 "refine_max_tokens": 1, "reward_max_tokens": 8}
+                 "refine_max_tokens": 1, "reward_max_tokens": 12}
 
 
 @dataclass(frozen=True, kw_only=True)

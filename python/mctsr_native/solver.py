@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence
 
 from .generation.base import Backend, GenerationRequest, GenerationResult, SamplingParams, Usage
 from .prompts import AnswerKind, CallKind, fit_prompt
-from .rewards import RewardJob, RewardOutcome, sample_rewards, score_grammar
+from .rewards import RewardJob, RewardOutcome, reason_chars_for, sample_rewards, score_grammar
 from .selectors import NodeView, select_max_q, select_vote
 from .solve_config import Selector, SolveConfig
 from .tree import Tree
@@ -158,7 +158,7 @@ class Solver:
         if call == "reward":
             grammar = None
             if c.use_grammar and getattr(self.backend, "supports_grammar", False):
-                grammar = score_grammar(max(0, 3 * (c.reward_max_tokens - 8)))
+                grammar = score_grammar(reason_chars_for(c.reward_max_tokens))
             return SamplingParams(max_tokens=c.reward_max_tokens, temperature=c.reward_temperature,
                                   top_p=c.top_p, grammar=grammar)
         cap = {"answer": c.answer_max_tokens, "critique": c.critique_max_tokens, "refine": c.refine_max_tokens}[call]
