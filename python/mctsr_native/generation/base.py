@@ -90,10 +90,30 @@ class GenerationResult:
     prompt_tokens: int  # tokens in the rendered prompt
     evaluated_prompt_tokens: int  # prompt tokens actually run through the model for this request
     reused_prompt_tokens: int  # prompt tokens served from the KV prefix cache
+    error: Exception | None = None  # why the whole request could not run (its completions are errors)
 
     @property
     def texts(self) -> list[str]:
         return [c.text for c in self.completions]
+
+    def raise_for_error(self) -> None:
+        """Raise the request's error (typed: ContextOverflowError, GrammarError, ...) if it failed."""
+        if self.error is not None:
+            raise self.error
+
+
+def failed_result(request: "GenerationRequest", error: Exception) -> GenerationResult:
+    """The result of a request that could not run: n error completions carrying the message."""
+    msg = str(error)
+    return GenerationResult(
+        completions=tuple(
+            Completion(text="", finish_reason="error", generated_tokens=0, error=msg) for _ in range(request.n)
+        ),
+        prompt_tokens=0,
+        evaluated_prompt_tokens=0,
+        reused_prompt_tokens=0,
+        error=error,
+    )
 
 
 @dataclass(kw_only=True)
@@ -148,9 +168,10 @@ class Backend(Protocol):
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         """Complete every request; results are in request order.
 
-        A request that cannot run (prompt too long, bad grammar) raises before any work when it is detected
-        up front; a failure of one sequence mid-batch is reported in its Completion (finish_reason "error")
-        while the other sequences complete.
+        Never raises for one request's problem: a request that cannot run (prompt too long, bad grammar)
+        comes back with `error` set (see `GenerationResult.raise_for_error`) and a sequence that fails
+        mid-batch has finish_reason "error", while the other requests and sequences complete. Raises
+        only when the backend itself is unusable.
         """
         ...
 

@@ -1,0 +1,434 @@
+"""The in-process llama.cpp backend: many sequences in one `llama_batch`, with shared-prefix KV reuse.
+
+One `generate()` call decodes every sampled completion of every request together: each step feeds one
+token per live sequence (plus pending prompt tokens, up to `n_batch`) to a single `llama_decode`, then
+each sequence draws its next token with its own native sampler chain (`llama_sampler_sample`, so no
+logits are copied into Python). Prompts reuse evaluated prefixes from `PrefixCache`; the `n` samples of
+one request fork from its evaluated prompt. Requests that would not fit run in later waves.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ...errors import BackendError, ContextOverflowError, InvalidConfigError, MctsrError
+from ...models import resolve_model
+from ..base import Completion, GenerationRequest, GenerationResult, Message, Usage, failed_result
+from . import native
+from .chat import prompt_tokens, renderer_for
+from .prefix_cache import PrefixCache, common_prefix
+
+
+@dataclass(frozen=True, kw_only=True)
+class LlamaOptions:
+    """How the model is loaded and batched."""
+
+    n_ctx: int = 8192  # KV cells shared by all sequences; one sequence may use up to min(n_ctx, trained context)
+    n_gpu_layers: int = 0  # layers offloaded to the GPU (-1 = all); needs llama-cpp-python built with CUDA
+    n_threads: int | None = None  # CPU threads (None = all cores)
+    n_batch: int = 512  # most tokens in one llama_decode call
+    seed: int = 0  # base seed; requests without a seed get one derived from it and the call count
+    flash_attn: str = "auto"  # "auto", "on" or "off"
+    max_sequences: int = 16  # sequences decoded together in one wave
+    prefix_cache: bool = True  # reuse evaluated prompt prefixes across and within calls
+    max_cached_prefixes: int = 8  # prefixes kept in KV memory between calls (least recently used go first)
+    min_shared_prefix: int = 16  # shortest common prefix of a wave's prompts worth evaluating once up front
+
+    def validate(self) -> None:
+        checks = [
+            (self.n_ctx >= 64, f"n_ctx must be >= 64, got {self.n_ctx}"),
+            (self.n_gpu_layers >= -1, f"n_gpu_layers must be >= -1, got {self.n_gpu_layers}"),
+            (self.n_threads is None or self.n_threads >= 1, f"n_threads must be >= 1, got {self.n_threads}"),
+            (self.n_batch >= 8, f"n_batch must be >= 8, got {self.n_batch}"),
+            (self.flash_attn in native.FLASH_ATTN, f"flash_attn must be auto, on or off, got {self.flash_attn!r}"),
+            (self.max_sequences >= 1, f"max_sequences must be >= 1, got {self.max_sequences}"),
+            (self.max_cached_prefixes >= 0, f"max_cached_prefixes must be >= 0, got {self.max_cached_prefixes}"),
+            (self.min_shared_prefix >= 1, f"min_shared_prefix must be >= 1, got {self.min_shared_prefix}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InvalidConfigError(message)
+
+
+class _Seq:
+    """One sampled completion being decoded."""
+
+    __slots__ = (
+        "seq", "req", "sampler", "todo", "fed", "pos", "pending", "n_gen", "chunks", "utf8",
+        "stops", "max_tokens", "finish", "error", "forks",
+    )
+
+    def __init__(self, seq: int, req: int, sampler: native.Sampler, todo, pos: int, stops, max_tokens: int):
+        self.seq = seq
+        self.req = req  # index of the request in the call
+        self.sampler = sampler
+        self.todo = todo  # prompt tokens still to evaluate (None for a fork that waits for its parent)
+        self.fed = 0  # how many of `todo` are evaluated
+        self.pos = pos  # position of the next token fed
+        self.pending = -1  # sampled token to feed next
+        self.n_gen = 0
+        self.chunks: list[str] = []
+        self.utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.stops = stops
+        self.max_tokens = max_tokens
+        self.finish: str | None = None
+        self.error: str | None = None
+        self.forks: list[_Seq] = []
+
+    def text(self) -> str:
+        return "".join(self.chunks) + self.utf8.decode(b"", final=True)
+
+
+class LlamaBackend:
+    """Batched multi-sequence generation on one llama.cpp context."""
+
+    supports_grammar = True
+
+    def __init__(self, model: str | os.PathLike | None = None, options: LlamaOptions | None = None, **kw) -> None:
+        options = options or LlamaOptions(**kw)
+        options.validate()
+        self.options = options
+        self.model_path: Path = resolve_model(model)
+        self.name = f"llama.cpp:{self.model_path.name}"
+        self.usage = Usage()
+        self.model = native.Model(self.model_path, n_gpu_layers=options.n_gpu_layers)
+        try:
+            slots = options.max_sequences + options.max_cached_prefixes + 1
+            self.ctx = native.Context(
+                self.model,
+                n_ctx=options.n_ctx,
+                n_batch=options.n_batch,
+                n_seq_max=slots,
+                n_threads=options.n_threads or os.cpu_count() or 1,
+                flash_attn=options.flash_attn,
+            )
+        except BaseException:
+            self.model.close()
+            raise
+        self.renderer = renderer_for(self.model)
+        self.batch = native.Batch(self.ctx.n_batch)
+        self.cache = PrefixCache(options.max_cached_prefixes)
+        self._free = list(range(self.ctx.n_seq_max - 1, -1, -1))
+        self._good_grammars: set[str] = set()
+        self._calls = 0
+
+    # ----- the Backend interface -------------------------------------------------------------------
+
+    @property
+    def context_size(self) -> int:
+        return min(self.ctx.n_ctx, self.model.n_ctx_train or self.ctx.n_ctx)
+
+    def render(self, messages: Sequence[Message], assistant_prefix: str = "") -> str:
+        return self.renderer.render(messages, assistant_prefix)
+
+    def tokenize_prompt(self, messages: Sequence[Message], assistant_prefix: str = "") -> list[int]:
+        return prompt_tokens(self.model, self.renderer, messages, assistant_prefix)
+
+    def count_tokens(self, messages: Sequence[Message], assistant_prefix: str = "") -> int:
+        return len(self.tokenize_prompt(messages, assistant_prefix))
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        t0 = time.perf_counter()
+        call = Usage(calls=1, requests=len(requests))
+        results: list[GenerationResult | None] = [None] * len(requests)
+        ready: list[tuple[int, GenerationRequest, np.ndarray]] = []
+        for i, req in enumerate(requests):
+            try:
+                ready.append((i, req, self._prepare(req)))
+            except MctsrError as e:
+                results[i] = failed_result(req, e)
+        for wave in self._plan_waves(ready):
+            self._run_wave(wave, results, call)
+        self._calls += 1
+        call.reused_tokens = sum(r.reused_prompt_tokens for r in results if r is not None)
+        for req in requests:
+            call.by_kind[req.kind] = call.by_kind.get(req.kind, 0) + req.n
+        call.sequences = sum(r.n for r in requests)
+        call.wall_seconds = time.perf_counter() - t0
+        self.usage.add(call)
+        self.last_usage = call
+        return results  # type: ignore[return-value]
+
+    def reset_cache(self) -> None:
+        """Forget every cached prefix (frees their KV cells)."""
+        while (e := self.cache.pop_lru()) is not None:
+            self._release(e.seq)
+
+    def close(self) -> None:
+        if getattr(self, "ctx", None) is not None:
+            self.ctx.close()
+            self.ctx = None
+        if getattr(self, "model", None) is not None:
+            self.model.close()
+            self.model = None
+
+    def __enter__(self) -> "LlamaBackend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # ----- planning ----------------------------------------------------------------------------------
+
+    def _prepare(self, req: GenerationRequest) -> np.ndarray:
+        req.validate()
+        tokens = np.asarray(self.tokenize_prompt(req.messages, req.assistant_prefix), dtype=np.int32)
+        need = len(tokens) + req.params.max_tokens
+        if need > self.context_size:
+            raise ContextOverflowError(
+                f"the prompt has {len(tokens)} tokens and asks for up to {req.params.max_tokens} more, "
+                f"{need} in all, but the context holds {self.context_size}: shorten the prompt, lower "
+                "max_tokens, or load the model with a larger n_ctx"
+            )
+        grammar = req.params.grammar
+        if grammar is not None and grammar not in self._good_grammars:
+            native.check_grammar(self.model, grammar)
+            self._good_grammars.add(grammar)
+        return tokens
+
+    def _cells_needed(self, req: GenerationRequest, tokens: np.ndarray) -> int:
+        if self.options.prefix_cache:
+            return len(tokens) + req.n * req.params.max_tokens
+        return req.n * (len(tokens) + req.params.max_tokens)
+
+    def _plan_waves(self, ready):
+        """Group requests so that each wave fits the sequence slots and the KV cells."""
+        waves, wave, seqs, cells = [], [], 0, 0
+        for item in ready:
+            _, req, tokens = item
+            need = self._cells_needed(req, tokens)
+            if wave and (seqs + req.n > self.options.max_sequences or cells + need > self.ctx.n_ctx):
+                waves.append(wave)
+                wave, seqs, cells = [], 0, 0
+            wave.append(item)
+            seqs += req.n
+            cells += need
+        if wave:
+            waves.append(wave)
+        return waves
+
+    # ----- sequence slots ------------------------------------------------------------------------------
+
+    def _take_slot(self) -> int:
+        if not self._free:
+            e = self.cache.pop_lru()
+            if e is None:
+                raise BackendError("no free sequence slot (internal: wave larger than max_sequences)")
+            self._release(e.seq)
+        return self._free.pop()
+
+    def _release(self, seq: int) -> None:
+        self.ctx.seq_rm(seq, -1, -1)
+        self._free.append(seq)
+
+    def _make_room(self, cells: int) -> None:
+        """Evict cached prefixes (least recently used first) until `cells` more should fit."""
+        while len(self.cache) and self.cache.cells() + cells > self.ctx.n_ctx:
+            self._release(self.cache.pop_lru().seq)
+
+    def _sampler(self, req: GenerationRequest, index: int, sample: int) -> native.Sampler:
+        p = req.params
+        seed = p.seed if p.seed is not None else self.options.seed * 1_000_003 + self._calls * 7919 + index * 131
+        return native.Sampler(
+            self.model,
+            temperature=p.temperature,
+            top_k=p.top_k,
+            top_p=p.top_p,
+            min_p=p.min_p,
+            seed=seed + sample,
+            grammar=p.grammar,
+        )
+
+    # ----- one wave ------------------------------------------------------------------------------------
+
+    def _run_wave(self, wave, results, call: Usage) -> None:
+        reuse = self.options.prefix_cache and self.cache.capacity > 0
+        self._make_room(sum(self._cells_needed(req, tok) for _, req, tok in wave))
+        evaluated = {i: 0 for i, _, _ in wave}
+        if reuse and len(wave) >= 2:
+            evaluated[wave[0][0]] += self._share_wave_prefix([tok for _, _, tok in wave], call)
+        seqs: list[_Seq] = []
+        mains: list[tuple[_Seq, np.ndarray]] = []
+        try:
+            for i, req, tokens in wave:
+                start = 0
+                src = None
+                if reuse:
+                    src, start = self.cache.longest_match(tokens)
+                    start = min(start, len(tokens) - 1)
+                copies = 1 if reuse else req.n
+                for j in range(copies):
+                    seq = self._take_slot()
+                    if src is not None and start > 0:
+                        self.ctx.seq_cp(src.seq, seq, 0, start)
+                    s = _Seq(seq, i, self._sampler(req, i, j), tokens[start:], start, req.params.stop, req.params.max_tokens)
+                    seqs.append(s)
+                    if j == 0:
+                        mains.append((s, tokens))
+                if reuse:
+                    main = seqs[-1]
+                    for j in range(1, req.n):
+                        fork = _Seq(self._take_slot(), i, self._sampler(req, i, j), None, len(tokens), req.params.stop, req.params.max_tokens)
+                        main.forks.append(fork)
+                        seqs.append(fork)
+            self._decode_all([s for s in seqs if s.todo is not None], evaluated, call)
+        finally:
+            for s in seqs:
+                s.sampler.close()
+        for i, req, tokens in wave:
+            mine = [s for s in seqs if s.req == i]
+            results[i] = GenerationResult(
+                completions=tuple(
+                    Completion(text=s.text(), finish_reason=s.finish or "error", generated_tokens=s.n_gen, error=s.error)
+                    for s in mine
+                ),
+                prompt_tokens=len(tokens),
+                evaluated_prompt_tokens=evaluated[i],
+                reused_prompt_tokens=max(0, req.n * len(tokens) - evaluated[i]),
+            )
+        self._keep_prompts(mains, seqs, reuse)
+
+    def _share_wave_prefix(self, prompts: list[np.ndarray], call: Usage) -> int:
+        """Evaluate the wave's common prompt prefix once, as a cached entry; returns tokens evaluated."""
+        shared = prompts[0][: min(len(p) for p in prompts) - 1]
+        for p in prompts[1:]:
+            shared = shared[: common_prefix(shared, p)]
+        src, have = self.cache.longest_match(shared)
+        if len(shared) - have < self.options.min_shared_prefix:
+            return 0
+        seq = self._take_slot()
+        if src is not None and have > 0:
+            self.ctx.seq_cp(src.seq, seq, 0, have)
+        todo = shared[have:]
+        pos = have
+        while len(todo):
+            take = todo[: self.ctx.n_batch]
+            self.batch.clear()
+            self.batch.add(take, pos, seq, want_last_logits=False)
+            self._decode(call, prompt_tokens=len(take))
+            pos += len(take)
+            todo = todo[len(take):]
+        while len(self.cache) >= self.cache.capacity:
+            self._release(self.cache.pop_lru().seq)
+        self.cache.add(seq, shared.copy())
+        return len(shared) - have
+
+    def _keep_prompts(self, mains, seqs: list[_Seq], reuse: bool) -> None:
+        """Keep each request's evaluated prompt as a cached prefix; free everything else."""
+        kept = set()
+        if reuse:
+            for s, tokens in mains:
+                if self.cache.find_exact(tokens) is not None:
+                    continue
+                while len(self.cache) >= self.cache.capacity:
+                    self._release(self.cache.pop_lru().seq)
+                self.ctx.seq_rm(s.seq, len(tokens), -1)
+                self.cache.add(s.seq, tokens)
+                kept.add(s.seq)
+        for s in seqs:
+            if s.seq not in kept:
+                self._release(s.seq)
+
+    def _decode(self, call: Usage, *, prompt_tokens: int = 0) -> None:
+        """One llama_decode of the current batch; makes room in the KV memory when it is full."""
+        while True:
+            t = time.perf_counter()
+            ret = self.ctx.decode(self.batch)
+            call.decode_seconds += time.perf_counter() - t
+            if ret == 0:
+                call.prompt_tokens += prompt_tokens
+                return
+            if ret == 1 and len(self.cache):
+                self._release(self.cache.pop_lru().seq)
+                continue
+            raise BackendError(
+                f"llama_decode failed ({ret}): {native.log_tail(3) or 'no KV room'}; "
+                "load the model with a larger n_ctx or ask for fewer tokens per call"
+            )
+
+    def _decode_all(self, prompted: list[_Seq], evaluated: dict[int, int], call: Usage) -> None:
+        queue = list(prompted)
+        live: list[_Seq] = []
+        cap = self.ctx.n_batch
+        while queue or live:
+            b = self.batch
+            b.clear()
+            feed: list[tuple[_Seq, int]] = []
+            for s in live:
+                feed.append((s, b.add_one(s.pending, s.pos, s.seq)))
+                s.pos += 1
+            n_prompt = 0
+            while queue and b.n < cap:
+                s = queue[0]
+                take = min(cap - b.n, len(s.todo) - s.fed)
+                last = s.fed + take == len(s.todo)
+                idx = b.add(s.todo[s.fed : s.fed + take], s.pos, s.seq, want_last_logits=last)
+                s.fed += take
+                s.pos += take
+                n_prompt += take
+                evaluated[s.req] += take
+                if last:
+                    feed.append((s, idx))
+                    queue.pop(0)
+            try:
+                self._decode(call, prompt_tokens=n_prompt)
+            except BackendError as e:
+                self._fail_longest(live, str(e))
+                live = [s for s in live if s.finish is None]
+                continue
+            for s, idx in feed:
+                for f in s.forks:
+                    self.ctx.seq_cp(s.seq, f.seq, -1, -1)
+                    self._accept(f, f.sampler.sample(self.ctx, idx), call)
+                    if f.finish is None:
+                        live.append(f)
+                s.forks = []
+                was_live = s.n_gen > 0
+                self._accept(s, s.sampler.sample(self.ctx, idx), call)
+                if s.finish is None and not was_live:
+                    live.append(s)
+            live = [s for s in live if s.finish is None]
+
+    def _fail_longest(self, live: list[_Seq], why: str) -> None:
+        if not live:
+            raise BackendError(why)
+        worst = max(live, key=lambda s: s.n_gen)
+        worst.finish, worst.error = "error", why
+
+    def _accept(self, s: _Seq, token: int, call: Usage) -> None:
+        """Take a sampled token: end of generation, stop string, token cap, or feed it next."""
+        s.n_gen += 1
+        call.generated_tokens += 1
+        if self.model.is_eog(token):
+            s.finish = "stop"
+            return
+        chunk = s.utf8.decode(self.model.piece(token))
+        if chunk:
+            if s.stops:
+                window_start = max(0, sum(map(len, s.chunks[-4:])) - max(map(len, s.stops)))
+                window = "".join(s.chunks[-4:])[window_start:] + chunk
+                hit = min((k for k in (window.find(x) for x in s.stops) if k >= 0), default=-1)
+                if hit >= 0:
+                    cut = len(window) - hit  # characters to drop from the end of the text
+                    text = "".join(s.chunks) + chunk
+                    s.chunks = [text[: len(text) - cut]]
+                    s.finish = "stop"
+                    return
+            s.chunks.append(chunk)
+        if s.n_gen >= s.max_tokens:
+            s.finish = "length"
+            return
+        s.pending = token

@@ -1,0 +1,298 @@
+"""Thin, owned handles over llama.cpp's C API (through llama-cpp-python's ctypes bindings).
+
+Model, context, vocabulary and batch live here so that the engine reads as the algorithm, not as ctypes.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import os
+import threading
+from pathlib import Path
+
+import llama_cpp as L
+import numpy as np
+
+from ...errors import BackendError, GrammarError, InvalidModelError
+
+_init_lock = threading.Lock()
+_initialised = False
+_LOG_TAIL: collections.deque[str] = collections.deque(maxlen=64)  # recent llama.cpp log lines
+_VERBOSE = os.environ.get("MCTSR_LLAMA_VERBOSE", "") not in ("", "0")
+
+
+@L.llama_log_callback
+def _log_callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    line = text.decode("utf-8", errors="replace")
+    _LOG_TAIL.append(line)
+    if _VERBOSE:
+        print(line, end="", flush=True)
+
+
+def log_tail(n: int = 8) -> str:
+    """The last llama.cpp log lines: attached to errors so that the cause is visible."""
+    return "".join(list(_LOG_TAIL)[-n:]).strip()
+
+
+def backend_init() -> None:
+    global _initialised
+    with _init_lock:
+        if not _initialised:
+            L.llama_log_set(_log_callback, ctypes.c_void_p(0))
+            L.llama_backend_init()
+            _initialised = True
+
+
+FLASH_ATTN = {
+    "auto": L.LLAMA_FLASH_ATTN_TYPE_AUTO,
+    "on": L.LLAMA_FLASH_ATTN_TYPE_ENABLED,
+    "off": L.LLAMA_FLASH_ATTN_TYPE_DISABLED,
+}
+
+
+class Model:
+    """A loaded GGUF: weights, vocabulary and metadata."""
+
+    def __init__(self, path: Path, *, n_gpu_layers: int) -> None:
+        backend_init()
+        params = L.llama_model_default_params()
+        params.n_gpu_layers = n_gpu_layers
+        _LOG_TAIL.clear()
+        ptr = L.llama_model_load_from_file(str(path).encode(), params)
+        if not ptr:
+            raise InvalidModelError(
+                f"llama.cpp could not load {path}: {log_tail(4) or 'unknown error'} "
+                "(is the file complete and a model architecture this llama.cpp supports?)"
+            )
+        self.ptr = ptr
+        self.path = path
+        self.vocab = L.llama_model_get_vocab(ptr)
+        self.n_ctx_train = int(L.llama_model_n_ctx_train(ptr))
+        self.n_vocab = int(L.llama_vocab_n_tokens(self.vocab))
+        self.add_bos = bool(L.llama_vocab_get_add_bos(self.vocab))
+        self.bos = int(L.llama_vocab_bos(self.vocab))
+        self.eos = int(L.llama_vocab_eos(self.vocab))
+        self._piece_cache: dict[int, bytes] = {}
+        self._eog_cache: dict[int, bool] = {}
+        self._piece_buf = ctypes.create_string_buffer(256)
+
+    def meta(self, key: str) -> str | None:
+        buf = ctypes.create_string_buffer(1 << 16)
+        n = L.llama_model_meta_val_str(self.ptr, key.encode(), buf, len(buf))
+        if n < 0:
+            return None
+        if n >= len(buf):
+            buf = ctypes.create_string_buffer(n + 1)
+            L.llama_model_meta_val_str(self.ptr, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", errors="replace")
+
+    def chat_template(self) -> str | None:
+        raw = L.llama_model_chat_template(self.ptr, None)
+        return raw.decode("utf-8", errors="replace") if raw else None
+
+    def token_text(self, token: int) -> str:
+        return L.llama_vocab_get_text(self.vocab, token).decode("utf-8", errors="replace")
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool = True) -> list[int]:
+        data = text.encode("utf-8")
+        cap = len(data) + 8
+        buf = (L.llama_token * cap)()
+        n = L.llama_tokenize(self.vocab, data, len(data), buf, cap, add_special, parse_special)
+        if n < 0:
+            cap = -n
+            buf = (L.llama_token * cap)()
+            n = L.llama_tokenize(self.vocab, data, len(data), buf, cap, add_special, parse_special)
+        if n < 0:
+            raise BackendError(f"llama.cpp failed to tokenize a text of {len(data)} bytes")
+        return list(buf[:n])
+
+    def piece(self, token: int) -> bytes:
+        """The bytes a token stands for (special tokens render as nothing); cached per token."""
+        p = self._piece_cache.get(token)
+        if p is None:
+            n = L.llama_token_to_piece(self.vocab, token, self._piece_buf, len(self._piece_buf), 0, False)
+            if n < 0:
+                big = ctypes.create_string_buffer(-n)
+                n = L.llama_token_to_piece(self.vocab, token, big, len(big), 0, False)
+                p = big.raw[:n]
+            else:
+                p = self._piece_buf.raw[:n]
+            self._piece_cache[token] = p
+        return p
+
+    def is_eog(self, token: int) -> bool:
+        v = self._eog_cache.get(token)
+        if v is None:
+            v = self._eog_cache[token] = bool(L.llama_vocab_is_eog(self.vocab, token))
+        return v
+
+    def close(self) -> None:
+        if self.ptr:
+            L.llama_model_free(self.ptr)
+            self.ptr = None
+
+
+class Context:
+    """A llama.cpp context whose KV memory is one unified pool shared by all sequence ids."""
+
+    def __init__(
+        self,
+        model: Model,
+        *,
+        n_ctx: int,
+        n_batch: int,
+        n_seq_max: int,
+        n_threads: int,
+        flash_attn: str,
+    ) -> None:
+        params = L.llama_context_default_params()
+        params.n_ctx = n_ctx
+        params.n_batch = n_batch
+        params.n_ubatch = min(n_batch, 512)
+        params.n_seq_max = n_seq_max
+        params.n_threads = n_threads
+        params.n_threads_batch = n_threads
+        params.flash_attn_type = FLASH_ATTN[flash_attn]
+        params.kv_unified = True  # one cell pool: seq_cp shares cells instead of copying them
+        params.no_perf = True
+        _LOG_TAIL.clear()
+        ptr = L.llama_init_from_model(model.ptr, params)
+        if not ptr:
+            raise BackendError(
+                f"llama.cpp could not create a context of {n_ctx} tokens: {log_tail(4) or 'unknown error'} "
+                "(try a smaller n_ctx or fewer GPU layers)"
+            )
+        self.ptr = ptr
+        self.n_ctx = int(L.llama_n_ctx(ptr))
+        self.n_batch = int(L.llama_n_batch(ptr))
+        self.n_seq_max = int(L.llama_n_seq_max(ptr))
+        self.memory = L.llama_get_memory(ptr)
+
+    def seq_cp(self, src: int, dst: int, p0: int, p1: int) -> None:
+        L.llama_memory_seq_cp(self.memory, src, dst, p0, p1)
+
+    def seq_rm(self, seq: int, p0: int = -1, p1: int = -1) -> bool:
+        return bool(L.llama_memory_seq_rm(self.memory, seq, p0, p1))
+
+    def clear(self) -> None:
+        L.llama_memory_clear(self.memory, True)
+
+    def decode(self, batch: "Batch") -> int:
+        """Run one batch; 0 = ok, 1 = no room in the KV memory, < 0 = error. Waits for the device."""
+        ret = int(L.llama_decode(self.ptr, batch.view))
+        if ret == 0:
+            L.llama_synchronize(self.ptr)
+        return ret
+
+    def close(self) -> None:
+        if self.ptr:
+            L.llama_free(self.ptr)
+            self.ptr = None
+
+
+class Batch:
+    """A llama_batch whose arrays are numpy buffers owned by Python: filling it is slice assignment."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.token = np.zeros(capacity, dtype=np.int32)
+        self.pos = np.zeros(capacity, dtype=np.int32)
+        self.n_seq_id = np.ones(capacity, dtype=np.int32)
+        self.seq = np.zeros(capacity, dtype=np.int32)
+        self.logits = np.zeros(capacity, dtype=np.int8)
+        i32p = ctypes.POINTER(ctypes.c_int32)
+        base = self.seq.ctypes.data
+        self._seq_ptrs = (i32p * capacity)(*[ctypes.cast(base + 4 * i, i32p) for i in range(capacity)])
+        self.view = L.llama_batch()
+        self.view.embd = None
+        self.view.token = self.token.ctypes.data_as(i32p)
+        self.view.pos = self.pos.ctypes.data_as(i32p)
+        self.view.n_seq_id = self.n_seq_id.ctypes.data_as(i32p)
+        self.view.seq_id = ctypes.cast(self._seq_ptrs, ctypes.POINTER(i32p))
+        self.view.logits = self.logits.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
+        self.n = 0
+
+    def clear(self) -> None:
+        self.n = 0
+
+    def add(self, tokens, start_pos: int, seq: int, want_last_logits: bool) -> int:
+        """Append tokens of one sequence; returns the batch index of the last one."""
+        k = len(tokens)
+        i = self.n
+        self.token[i : i + k] = tokens
+        self.pos[i : i + k] = np.arange(start_pos, start_pos + k, dtype=np.int32)
+        self.seq[i : i + k] = seq
+        self.logits[i : i + k] = 0
+        if want_last_logits:
+            self.logits[i + k - 1] = 1
+        self.n = i + k
+        self.view.n_tokens = self.n
+        return i + k - 1
+
+    def add_one(self, token: int, pos: int, seq: int) -> int:
+        i = self.n
+        self.token[i] = token
+        self.pos[i] = pos
+        self.seq[i] = seq
+        self.logits[i] = 1
+        self.n = i + 1
+        self.view.n_tokens = self.n
+        return i
+
+
+class Sampler:
+    """One sequence's native sampler chain: grammar, top-k, top-p, min-p, temperature, seeded draw."""
+
+    def __init__(
+        self,
+        model: Model,
+        *,
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        min_p: float,
+        seed: int,
+        grammar: str | None,
+    ) -> None:
+        params = L.llama_sampler_chain_default_params()
+        params.no_perf = True
+        self.ptr = L.llama_sampler_chain_init(params)
+        if grammar is not None:
+            g = compile_grammar(model, grammar)
+            L.llama_sampler_chain_add(self.ptr, g)
+        if temperature <= 0.0:
+            L.llama_sampler_chain_add(self.ptr, L.llama_sampler_init_greedy())
+        else:
+            if top_k > 0:
+                L.llama_sampler_chain_add(self.ptr, L.llama_sampler_init_top_k(top_k))
+            if top_p < 1.0:
+                L.llama_sampler_chain_add(self.ptr, L.llama_sampler_init_top_p(top_p, 1))
+            if min_p > 0.0:
+                L.llama_sampler_chain_add(self.ptr, L.llama_sampler_init_min_p(min_p, 1))
+            L.llama_sampler_chain_add(self.ptr, L.llama_sampler_init_temp(temperature))
+            L.llama_sampler_chain_add(self.ptr, L.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+
+    def sample(self, ctx: Context, batch_index: int) -> int:
+        return int(L.llama_sampler_sample(self.ptr, ctx.ptr, batch_index))
+
+    def close(self) -> None:
+        if self.ptr:
+            L.llama_sampler_free(self.ptr)
+            self.ptr = None
+
+
+def compile_grammar(model: Model, grammar: str):
+    """A native grammar sampler; raises GrammarError with llama.cpp's parse message when it does not parse."""
+    _LOG_TAIL.clear()
+    g = L.llama_sampler_init_grammar(model.vocab, grammar.encode("utf-8"), b"root")
+    if not g:
+        raise GrammarError(
+            f"invalid GBNF grammar: {log_tail(3) or 'llama.cpp rejected it'} "
+            "(check the rule names, quoting, and that a `root` rule exists)"
+        )
+    return g
+
+
+def check_grammar(model: Model, grammar: str) -> None:
+    L.llama_sampler_free(compile_grammar(model, grammar))

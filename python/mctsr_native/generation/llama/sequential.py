@@ -1,0 +1,128 @@
+"""The baseline: one request at a time through llama-cpp-python's high-level `Llama.create_chat_completion`.
+
+Every sample is a separate call and the KV memory is reset before each, so no prompt prefix is reused:
+this is how the reference implementation talks to its model, and what our benchmarks compare against.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Sequence
+
+from ...errors import ContextOverflowError, MctsrError
+from ...models import resolve_model
+from ..base import Completion, GenerationRequest, GenerationResult, Message, Usage, failed_result
+from . import native
+
+
+class SequentialLlamaBackend:
+    supports_grammar = True
+
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        *,
+        n_ctx: int = 8192,
+        n_gpu_layers: int = 0,
+        n_threads: int | None = None,
+        seed: int = 0,
+        flash_attn: str = "auto",
+    ) -> None:
+        from llama_cpp import Llama
+
+        native.backend_init()  # routes llama.cpp's log through our quiet callback
+        self.model_path = resolve_model(model)
+        self.name = f"llama-cpp-python high-level (sequential):{self.model_path.name}"
+        self.seed = seed
+        self.usage = Usage()
+        self.llm = Llama(
+            model_path=str(self.model_path),
+            n_ctx=n_ctx,
+            n_gpu_layers=n_gpu_layers,
+            n_threads=n_threads or os.cpu_count() or 1,
+            seed=seed,
+            flash_attn=flash_attn == "on",
+            verbose=False,
+        )
+        self._calls = 0
+
+    @property
+    def context_size(self) -> int:
+        return int(self.llm.n_ctx())
+
+    def count_tokens(self, messages: Sequence[Message], assistant_prefix: str = "") -> int:
+        # Same rendering as the batched engine would use is not needed for a baseline; approximate by
+        # tokenizing the concatenated contents (the engine's exact count is in LlamaBackend).
+        text = "\n".join(m.content for m in messages) + assistant_prefix
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)) + 8 * len(messages)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        from llama_cpp import LlamaGrammar
+
+        t0 = time.perf_counter()
+        call = Usage(calls=1, requests=len(requests))
+        results: list[GenerationResult] = []
+        for i, req in enumerate(requests):
+            try:
+                req.validate()
+            except MctsrError as e:
+                results.append(failed_result(req, e))
+                continue
+            p = req.params
+            grammar = LlamaGrammar.from_string(p.grammar, verbose=False) if p.grammar else None
+            completions, prompt_len = [], 0
+            for j in range(req.n):
+                seed = p.seed if p.seed is not None else self.seed * 1_000_003 + self._calls * 7919 + i * 131
+                self.llm.reset()  # no prefix reuse: every call evaluates its whole prompt
+                messages = [{"role": m.role, "content": m.content} for m in req.messages]
+                t = time.perf_counter()
+                try:
+                    out = self.llm.create_chat_completion(
+                        messages=messages,
+                        max_tokens=p.max_tokens,
+                        temperature=p.temperature,
+                        top_p=p.top_p,
+                        top_k=p.top_k,
+                        min_p=p.min_p,
+                        stop=list(p.stop) or None,
+                        seed=seed + j,
+                        grammar=grammar,
+                    )
+                except ValueError as e:  # llama-cpp-python reports context overflow as ValueError
+                    results.append(failed_result(req, ContextOverflowError(str(e))))
+                    break
+                call.decode_seconds += time.perf_counter() - t
+                choice = out["choices"][0]
+                prompt_len = out["usage"]["prompt_tokens"]
+                call.prompt_tokens += prompt_len
+                n_gen = out["usage"]["completion_tokens"]
+                call.generated_tokens += n_gen
+                completions.append(
+                    Completion(
+                        text=choice["message"]["content"] or "",
+                        finish_reason="length" if choice["finish_reason"] == "length" else "stop",
+                        generated_tokens=n_gen,
+                    )
+                )
+            else:
+                results.append(
+                    GenerationResult(
+                        completions=tuple(completions),
+                        prompt_tokens=prompt_len,
+                        evaluated_prompt_tokens=prompt_len * req.n,
+                        reused_prompt_tokens=0,
+                    )
+                )
+            call.by_kind[req.kind] = call.by_kind.get(req.kind, 0) + req.n
+        self._calls += 1
+        call.sequences = sum(r.n for r in requests)
+        call.wall_seconds = time.perf_counter() - t0
+        self.usage.add(call)
+        self.last_usage = call
+        return results
+
+    def close(self) -> None:
+        if getattr(self, "llm", None) is not None:
+            self.llm.close()
+            self.llm = None
