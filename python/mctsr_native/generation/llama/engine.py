@@ -10,6 +10,7 @@ one request fork from its evaluated prompt. Requests that would not fit run in l
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ class LlamaOptions:
     prefix_cache: bool = True  # reuse evaluated prompt prefixes across and within calls
     max_cached_prefixes: int = 8  # prefixes kept in KV memory between calls (least recently used go first)
     min_shared_prefix: int = 16  # shortest common prefix of a wave's prompts worth evaluating once up front
+    chat_template: str | None = None  # None: the GGUF's own (or its family's); "plain"; or a Jinja template
 
     def validate(self) -> None:
         checks = [
@@ -112,12 +114,13 @@ class LlamaBackend:
         except BaseException:
             self.model.close()
             raise
-        self.renderer = renderer_for(self.model)
+        self.renderer = renderer_for(self.model, options.chat_template)
         self.batch = native.Batch(self.ctx.n_batch)
         self.cache = PrefixCache(options.max_cached_prefixes)
         self._free = list(range(self.ctx.n_seq_max - 1, -1, -1))
         self._good_grammars: set[str] = set()
         self._calls = 0
+        self._logit_probe: list[tuple[int, np.ndarray]] | None = None
 
     # ----- the Backend interface -------------------------------------------------------------------
 
@@ -155,6 +158,17 @@ class LlamaBackend:
         self.usage.add(call)
         self.last_usage = call
         return results  # type: ignore[return-value]
+
+    def prompt_logits(self, requests: Sequence[GenerationRequest]) -> list[np.ndarray]:
+        """The next-token logits after each request's prompt, computed exactly as `generate` would
+        (same batching and prefix reuse). For checking that reuse does not change what the model sees."""
+        self._logit_probe = []
+        try:
+            self.generate([dataclasses.replace(r, params=dataclasses.replace(r.params, max_tokens=1), n=1) for r in requests])
+            got = dict(self._logit_probe)
+        finally:
+            self._logit_probe = None
+        return [got[i] for i in range(len(requests))]
 
     def reset_cache(self) -> None:
         """Forget every cached prefix (frees their KV cells)."""
@@ -396,6 +410,8 @@ class LlamaBackend:
                     if f.finish is None:
                         live.append(f)
                 s.forks = []
+                if self._logit_probe is not None and s.n_gen == 0:
+                    self._logit_probe.append((s.req, self.ctx.logits(idx, self.model.n_vocab)))
                 was_live = s.n_gen > 0
                 self._accept(s, s.sampler.sample(self.ctx, idx), call)
                 if s.finish is None and not was_live:

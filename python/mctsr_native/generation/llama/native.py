@@ -185,6 +185,11 @@ class Context:
             L.llama_synchronize(self.ptr)
         return ret
 
+    def logits(self, batch_index: int, n_vocab: int) -> np.ndarray:
+        """A copy of the next-token logits at one output of the last decode."""
+        ptr = L.llama_get_logits_ith(self.ptr, batch_index)
+        return np.ctypeslib.as_array(ptr, shape=(n_vocab,)).copy()
+
     def close(self) -> None:
         if self.ptr:
             L.llama_free(self.ptr)

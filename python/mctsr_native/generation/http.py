@@ -1,0 +1,598 @@
+"""The OpenAI-compatible HTTP backend: vLLM, SGLang, llama.cpp's `llama-server`, llama-cpp-python's server,
+Ollama. This is how MCTSr scales past one machine: a list of servers acts as one fleet.
+
+Every sample goes out as POST /v1/chat/completions: a request's `n` samples are one HTTP request with `n`
+where the server supports it (vLLM, SGLang: `supports_n=True`), else `n` concurrent requests seeded seed,
+seed+1, ... All HTTP requests of one `generate()` call run at once on a thread pool; each takes the
+least-loaded endpoint with a free slot (`concurrency` in flight per endpoint).
+
+Failures stay with their request. Connection errors, timeouts, 5xx, 429 and unparseable replies are
+retried at most `retries` more times, with doubling backoff, on another endpoint when there is one; other
+4xx are not retried. A request that still fails comes back as `failed_result` with a `BackendError` (or
+`ContextOverflowError`) saying what happened and what to do. `generate()` raises only when no endpoint
+could be reached at all: the backend is then unusable.
+
+Accounting: prompt and completion tokens come from the server's `usage` (`prompt_tokens_details.
+cached_tokens` counts as reused, and with one `n` request the other n-1 samples' prompts count as reused,
+as the in-process engine counts its forks); `decode_seconds` is the time at least one request was in
+flight, so it never exceeds the wall time.
+
+Assistant prefix: sent as a trailing assistant message with `continue_final_message: true` and
+`add_generation_prompt: false` (vLLM's fields; llama.cpp's server continues a trailing assistant message
+by itself; others ignore the fields). As with the in-process engine, the text returned is only what
+follows the prefix (an echoed prefix is stripped). llama-cpp-python's server does not continue the
+message: it closes it and starts a new assistant turn, so there the prefix is context only.
+
+Token counts: exact where the server can tokenize a chat (vLLM's POST /tokenize with messages; llama.cpp's
+POST /apply-template then /tokenize); else the message texts are tokenized (llama-cpp-python's POST
+/extras/tokenize) plus `_TEMPLATE_TOKENS_PER_MESSAGE` per message and `_TEMPLATE_TOKENS` per prompt, raised
+once per prompt shape by what the server's `usage` showed; else estimated as ceil(chars / 3) plus the same
+overhead. The working method is found once and kept.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from typing import Any, Mapping, Sequence
+
+import httpx
+
+from ..errors import BackendError, ContextOverflowError, InvalidConfigError, InvalidRequestError, MctsrError
+from .base import Completion, GenerationRequest, GenerationResult, Message, Usage, failed_result
+
+API_KEY_ENV = "MCTSR_API_KEY"  # used when api_key is not given
+_TEMPLATE_TOKENS_PER_MESSAGE = 6  # role header and end-of-turn tokens of one chat turn (ChatML: 5)
+_TEMPLATE_TOKENS = 4  # BOS and the assistant header that opens the reply
+_CHARS_PER_TOKEN = 3  # the estimate when the server cannot tokenize (English prose runs ~4)
+_MAX_BACKOFF = 8.0  # seconds, the longest wait between two attempts
+_DOWN_SECONDS = 5.0  # an endpoint that refused a connection is tried last for this long
+_COUNT_CACHE = 4096  # token counts remembered
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpOptions:
+    """How the servers are called."""
+
+    model: str | None = None  # model name sent to the server; None = first id of GET /v1/models, else "default"
+    concurrency: int = 4  # HTTP requests in flight per endpoint
+    supports_n: bool = False  # ask for a request's n samples in one HTTP request (vLLM, SGLang); else n requests
+    grammar_field: str | None = "grammar"  # request field for GBNF: "grammar" (llama.cpp), "guided_grammar" (vLLM); None = none
+    timeout: float = 120.0  # seconds per HTTP request to connect, and then to get the reply
+    retries: int = 2  # extra attempts after connection errors, timeouts, 5xx, 429 and garbage replies
+    backoff: float = 0.5  # seconds before the first retry; doubles with each retry (at most 8 s)
+    context_size: int = 4096  # tokens of context one sequence has on the server (prompt fitting uses it)
+    api_key: str | None = None  # sent as "Authorization: Bearer"; None = $MCTSR_API_KEY if set
+    seed: int = 0  # base seed; requests without a seed get one derived from it, the call and the request
+    extra_body: Mapping[str, Any] | None = None  # fields merged into every chat request (server-specific)
+
+    def validate(self) -> None:
+        checks = [
+            (self.concurrency >= 1, f"concurrency must be >= 1, got {self.concurrency}"),
+            (self.timeout > 0, f"timeout must be > 0 seconds, got {self.timeout}"),
+            (self.retries >= 0, f"retries must be >= 0, got {self.retries}"),
+            (self.backoff >= 0, f"backoff must be >= 0 seconds, got {self.backoff}"),
+            (self.context_size >= 64, f"context_size must be >= 64 tokens, got {self.context_size}"),
+            (self.grammar_field is None or bool(self.grammar_field), "grammar_field must be a field name or None"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InvalidConfigError(message)
+
+
+def _base_url(url: str) -> str:
+    """The server root: "http://h:8000/v1/" and "http://h:8000" both give "http://h:8000"."""
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise InvalidConfigError(f"server URL must start with http:// or https://, got {url!r}")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+class _Endpoint:
+    """One server and its load."""
+
+    def __init__(self, index: int, url: str) -> None:
+        self.index = index
+        self.url = url
+        self.in_flight = 0
+        self.sent = 0  # HTTP requests sent to it (attempts)
+        self.failed = 0  # attempts that failed
+        self.down_until = 0.0  # refused a connection: tried last until then
+        self.model: str | None = None
+
+
+@dataclass
+class _Job:
+    """One HTTP chat request: `count` samples of request `req`."""
+
+    req: int
+    request: GenerationRequest
+    count: int
+    seed: int
+
+
+@dataclass
+class _Reply:
+    texts: list[tuple[str, str, int]]  # (text, finish_reason, generated tokens) per sample
+    prompt_tokens: int
+    cached_tokens: int
+    asked: int  # samples asked for (the server may return fewer when it ignores `n`)
+
+
+class _AttemptError(Exception):
+    """One attempt failed: `kind` names how, `retry` whether another attempt may help."""
+
+    def __init__(self, kind: str, detail: str, *, retry: bool, error_type: type = BackendError,
+                 retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.kind, self.detail, self.retry = kind, detail, retry
+        self.error_type, self.retry_after = error_type, retry_after
+        self.final: Exception | None = None  # the error the request ends with, once no attempt is left
+
+
+_HINTS = {
+    "unreachable": "is the server running at that address? Start it (e.g. `llama-server -m MODEL.gguf --port 8080`, "
+                   "`python -m llama_cpp.server --model MODEL.gguf`, `vllm serve MODEL`) or fix the URL",
+    "connection": "the connection broke mid-request: check that the server is still up (see its log)",
+    "timeout": "the server did not answer within the timeout: raise timeout=, lower max_tokens or concurrency, "
+               "or check the server's load",
+    "server": "the server failed: see its log",
+    "overloaded": "the server is rate-limiting (429): lower concurrency or add endpoints",
+    "garbage": "the reply is not an OpenAI chat completion: check that the URL points at an OpenAI-compatible "
+               "server (it must serve POST /v1/chat/completions)",
+    "context": "shorten the prompt or lower max_tokens, or give the server a larger context (and set context_size)",
+    "rejected": "the server refused the request: its message says why",
+}
+
+
+class HttpBackend:
+    """Generation on OpenAI-compatible servers (module doc)."""
+
+    def __init__(self, urls: Sequence[str] | str, options: HttpOptions | None = None, **kw: Any) -> None:
+        if options is None:
+            options = HttpOptions(**_option_kwargs(kw))
+        elif kw:
+            raise InvalidConfigError("give HttpOptions or keyword options, not both")
+        options.validate()
+        self.options = options
+        urls = [u for u in ([urls] if isinstance(urls, str) else urls) if u.strip()]
+        if not urls:
+            raise InvalidConfigError("HttpBackend needs at least one server URL")
+        self.endpoints = [_Endpoint(i, _base_url(u)) for i, u in enumerate(urls)]
+        self.name = "http:" + ",".join(e.url for e in self.endpoints) + (f":{options.model}" if options.model else "")
+        self.supports_grammar = options.grammar_field is not None
+        self.usage = Usage()
+        self.last_usage = Usage()
+        key = options.api_key or os.environ.get(API_KEY_ENV)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        slots = options.concurrency * len(self.endpoints)
+        self._client = httpx.Client(
+            headers=headers, timeout=httpx.Timeout(options.timeout),
+            limits=httpx.Limits(max_connections=slots + 4, max_keepalive_connections=slots + 4),
+        )
+        self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="mctsr-http")
+        self._cond = threading.Condition()
+        self._active = 0  # HTTP requests in flight (for decode_seconds)
+        self._busy_since = 0.0
+        self._busy = 0.0
+        self._calls = 0
+        self._count_method: str | None = None
+        self._counts: dict[tuple, int] = {}
+        self._shape_extra: dict[bool, int] = {}  # template tokens the server showed beyond our count, by has-system
+
+    # ----- the Backend interface -------------------------------------------------------------------
+
+    @property
+    def context_size(self) -> int:
+        return self.options.context_size
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        if self._pool is None:
+            raise BackendError(f"{self.name}: the backend is closed")
+        t0 = time.perf_counter()
+        call = Usage(calls=1, requests=len(requests))
+        with self._cond:
+            self._busy = 0.0
+        results: list[GenerationResult | None] = [None] * len(requests)
+        jobs: list[_Job] = []
+        for i, req in enumerate(requests):
+            try:
+                jobs += self._jobs(i, req)
+            except MctsrError as e:
+                results[i] = failed_result(req, e)
+        outcomes = list(self._pool.map(self._run, jobs))
+        unreachable = [o for o in outcomes if isinstance(o, _AttemptError) and o.kind == "unreachable"]
+        for i, req in enumerate(requests):
+            if results[i] is None:
+                mine = [(j, o) for j, o in zip(jobs, outcomes) if j.req == i]
+                results[i] = self._result(req, [o for _, o in mine], call)
+            call.by_kind[req.kind] = call.by_kind.get(req.kind, 0) + req.n
+        self._calls += 1
+        call.sequences = sum(r.n for r in requests)
+        call.reused_tokens = sum(r.reused_prompt_tokens for r in results if r is not None)
+        with self._cond:
+            call.decode_seconds = self._busy
+        call.wall_seconds = time.perf_counter() - t0
+        self.usage.add(call)
+        self.last_usage = call
+        if jobs and len(unreachable) == len(jobs):
+            raise BackendError(
+                f"no server could be reached ({', '.join(e.url for e in self.endpoints)}): "
+                f"{unreachable[0].detail}; {_HINTS['unreachable']}"
+            )
+        return results  # type: ignore[return-value]
+
+    def count_tokens(self, messages: Sequence[Message], assistant_prefix: str = "") -> int:
+        key = (tuple((m.role, m.content) for m in messages), assistant_prefix)
+        n = self._counts.get(key)
+        if n is None:
+            n = self._count(messages, assistant_prefix)
+            if len(self._counts) >= _COUNT_CACHE:
+                self._counts.clear()
+            self._counts[key] = n
+        has_system = any(m.role == "system" for m in messages)
+        return n + self._shape_extra.get(has_system, 0)
+
+    def endpoint_stats(self) -> list[dict[str, Any]]:
+        """Per endpoint: its URL, HTTP requests sent and failed (attempts), and the model name it uses."""
+        return [{"url": e.url, "sent": e.sent, "failed": e.failed, "model": e.model} for e in self.endpoints]
+
+    def close(self) -> None:
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._client.close()
+            self._pool = None  # type: ignore[assignment]
+
+    def __enter__(self) -> "HttpBackend":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # ----- one call ------------------------------------------------------------------------------------
+
+    def _jobs(self, i: int, req: GenerationRequest) -> list[_Job]:
+        req.validate()
+        if req.params.grammar is not None and not self.supports_grammar:
+            raise InvalidRequestError(
+                f"{self.name} does not support grammars (grammar_field=None): drop SamplingParams.grammar, or "
+                "name the server's grammar field (grammar_field='grammar' for llama.cpp, 'guided_grammar' for vLLM)"
+            )
+        p = req.params
+        seed = p.seed if p.seed is not None else self.options.seed * 1_000_003 + self._calls * 7919 + i * 131
+        if self.options.supports_n:
+            return [_Job(i, req, req.n, seed)]
+        return [_Job(i, req, 1, seed + j) for j in range(req.n)]
+
+    def _result(self, req: GenerationRequest, outcomes: list, call: Usage) -> GenerationResult:
+        """Put a request's HTTP outcomes together; an outcome is a `_Reply` or the `_AttemptError` that ended it."""
+        replies = [o for o in outcomes if isinstance(o, _Reply)]
+        if not replies:
+            return failed_result(req, outcomes[0].final)
+        completions: list[Completion] = []
+        for o in outcomes:
+            if isinstance(o, _Reply):
+                completions += [Completion(text=t, finish_reason=f, generated_tokens=g) for t, f, g in o.texts]  # type: ignore[arg-type]
+                call.generated_tokens += sum(g for _, _, g in o.texts)
+                why = (f"asked for n={o.asked} samples and the server returned {len(o.texts)}: it does not "
+                       "support n; open the backend with supports_n=False")
+                completions += [Completion(text="", finish_reason="error", generated_tokens=0, error=why)] * (
+                    o.asked - len(o.texts))
+            else:
+                completions += [Completion(text="", finish_reason="error", generated_tokens=0, error=str(o.final))]
+        prompt = max(o.prompt_tokens for o in replies)
+        evaluated = sum(max(0, o.prompt_tokens - o.cached_tokens) for o in replies)
+        sampled = sum(len(o.texts) for o in replies)
+        call.prompt_tokens += evaluated
+        return GenerationResult(
+            completions=tuple(completions[: req.n]),
+            prompt_tokens=prompt,
+            evaluated_prompt_tokens=evaluated,
+            reused_prompt_tokens=max(0, prompt * sampled - evaluated),
+        )
+
+    def _run(self, job: _Job) -> "_Reply | _AttemptError":
+        """One HTTP request with its retries; never raises."""
+        avoid: _Endpoint | None = None
+        err: _AttemptError | None = None
+        attempts = self.options.retries + 1
+        for attempt in range(attempts):
+            if attempt:
+                delay = min(_MAX_BACKOFF, self.options.backoff * 2 ** (attempt - 1))
+                if err is not None and err.retry_after is not None:
+                    delay = max(delay, min(err.retry_after, _MAX_BACKOFF))
+                time.sleep(delay)
+            ep = self._acquire(avoid)
+            try:
+                return self._attempt(ep, job)
+            except _AttemptError as e:
+                err, avoid = e, ep
+                ep.failed += 1
+                if e.kind == "unreachable":
+                    ep.down_until = time.monotonic() + _DOWN_SECONDS
+                if not e.retry:
+                    attempts = attempt + 1
+                    break
+            except Exception as e:  # a bug or an unexpected library error: keep it with this request
+                err = _AttemptError("rejected", f"{type(e).__name__}: {e}", retry=False)
+                attempts = attempt + 1
+                break
+            finally:
+                self._release(ep)
+        assert err is not None
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        err.final = err.error_type(f"{ep.url}: {err.kind}{tries}: {err.detail}; {_HINTS[err.kind]}")
+        return err
+
+    def _acquire(self, avoid: _Endpoint | None) -> _Endpoint:
+        """The least-loaded endpoint with a free slot; ones that just refused a connection, or just failed this
+        request, go last."""
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                free = [e for e in self.endpoints if e.in_flight < self.options.concurrency]
+                if free:
+                    ep = min(free, key=lambda e: (e.down_until > now, e is avoid, e.in_flight, e.sent))
+                    ep.in_flight += 1
+                    ep.sent += 1
+                    if self._active == 0:
+                        self._busy_since = time.perf_counter()
+                    self._active += 1
+                    return ep
+                self._cond.wait()
+
+    def _release(self, ep: _Endpoint) -> None:
+        with self._cond:
+            ep.in_flight -= 1
+            self._active -= 1
+            if self._active == 0:
+                self._busy += time.perf_counter() - self._busy_since
+            self._cond.notify()
+
+    # ----- one attempt ---------------------------------------------------------------------------------
+
+    def _attempt(self, ep: _Endpoint, job: _Job) -> _Reply:
+        body = self._body(job, self._model(ep))
+        r = self._send("POST", ep.url + "/v1/chat/completions", body)
+        if r.status_code != 200:
+            raise _status_error(r)
+        try:
+            data = r.json()
+        except ValueError:
+            raise _AttemptError("garbage", f"HTTP 200 but not JSON: {r.text[:200]!r}", retry=True) from None
+        reply = self._parse(data, job)
+        self._calibrate(job.request, reply.prompt_tokens, data)
+        return reply
+
+    def _send(self, method: str, url: str, body: Any = None, timeout: float | None = None) -> httpx.Response:
+        kw: dict[str, Any] = {"json": body} if body is not None else {}
+        if timeout is not None:
+            kw["timeout"] = timeout
+        try:
+            return self._client.request(method, url, **kw)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+            raise _AttemptError("unreachable", f"cannot connect ({e or type(e).__name__})", retry=True) from None
+        except httpx.TimeoutException as e:
+            raise _AttemptError("timeout", f"no reply within {timeout or self.options.timeout:g} s "
+                                           f"({type(e).__name__})", retry=True) from None
+        except httpx.TransportError as e:
+            raise _AttemptError("connection", f"{type(e).__name__}: {e}", retry=True) from None
+
+    def _model(self, ep: _Endpoint) -> str:
+        """The model name for this endpoint: the option, else the first id the server lists, else "default"."""
+        if self.options.model:
+            ep.model = self.options.model
+        if ep.model is None:
+            r = self._send("GET", ep.url + "/v1/models", timeout=min(self.options.timeout, 30.0))
+            try:
+                ep.model = str(r.json()["data"][0]["id"]) if r.status_code == 200 else "default"
+            except (ValueError, KeyError, IndexError, TypeError):
+                ep.model = "default"
+        return ep.model
+
+    def _body(self, job: _Job, model: str) -> dict[str, Any]:
+        req, p = job.request, job.request.params
+        messages = [{"role": m.role, "content": m.content} for m in req.messages]
+        body: dict[str, Any] = {
+            "model": model, "messages": messages, "max_tokens": p.max_tokens, "temperature": p.temperature,
+            "top_p": p.top_p, "top_k": p.top_k, "min_p": p.min_p, "seed": job.seed, "stream": False,
+            "repeat_penalty": 1.0,  # llama-cpp-python's server defaults to 1.1; the engine applies none
+        }
+        if p.stop:
+            body["stop"] = list(p.stop)
+        if job.count > 1:
+            body["n"] = job.count
+        if p.grammar is not None:
+            body[self.options.grammar_field] = p.grammar  # type: ignore[index]
+        if req.assistant_prefix:
+            messages.append({"role": "assistant", "content": req.assistant_prefix})
+            body["continue_final_message"] = True
+            body["add_generation_prompt"] = False
+        body.update(self.options.extra_body or {})
+        return body
+
+    def _parse(self, data: Any, job: _Job) -> _Reply:
+        """The samples of a chat completion reply; `_AttemptError("garbage")` when it is not one."""
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not isinstance(choices, list) or not choices:
+            raise _AttemptError("garbage", f"no choices in the reply: {str(data)[:200]!r}", retry=True)
+        prefix = job.request.assistant_prefix
+        texts: list[tuple[str, str]] = []
+        for c in sorted(choices, key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0):
+            message = c.get("message") if isinstance(c, dict) else None
+            if not isinstance(message, dict) or not isinstance(message.get("content") or "", str):
+                raise _AttemptError("garbage", f"a choice without a message: {str(c)[:200]!r}", retry=True)
+            text = message.get("content") or ""
+            if prefix and text.startswith(prefix):
+                text = text[len(prefix):]
+            texts.append((text, "length" if c.get("finish_reason") == "length" else "stop"))
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        prompt = _int(usage.get("prompt_tokens"))
+        if prompt is None:
+            prompt = self.count_tokens(job.request.messages, prefix)
+        details = usage.get("prompt_tokens_details")
+        cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else None
+        generated = _int(usage.get("completion_tokens"))
+        return _Reply(texts=_split_tokens(texts[: job.count], generated), prompt_tokens=prompt,
+                      cached_tokens=cached or 0, asked=job.count)
+
+    # ----- token counts --------------------------------------------------------------------------------
+
+    def _count(self, messages: Sequence[Message], prefix: str) -> int:
+        """Tokens of the rendered prompt, by the first method that works (module doc)."""
+        methods = [self._count_method] if self._count_method else ["vllm", "llama.cpp", "llama-cpp-python"]
+        for method in methods:
+            try:
+                n = getattr(self, "_count_" + method.replace(".", "").replace("-", "_"))(messages, prefix)
+            except _AttemptError as e:
+                if e.kind in ("unreachable", "timeout", "connection"):
+                    return _estimate(messages, prefix)  # the server is away now: do not settle on a method
+                continue
+            self._count_method = method
+            return n
+        self._count_method = "estimate"
+        return _estimate(messages, prefix)
+
+    def _count_estimate(self, messages: Sequence[Message], prefix: str) -> int:
+        return _estimate(messages, prefix)
+
+    def _tokenize_call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        ep = self.endpoints[0]
+        r = self._send("POST", ep.url + path, body, timeout=min(self.options.timeout, 30.0))
+        if r.status_code != 200:
+            raise _status_error(r)
+        try:
+            data = r.json()
+        except ValueError:
+            raise _AttemptError("garbage", "not JSON", retry=False) from None
+        if not isinstance(data, dict):
+            raise _AttemptError("garbage", "not an object", retry=False)
+        return data
+
+    def _count_vllm(self, messages: Sequence[Message], prefix: str) -> int:
+        msgs = [{"role": m.role, "content": m.content} for m in messages]
+        body: dict[str, Any] = {"model": self._model(self.endpoints[0]), "messages": msgs, "add_generation_prompt": True}
+        if prefix:
+            msgs.append({"role": "assistant", "content": prefix})
+            body.update(add_generation_prompt=False, continue_final_message=True)
+        count = self._tokenize_call("/tokenize", body).get("count")
+        if not isinstance(count, int) or count <= 0:  # llama.cpp's /tokenize answers {"tokens": []} here
+            raise _AttemptError("garbage", "no count", retry=False)
+        return count
+
+    def _count_llamacpp(self, messages: Sequence[Message], prefix: str) -> int:
+        msgs = [{"role": m.role, "content": m.content} for m in messages]
+        prompt = self._tokenize_call("/apply-template", {"messages": msgs}).get("prompt")
+        if not isinstance(prompt, str):
+            raise _AttemptError("garbage", "no prompt", retry=False)
+        tokens = self._tokenize_call("/tokenize", {"content": prompt + prefix, "add_special": True}).get("tokens")
+        if not isinstance(tokens, list) or not tokens:
+            raise _AttemptError("garbage", "no tokens", retry=False)
+        return len(tokens)
+
+    def _count_llama_cpp_python(self, messages: Sequence[Message], prefix: str) -> int:
+        text = "\n".join(m.content for m in messages) + prefix
+        tokens = self._tokenize_call("/extras/tokenize", {"input": text}).get("tokens")
+        if not isinstance(tokens, list):
+            raise _AttemptError("garbage", "no tokens", retry=False)
+        return len(tokens) + _TEMPLATE_TOKENS + _TEMPLATE_TOKENS_PER_MESSAGE * len(messages)
+
+    def _calibrate(self, req: GenerationRequest, server_prompt: int, data: dict[str, Any]) -> None:
+        """Once per prompt shape (with or without a system turn), learn how many template tokens the server
+        adds beyond our count, when our count tokenizes the texts only (a chat template may add a default
+        system prompt, for one)."""
+        has_system = any(m.role == "system" for m in req.messages)
+        if self._count_method != "llama-cpp-python" or has_system in self._shape_extra:
+            return
+        usage = data.get("usage")
+        if not isinstance(usage, dict) or _int(usage.get("prompt_tokens")) is None:
+            return
+        ours = self.count_tokens(req.messages, req.assistant_prefix)
+        self._shape_extra.setdefault(has_system, max(0, server_prompt - ours))
+
+
+def _option_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
+    """Keyword options, with the in-process engine's `n_ctx` read as context_size; engine-only options are
+    refused with a pointer to the server."""
+    kw = dict(kw)
+    n_ctx = kw.pop("n_ctx", None)
+    if n_ctx is not None:
+        kw.setdefault("context_size", n_ctx)
+    for engine_only in ("n_gpu_layers", "n_threads", "n_batch", "flash_attn", "max_sequences"):
+        if engine_only in kw:
+            raise InvalidConfigError(f"{engine_only} applies to the in-process engine; set it on the server instead")
+    known = {f.name for f in fields(HttpOptions)}
+    unknown = sorted(set(kw) - known)
+    if unknown:
+        raise InvalidConfigError(f"unknown HTTP backend option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return kw
+
+
+def _status_error(r: httpx.Response) -> _AttemptError:
+    """What a non-200 reply means: 429 and 5xx may pass, other 4xx will not."""
+    message = _server_message(r)
+    code = r.status_code
+    if code == 429:
+        after = _float(r.headers.get("retry-after"))
+        return _AttemptError("overloaded", f"HTTP 429: {message}", retry=True, retry_after=after)
+    if code >= 500:
+        return _AttemptError("server", f"HTTP {code}: {message}", retry=True)
+    if re.search(r"context (length|window|size)|maximum context|too long|exceeds? the available context", message, re.I):
+        return _AttemptError("context", f"HTTP {code}: {message}", retry=False, error_type=ContextOverflowError)
+    hint = " (check api_key / $MCTSR_API_KEY)" if code in (401, 403) else ""
+    return _AttemptError("rejected", f"HTTP {code}{hint}: {message}", retry=False)
+
+
+def _server_message(r: httpx.Response) -> str:
+    """The error message in a reply body: OpenAI's {"error": {"message"}}, FastAPI's {"detail"}, or the text."""
+    try:
+        data = r.json()
+    except ValueError:
+        return r.text.strip()[:300] or r.reason_phrase
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])[:500]
+        for value in (err, data.get("detail"), data.get("message")):
+            if value:
+                return str(value)[:500]
+    return str(data)[:300]
+
+
+def _split_tokens(texts: list[tuple[str, str]], total: int | None) -> list[tuple[str, str, int]]:
+    """Per-sample generated tokens: the server's count (split by text length among n samples), or an estimate."""
+    if total is None:
+        return [(t, f, math.ceil(len(t) / _CHARS_PER_TOKEN)) for t, f in texts]
+    weights = [len(t) for t, _ in texts]
+    if not any(weights):
+        weights = [1] * len(texts)
+    shares = [total * w // sum(weights) for w in weights]
+    shares[-1] += total - sum(shares)
+    return [(t, f, s) for (t, f), s in zip(texts, shares)]
+
+
+def _estimate(messages: Sequence[Message], prefix: str) -> int:
+    chars = sum(len(m.content) for m in messages) + len(prefix)
+    return math.ceil(chars / _CHARS_PER_TOKEN) + _TEMPLATE_TOKENS + _TEMPLATE_TOKENS_PER_MESSAGE * len(messages)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return None
