@@ -1,33 +1,29 @@
-"""The OpenAI-compatible HTTP backend: vLLM, SGLang, llama.cpp's `llama-server`, llama-cpp-python's server,
-Ollama. This is how MCTSr scales past one machine: a list of servers acts as one fleet.
+"""The OpenAI-compatible HTTP backend (vLLM, SGLang, llama.cpp's `llama-server`, llama-cpp-python's server,
+Ollama): how MCTSr scales past one machine. A list of servers acts as one fleet.
 
-Every sample goes out as POST /v1/chat/completions: a request's `n` samples are one HTTP request with `n`
-where the server supports it (vLLM, SGLang: `supports_n=True`), else `n` concurrent requests seeded seed,
-seed+1, ... All HTTP requests of one `generate()` call run at once on a thread pool; each takes the
-least-loaded endpoint with a free slot (`concurrency` in flight per endpoint).
+A request's `n` samples are one POST /v1/chat/completions with `n` where the server supports it (vLLM,
+SGLang: `supports_n=True`), else `n` concurrent requests seeded seed, seed+1, ... All HTTP requests of one
+`generate()` run at once on a thread pool, each on the least-loaded endpoint with a free slot.
 
-Failures stay with their request. Connection errors, timeouts, 5xx, 429 and unparseable replies are
-retried at most `retries` more times, with doubling backoff, on another endpoint when there is one; other
-4xx are not retried. A request that still fails comes back as `failed_result` with a `BackendError` (or
-`ContextOverflowError`) saying what happened and what to do. `generate()` raises only when no endpoint
-could be reached at all: the backend is then unusable.
+Failures stay with their request. Connection errors, timeouts, 5xx, 429 and unparseable replies are retried
+(`retries` more times, doubling backoff, on another endpoint when there is one); other 4xx are not. A request
+that still fails comes back as `failed_result` with a `BackendError` (or `ContextOverflowError`) that says what
+happened and what to do. `generate()` raises only when no endpoint could be reached at all.
 
-Accounting: prompt and completion tokens come from the server's `usage` (`prompt_tokens_details.
-cached_tokens` counts as reused, and with one `n` request the other n-1 samples' prompts count as reused,
-as the in-process engine counts its forks); `decode_seconds` is the time at least one request was in
-flight, so it never exceeds the wall time.
+Accounting: tokens from the server's `usage`; `prompt_tokens_details.cached_tokens` is reused, and so are the
+prompts of the other n-1 samples of one `n` request (as the engine counts its forks). `decode_seconds` is the
+time at least one request was in flight, so it never exceeds the wall time.
 
-Assistant prefix: sent as a trailing assistant message with `continue_final_message: true` and
-`add_generation_prompt: false` (vLLM's fields; llama.cpp's server continues a trailing assistant message
-by itself; others ignore the fields). As with the in-process engine, the text returned is only what
-follows the prefix (an echoed prefix is stripped). llama-cpp-python's server does not continue the
-message: it closes it and starts a new assistant turn, so there the prefix is context only.
+Assistant prefix: a trailing assistant message with `continue_final_message: true, add_generation_prompt:
+false` (vLLM's fields; llama.cpp's server continues a trailing assistant message by itself). As with the
+engine, the text returned is what follows the prefix (an echoed prefix is stripped). llama-cpp-python's server
+closes that message and starts a new turn instead: there the prefix is context only.
 
-Token counts: exact where the server can tokenize a chat (vLLM's POST /tokenize with messages; llama.cpp's
-POST /apply-template then /tokenize); else the message texts are tokenized (llama-cpp-python's POST
-/extras/tokenize) plus `_TEMPLATE_TOKENS_PER_MESSAGE` per message and `_TEMPLATE_TOKENS` per prompt, raised
-once per prompt shape by what the server's `usage` showed; else estimated as ceil(chars / 3) plus the same
-overhead. The working method is found once and kept.
+Token counts: exact where the server renders and tokenizes a chat (vLLM: POST /tokenize with messages;
+llama.cpp: POST /apply-template, then /tokenize); else the texts are tokenized (llama-cpp-python: POST
+/extras/tokenize) plus `_TEMPLATE_TOKENS_PER_MESSAGE` per turn and `_TEMPLATE_TOKENS`, raised once per prompt
+shape to what the server's `usage` showed; else ceil(chars / 3) plus the same overhead. The first method that
+works is kept.
 """
 
 from __future__ import annotations
@@ -44,7 +40,7 @@ from typing import Any, Mapping, Sequence
 import httpx
 
 from ..errors import BackendError, ContextOverflowError, InvalidConfigError, InvalidRequestError, MctsrError
-from .base import Completion, GenerationRequest, GenerationResult, Message, Usage, failed_result
+from .base import Completion, FinishReason, GenerationRequest, GenerationResult, Message, Usage, failed_result
 
 API_KEY_ENV = "MCTSR_API_KEY"  # used when api_key is not given
 _TEMPLATE_TOKENS_PER_MESSAGE = 6  # role header and end-of-turn tokens of one chat turn (ChatML: 5)
@@ -62,7 +58,7 @@ class HttpOptions:
     model: str | None = None  # model name sent to the server; None = first id of GET /v1/models, else "default"
     concurrency: int = 4  # HTTP requests in flight per endpoint
     supports_n: bool = False  # ask for a request's n samples in one HTTP request (vLLM, SGLang); else n requests
-    grammar_field: str | None = "grammar"  # request field for GBNF: "grammar" (llama.cpp), "guided_grammar" (vLLM); None = none
+    grammar_field: str | None = "grammar"  # GBNF field: "grammar" (llama.cpp), "guided_grammar" (vLLM); None = none
     timeout: float = 120.0  # seconds per HTTP request to connect, and then to get the reply
     retries: int = 2  # extra attempts after connection errors, timeouts, 5xx, 429 and garbage replies
     backoff: float = 0.5  # seconds before the first retry; doubles with each retry (at most 8 s)
@@ -93,17 +89,16 @@ def _base_url(url: str) -> str:
     return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
+@dataclass(eq=False)
 class _Endpoint:
     """One server and its load."""
 
-    def __init__(self, index: int, url: str) -> None:
-        self.index = index
-        self.url = url
-        self.in_flight = 0
-        self.sent = 0  # HTTP requests sent to it (attempts)
-        self.failed = 0  # attempts that failed
-        self.down_until = 0.0  # refused a connection: tried last until then
-        self.model: str | None = None
+    url: str
+    in_flight: int = 0
+    sent: int = 0  # HTTP requests sent to it (attempts)
+    failed: int = 0  # attempts that failed
+    down_until: float = 0.0  # refused a connection: tried last until then
+    model: str | None = None
 
 
 @dataclass
@@ -118,7 +113,7 @@ class _Job:
 
 @dataclass
 class _Reply:
-    texts: list[tuple[str, str, int]]  # (text, finish_reason, generated tokens) per sample
+    texts: list[tuple[str, FinishReason, int]]  # (text, finish_reason, generated tokens) per sample
     prompt_tokens: int
     cached_tokens: int
     asked: int  # samples asked for (the server may return fewer when it ignores `n`)
@@ -163,7 +158,7 @@ class HttpBackend:
         urls = [u for u in ([urls] if isinstance(urls, str) else urls) if u.strip()]
         if not urls:
             raise InvalidConfigError("HttpBackend needs at least one server URL")
-        self.endpoints = [_Endpoint(i, _base_url(u)) for i, u in enumerate(urls)]
+        self.endpoints = [_Endpoint(_base_url(u)) for u in urls]
         self.name = "http:" + ",".join(e.url for e in self.endpoints) + (f":{options.model}" if options.model else "")
         self.supports_grammar = options.grammar_field is not None
         self.usage = Usage()
@@ -206,11 +201,11 @@ class HttpBackend:
             except MctsrError as e:
                 results[i] = failed_result(req, e)
         outcomes = list(self._pool.map(self._run, jobs))
-        unreachable = [o for o in outcomes if isinstance(o, _AttemptError) and o.kind == "unreachable"]
+        by_request: dict[int, list] = {}
+        for job, outcome in zip(jobs, outcomes):
+            by_request.setdefault(job.req, []).append(outcome)
         for i, req in enumerate(requests):
-            if results[i] is None:
-                mine = [(j, o) for j, o in zip(jobs, outcomes) if j.req == i]
-                results[i] = self._result(req, [o for _, o in mine], call)
+            results[i] = results[i] or self._result(req, by_request[i], call)
             call.by_kind[req.kind] = call.by_kind.get(req.kind, 0) + req.n
         self._calls += 1
         call.sequences = sum(r.n for r in requests)
@@ -220,11 +215,10 @@ class HttpBackend:
         call.wall_seconds = time.perf_counter() - t0
         self.usage.add(call)
         self.last_usage = call
-        if jobs and len(unreachable) == len(jobs):
-            raise BackendError(
-                f"no server could be reached ({', '.join(e.url for e in self.endpoints)}): "
-                f"{unreachable[0].detail}; {_HINTS['unreachable']}"
-            )
+        down = [o for o in outcomes if isinstance(o, _AttemptError) and o.kind == "unreachable"]
+        if outcomes and len(down) == len(outcomes):
+            raise BackendError(f"no server could be reached ({', '.join(e.url for e in self.endpoints)}): "
+                               f"{down[0].detail}; {_HINTS['unreachable']}")
         return results  # type: ignore[return-value]
 
     def count_tokens(self, messages: Sequence[Message], assistant_prefix: str = "") -> int:
@@ -255,10 +249,7 @@ class HttpBackend:
         self.close()
 
     def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
+        self.close()
 
     # ----- one call ------------------------------------------------------------------------------------
 
@@ -282,15 +273,14 @@ class HttpBackend:
             return failed_result(req, outcomes[0].final)
         completions: list[Completion] = []
         for o in outcomes:
-            if isinstance(o, _Reply):
-                completions += [Completion(text=t, finish_reason=f, generated_tokens=g) for t, f, g in o.texts]  # type: ignore[arg-type]
-                call.generated_tokens += sum(g for _, _, g in o.texts)
-                why = (f"asked for n={o.asked} samples and the server returned {len(o.texts)}: it does not "
-                       "support n; open the backend with supports_n=False")
-                completions += [Completion(text="", finish_reason="error", generated_tokens=0, error=why)] * (
-                    o.asked - len(o.texts))
-            else:
-                completions += [Completion(text="", finish_reason="error", generated_tokens=0, error=str(o.final))]
+            if isinstance(o, _AttemptError):
+                completions.append(_error_completion(str(o.final)))
+                continue
+            completions += [Completion(text=t, finish_reason=f, generated_tokens=g) for t, f, g in o.texts]
+            call.generated_tokens += sum(g for _, _, g in o.texts)
+            why = (f"asked for n={o.asked} samples and the server returned {len(o.texts)}: it does not support n; "
+                   "open the backend with supports_n=False")
+            completions += [_error_completion(why)] * (o.asked - len(o.texts))
         prompt = max(o.prompt_tokens for o in replies)
         evaluated = sum(max(0, o.prompt_tokens - o.cached_tokens) for o in replies)
         sampled = sum(len(o.texts) for o in replies)
@@ -315,21 +305,17 @@ class HttpBackend:
                 time.sleep(delay)
             ep = self._acquire(avoid)
             try:
-                return self._attempt(ep, job)
-            except _AttemptError as e:
-                err, avoid = e, ep
-                ep.failed += 1
-                if e.kind == "unreachable":
-                    ep.down_until = time.monotonic() + _DOWN_SECONDS
-                if not e.retry:
+                reply = self._attempt(ep, job)
+            except Exception as e:  # an unexpected library error stays with this request, too
+                err = e if isinstance(e, _AttemptError) else _AttemptError("rejected", repr(e), retry=False)
+                self._release(ep, err)
+                avoid = ep
+                if not err.retry:
                     attempts = attempt + 1
                     break
-            except Exception as e:  # a bug or an unexpected library error: keep it with this request
-                err = _AttemptError("rejected", f"{type(e).__name__}: {e}", retry=False)
-                attempts = attempt + 1
-                break
-            finally:
-                self._release(ep)
+            else:
+                self._release(ep, None)
+                return reply
         assert err is not None
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         err.final = err.error_type(f"{ep.url}: {err.kind}{tries}: {err.detail}; {_HINTS[err.kind]}")
@@ -352,9 +338,12 @@ class HttpBackend:
                     return ep
                 self._cond.wait()
 
-    def _release(self, ep: _Endpoint) -> None:
+    def _release(self, ep: _Endpoint, err: _AttemptError | None) -> None:
         with self._cond:
             ep.in_flight -= 1
+            ep.failed += err is not None
+            if err is not None and err.kind == "unreachable":
+                ep.down_until = time.monotonic() + _DOWN_SECONDS
             self._active -= 1
             if self._active == 0:
                 self._busy += time.perf_counter() - self._busy_since
@@ -376,16 +365,13 @@ class HttpBackend:
         return reply
 
     def _send(self, method: str, url: str, body: Any = None, timeout: float | None = None) -> httpx.Response:
-        kw: dict[str, Any] = {"json": body} if body is not None else {}
-        if timeout is not None:
-            kw["timeout"] = timeout
         try:
-            return self._client.request(method, url, **kw)
+            return self._client.request(method, url, json=body, timeout=timeout or self.options.timeout)
         except (httpx.ConnectError, httpx.ConnectTimeout) as e:
             raise _AttemptError("unreachable", f"cannot connect ({e or type(e).__name__})", retry=True) from None
         except httpx.TimeoutException as e:
-            raise _AttemptError("timeout", f"no reply within {timeout or self.options.timeout:g} s "
-                                           f"({type(e).__name__})", retry=True) from None
+            why = f"no reply within {timeout or self.options.timeout:g} s ({type(e).__name__})"
+            raise _AttemptError("timeout", why, retry=True) from None
         except httpx.TransportError as e:
             raise _AttemptError("connection", f"{type(e).__name__}: {e}", retry=True) from None
 
@@ -428,7 +414,7 @@ class HttpBackend:
         if not isinstance(choices, list) or not choices:
             raise _AttemptError("garbage", f"no choices in the reply: {str(data)[:200]!r}", retry=True)
         prefix = job.request.assistant_prefix
-        texts: list[tuple[str, str]] = []
+        texts: list[tuple[str, FinishReason]] = []
         for c in sorted(choices, key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0):
             message = c.get("message") if isinstance(c, dict) else None
             if not isinstance(message, dict) or not isinstance(message.get("content") or "", str):
@@ -450,63 +436,52 @@ class HttpBackend:
     # ----- token counts --------------------------------------------------------------------------------
 
     def _count(self, messages: Sequence[Message], prefix: str) -> int:
-        """Tokens of the rendered prompt, by the first method that works (module doc)."""
-        methods = [self._count_method] if self._count_method else ["vllm", "llama.cpp", "llama-cpp-python"]
-        for method in methods:
+        """Tokens of the rendered prompt by the first method that works (module doc). While the server is away,
+        or when the kept method fails once, an estimate."""
+        for method in [self._count_method] if self._count_method else ["vllm", "llama.cpp", "llama-cpp-python"]:
+            if method == "estimate":
+                break
             try:
-                n = getattr(self, "_count_" + method.replace(".", "").replace("-", "_"))(messages, prefix)
+                n = self._count_by(method, [{"role": m.role, "content": m.content} for m in messages], prefix)
             except _AttemptError as e:
-                if e.kind in ("unreachable", "timeout", "connection"):
-                    return _estimate(messages, prefix)  # the server is away now: do not settle on a method
+                if self._count_method or e.kind in ("unreachable", "timeout", "connection"):
+                    return _estimate(messages, prefix)
                 continue
             self._count_method = method
             return n
         self._count_method = "estimate"
         return _estimate(messages, prefix)
 
-    def _count_estimate(self, messages: Sequence[Message], prefix: str) -> int:
-        return _estimate(messages, prefix)
+    def _count_by(self, method: str, msgs: list[dict[str, str]], prefix: str) -> int:
+        if method == "vllm":  # llama.cpp's /tokenize answers {"tokens": []} to this: no count, next method
+            body: dict[str, Any] = {"model": self._model(self.endpoints[0]), "messages": msgs}
+            if prefix:
+                msgs.append({"role": "assistant", "content": prefix})
+                body.update(add_generation_prompt=False, continue_final_message=True)
+            n = self._tokenize_call("/tokenize", body, "count")
+        elif method == "llama.cpp":
+            prompt = self._tokenize_call("/apply-template", {"messages": msgs}, "prompt")
+            n = len(self._tokenize_call("/tokenize", {"content": prompt + prefix, "add_special": True}, "tokens"))
+        else:
+            text = "\n".join(m["content"] for m in msgs) + prefix
+            n = len(self._tokenize_call("/extras/tokenize", {"input": text}, "tokens"))
+            n += _TEMPLATE_TOKENS + _TEMPLATE_TOKENS_PER_MESSAGE * len(msgs)
+        if not n:
+            raise _AttemptError("garbage", "no tokens", retry=False)
+        return n
 
-    def _tokenize_call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        ep = self.endpoints[0]
-        r = self._send("POST", ep.url + path, body, timeout=min(self.options.timeout, 30.0))
+    def _tokenize_call(self, path: str, body: dict[str, Any], field: str) -> Any:
+        """`field` of the server's answer to POST `path`; `_AttemptError` when there is none."""
+        r = self._send("POST", self.endpoints[0].url + path, body, timeout=min(self.options.timeout, 30.0))
         if r.status_code != 200:
             raise _status_error(r)
         try:
-            data = r.json()
-        except ValueError:
-            raise _AttemptError("garbage", "not JSON", retry=False) from None
-        if not isinstance(data, dict):
-            raise _AttemptError("garbage", "not an object", retry=False)
-        return data
-
-    def _count_vllm(self, messages: Sequence[Message], prefix: str) -> int:
-        msgs = [{"role": m.role, "content": m.content} for m in messages]
-        body: dict[str, Any] = {"model": self._model(self.endpoints[0]), "messages": msgs, "add_generation_prompt": True}
-        if prefix:
-            msgs.append({"role": "assistant", "content": prefix})
-            body.update(add_generation_prompt=False, continue_final_message=True)
-        count = self._tokenize_call("/tokenize", body).get("count")
-        if not isinstance(count, int) or count <= 0:  # llama.cpp's /tokenize answers {"tokens": []} here
-            raise _AttemptError("garbage", "no count", retry=False)
-        return count
-
-    def _count_llamacpp(self, messages: Sequence[Message], prefix: str) -> int:
-        msgs = [{"role": m.role, "content": m.content} for m in messages]
-        prompt = self._tokenize_call("/apply-template", {"messages": msgs}).get("prompt")
-        if not isinstance(prompt, str):
-            raise _AttemptError("garbage", "no prompt", retry=False)
-        tokens = self._tokenize_call("/tokenize", {"content": prompt + prefix, "add_special": True}).get("tokens")
-        if not isinstance(tokens, list) or not tokens:
-            raise _AttemptError("garbage", "no tokens", retry=False)
-        return len(tokens)
-
-    def _count_llama_cpp_python(self, messages: Sequence[Message], prefix: str) -> int:
-        text = "\n".join(m.content for m in messages) + prefix
-        tokens = self._tokenize_call("/extras/tokenize", {"input": text}).get("tokens")
-        if not isinstance(tokens, list):
-            raise _AttemptError("garbage", "no tokens", retry=False)
-        return len(tokens) + _TEMPLATE_TOKENS + _TEMPLATE_TOKENS_PER_MESSAGE * len(messages)
+            value = r.json()[field]
+        except (ValueError, KeyError, TypeError):
+            raise _AttemptError("garbage", f"no {field}", retry=False) from None
+        if not isinstance(value, {"count": int, "prompt": str, "tokens": list}[field]):
+            raise _AttemptError("garbage", f"no {field}", retry=False)
+        return value
 
     def _calibrate(self, req: GenerationRequest, server_prompt: int, data: dict[str, Any]) -> None:
         """Once per prompt shape (with or without a system turn), learn how many template tokens the server
@@ -525,17 +500,12 @@ class HttpBackend:
 def _option_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     """Keyword options, with the in-process engine's `n_ctx` read as context_size; engine-only options are
     refused with a pointer to the server."""
-    kw = dict(kw)
-    n_ctx = kw.pop("n_ctx", None)
-    if n_ctx is not None:
-        kw.setdefault("context_size", n_ctx)
-    for engine_only in ("n_gpu_layers", "n_threads", "n_batch", "flash_attn", "max_sequences"):
-        if engine_only in kw:
-            raise InvalidConfigError(f"{engine_only} applies to the in-process engine; set it on the server instead")
+    kw = {("context_size" if k == "n_ctx" else k): v for k, v in kw.items() if v is not None or k != "n_ctx"}
     known = {f.name for f in fields(HttpOptions)}
-    unknown = sorted(set(kw) - known)
-    if unknown:
-        raise InvalidConfigError(f"unknown HTTP backend option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    for key in sorted(set(kw) - known):
+        if key in ("n_gpu_layers", "n_threads", "n_batch", "flash_attn", "max_sequences", "prefix_cache"):
+            raise InvalidConfigError(f"{key} applies to the in-process engine; set it on the server instead")
+        raise InvalidConfigError(f"unknown HTTP backend option {key!r}; known: {', '.join(sorted(known))}")
     return kw
 
 
@@ -544,11 +514,13 @@ def _status_error(r: httpx.Response) -> _AttemptError:
     message = _server_message(r)
     code = r.status_code
     if code == 429:
-        after = _float(r.headers.get("retry-after"))
+        after = r.headers.get("retry-after", "")
+        after = float(after) if re.fullmatch(r"\d+(\.\d+)?", after.strip()) else None
         return _AttemptError("overloaded", f"HTTP 429: {message}", retry=True, retry_after=after)
     if code >= 500:
         return _AttemptError("server", f"HTTP {code}: {message}", retry=True)
-    if re.search(r"context (length|window|size)|maximum context|too long|exceeds? the available context", message, re.I):
+    if re.search(r"context (length|window|size)|maximum context|too long|exceeds? the available context", message,
+                 re.I):
         return _AttemptError("context", f"HTTP {code}: {message}", retry=False, error_type=ContextOverflowError)
     hint = " (check api_key / $MCTSR_API_KEY)" if code in (401, 403) else ""
     return _AttemptError("rejected", f"HTTP {code}{hint}: {message}", retry=False)
@@ -570,7 +542,7 @@ def _server_message(r: httpx.Response) -> str:
     return str(data)[:300]
 
 
-def _split_tokens(texts: list[tuple[str, str]], total: int | None) -> list[tuple[str, str, int]]:
+def _split_tokens(texts: list[tuple[str, FinishReason]], total: int | None) -> list[tuple[str, FinishReason, int]]:
     """Per-sample generated tokens: the server's count (split by text length among n samples), or an estimate."""
     if total is None:
         return [(t, f, math.ceil(len(t) / _CHARS_PER_TOKEN)) for t, f in texts]
@@ -587,12 +559,9 @@ def _estimate(messages: Sequence[Message], prefix: str) -> int:
     return math.ceil(chars / _CHARS_PER_TOKEN) + _TEMPLATE_TOKENS + _TEMPLATE_TOKENS_PER_MESSAGE * len(messages)
 
 
+def _error_completion(why: str) -> Completion:
+    return Completion(text="", finish_reason="error", generated_tokens=0, error=why)
+
+
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return max(0.0, float(value))
-    except (TypeError, ValueError):
-        return None
