@@ -162,7 +162,7 @@ def test_a_server_that_is_down_raises_a_backend_error_naming_it_after_bounded_re
     t = time.perf_counter()
     with pytest.raises(BackendError, match=re.escape(refused_url)) as e:
         b.generate([req(), req("Say hi.")])
-    assert time.perf_counter() - t < 5
+    assert time.perf_counter() - t < 10  # no hang: refused at once, three short tries
     assert "is the server running" in str(e.value)
     assert b.endpoint_stats()[0]["sent"] == 2 * 3  # 2 requests x (1 + 2 retries)
     assert b.count_tokens(req().messages) > 0  # an estimate: counting never fails
@@ -170,9 +170,9 @@ def test_a_server_that_is_down_raises_a_backend_error_naming_it_after_bounded_re
 
 
 def test_a_down_endpoint_is_routed_around(fake, refused_url):
-    good = fake(models_or(ok))
+    good = fake(models_or(lambda body, nth: ("sleep", 0.1, ok(body, nth))))  # busy longer than the backoff
     b = HttpBackend([refused_url, good.url], concurrency=1, **FAST)
-    results = b.generate([req(str(i)) for i in range(4)])
+    results = b.generate([req(str(i)) for i in range(4)])  # the refused endpoint is waited out, not retried
     assert all(r.error is None and r.texts == ["4"] for r in results)
     down, up = b.endpoint_stats()
     assert down["failed"] == down["sent"] >= 1 and up["sent"] == 4
@@ -181,13 +181,13 @@ def test_a_down_endpoint_is_routed_around(fake, refused_url):
 def test_a_slow_server_times_out_and_the_other_requests_complete(fake):
     def chat(body: Any, nth: int) -> Any:
         slow = "slow" in body["messages"][-1]["content"]
-        return ("sleep", 3.0, ok(body, nth)) if slow else ok(body, nth)
+        return ("sleep", 10.0, ok(body, nth)) if slow else ok(body, nth)
 
     server = fake(models_or(chat))
     b = HttpBackend([server.url], retries=1, backoff=0.01, timeout=0.3)
     t = time.perf_counter()
     slow, fast = b.generate([req("slow"), req("fast")])
-    assert time.perf_counter() - t < 2.5
+    assert time.perf_counter() - t < 5  # two tries of 0.3 s, not the server's 10 s
     assert fast.error is None and fast.texts == ["4"]
     assert isinstance(slow.error, BackendError) and slow.completions[0].finish_reason == "error"
     assert "no reply within 0.3 s" in str(slow.error) and "raise timeout=" in str(slow.error)
@@ -272,6 +272,15 @@ def test_urls_are_checked_and_the_factory_routes_them():
     b.close()
 
 
+def test_an_empty_call_sends_nothing_and_a_closed_backend_says_so(fake):
+    server = fake(models_or(ok))
+    b = HttpBackend([server.url], **FAST)
+    assert b.generate([]) == [] and server.requests == []
+    b.close()
+    with pytest.raises(BackendError, match="closed"):
+        b.generate([req()])
+
+
 # ----- what goes over the wire, and the accounting ----------------------------------------------------------
 
 def test_the_request_body_carries_every_sampling_field(fake):
@@ -325,15 +334,13 @@ def test_an_assistant_prefix_is_a_trailing_assistant_message_and_an_echo_is_stri
 
 
 def test_load_spreads_over_endpoints_within_their_concurrency(fake):
-    slow_ok = lambda body, nth: ("sleep", 0.1, ok(body, nth))  # noqa: E731
+    slow_ok = lambda body, nth: ("sleep", 0.2, ok(body, nth))  # noqa: E731
     a, b_ = fake(models_or(slow_ok)), fake(models_or(slow_ok))
     b = HttpBackend([a.url, b_.url], concurrency=2, **FAST)
-    t = time.perf_counter()
     results = b.generate([req(str(i), n=2) for i in range(4)])  # 8 HTTP requests, 4 slots
     assert all(r.error is None for r in results)
     assert len(a.chats()) == len(b_.chats()) == 4
-    assert a.max_in_flight <= 2 and b_.max_in_flight <= 2
-    assert time.perf_counter() - t < 0.8 * 8 * 0.1  # concurrent, not one by one
+    assert a.max_in_flight == b_.max_in_flight == 2  # concurrent, and never past the endpoint's concurrency
 
 
 def test_count_tokens_uses_the_servers_tokenizer_and_falls_back_to_an_estimate(fake):
@@ -366,11 +373,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def llama_server(tmp_path_factory) -> Any:
-    """llama-cpp-python's OpenAI-compatible server on the default model, on a free port of 127.0.0.1."""
-    from mctsr_native.models import default_model_path
-
-    model = default_model_path()
+def llama_server(tmp_path_factory, default_model_path: Path) -> Any:
+    """llama-cpp-python's OpenAI-compatible server on the default model, on a free port of 127.0.0.1.
+    One thread: on a busy 2-core machine more threads make llama.cpp spin and run many times slower."""
+    model = default_model_path
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
@@ -481,3 +487,17 @@ def test_real_server_token_counts_are_close_to_the_servers(llama_server):
         (r,) = b.generate([GenerationRequest(messages=msgs, params=SamplingParams(max_tokens=2))])
         assert abs(counted - r.prompt_tokens) <= 4, (counted, r.prompt_tokens)
         assert b.count_tokens(msgs) >= r.prompt_tokens  # calibrated: never under the server's count
+
+
+@pytest.mark.server
+@pytest.mark.model
+def test_real_server_runs_a_search_end_to_end(llama_server):
+    from mctsr_native.solver import solve
+
+    caps = dict(answer_max_tokens=32, critique_max_tokens=24, refine_max_tokens=32, reward_max_tokens=16)
+    result = solve("A shop sells 3 pens for $2. How much do 12 pens cost?", model=llama_server, rollouts=1,
+                   reward_samples=1, backend_options={"n_ctx": 2048}, **caps)
+    stats = result.stats
+    assert stats["error_replies"] == 0 and stats["rollouts"] == 1
+    assert stats["by_kind"]["reward"] >= 2 and stats["generated_tokens"] > 0
+    assert stats["reward_unparsed"] == 0  # the score grammar went over the wire

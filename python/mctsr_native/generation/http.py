@@ -322,21 +322,22 @@ class HttpBackend:
         return err
 
     def _acquire(self, avoid: _Endpoint | None) -> _Endpoint:
-        """The least-loaded endpoint with a free slot; ones that just refused a connection, or just failed this
-        request, go last."""
+        """The least-loaded endpoint with a free slot, the one that just failed this request last. Endpoints that
+        refused a connection in the last few seconds are used only when every endpoint did."""
         with self._cond:
             while True:
                 now = time.monotonic()
-                free = [e for e in self.endpoints if e.in_flight < self.options.concurrency]
+                up = [e for e in self.endpoints if e.down_until <= now] or self.endpoints
+                free = [e for e in up if e.in_flight < self.options.concurrency]
                 if free:
-                    ep = min(free, key=lambda e: (e.down_until > now, e is avoid, e.in_flight, e.sent))
+                    ep = min(free, key=lambda e: (e is avoid, e.in_flight, e.sent))
                     ep.in_flight += 1
                     ep.sent += 1
                     if self._active == 0:
                         self._busy_since = time.perf_counter()
                     self._active += 1
                     return ep
-                self._cond.wait()
+                self._cond.wait(0.5)  # a release wakes us; so does a down endpoint's time running out
 
     def _release(self, ep: _Endpoint, err: _AttemptError | None) -> None:
         with self._cond:
