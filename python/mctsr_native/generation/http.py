@@ -24,6 +24,9 @@ llama.cpp: POST /apply-template, then /tokenize); else the texts are tokenized (
 /extras/tokenize) plus `_TEMPLATE_TOKENS_PER_MESSAGE` per turn and `_TEMPLATE_TOKENS`, raised once per prompt
 shape to what the server's `usage` showed; else ceil(chars / 3) plus the same overhead. The first method that
 works is kept.
+
+Grammars are not checked here (that needs llama.cpp's parser). Beware: a GBNF that does not parse kills
+llama-cpp-python 0.3.36's server process; the request then fails as a broken connection.
 """
 
 from __future__ import annotations
