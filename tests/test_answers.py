@@ -36,13 +36,19 @@ from mctsr_native.answers import answer_key, answer_kind, equivalent, extract_an
         ("Answer: (B)", "(B)"),
         ("The answer is: 3. First, we add. The answer is: 5", "5"),
         ("End your reply with 'The answer is: <answer>'. Working... The answer is: 9", "9"),
+        ("The answer to this problem is 1.\n\nThe answer is flawed.", "1"),
+        ("the answer is indeed 125", "125"),
+        ("The answer is therefore: $\\frac{3}{4}$", "\\frac{3}{4}"),
+        ("Is f odd or even? The answer is: odd", "odd"),
+        ("The answer is Monday.", "Monday"),
     ],
 )
 def test_extract_answer(text: str, expected: str) -> None:
     assert extract_answer(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "   ", "I don't know.", "The answer is:", "\\boxed{", "The answer is: <answer>"])
+@pytest.mark.parametrize("text", ["", "   ", "I don't know.", "The answer is:", "\\boxed{", "The answer is: <answer>",
+                                  "The answer is not clear."])
 def test_extract_answer_none(text: str) -> None:
     assert extract_answer(text) is None
 

@@ -36,12 +36,17 @@ _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*")
 # Prefixes of an answer line; the answer is the rest of that line (prefixes only, so that every
 # occurrence is found even when several share a line).
 _LINE_PREFIXES = (
-    re.compile(r"(?i)\bthe\s+(?:final\s+)?answer\s+is\b\s*[:：]?[ \t]*"),
+    re.compile(r"(?i)\bthe\s+(?:final\s+)?answer\s+(?:to\s+[^.\n:]{1,40}?\s+)?is\b\s*[:：]?[ \t]*"),
     re.compile(r"(?i)\bfinal\s+answer\s*[:：][ \t]*"),
     re.compile(r"(?i)\[answer\][ \t]*[:：]?[ \t]*"),
     re.compile(r"(?m)^[ \t]*####[ \t]*"),
     re.compile(r"(?im)^\W*answer\s*[:：][ \t]*"),
 )
+# Words a model puts between "the answer is" and the answer.
+_FILLER_RE = re.compile(r"(?i)^(?:(?:indeed|therefore|thus|so|simply|actually|clearly|just|exactly|then|now|"
+                        r"approximately|about|equal\s+to|given\s+by|as\s+follows)\b[\s:,]*)+")
+# Plain lowercase words are commentary ("the answer is flawed"), except these answers to math questions.
+_WORD_ANSWERS = {"yes", "no", "true", "false", "none", "odd", "even", "neither", "both", "undefined", "infinite"}
 _PLACEHOLDERS = {"<answer>", "[answer]", "<your answer>", "x", "...", "<number>", "<answer>'", '<answer>"'}
 
 
@@ -109,9 +114,12 @@ def extract_answer(text: str) -> str | None:
             captured = rest.split("\n", 1)[0]
             if not captured.strip():  # "The answer is:" then the answer on the next non-empty line
                 captured = next((ln for ln in rest.splitlines() if ln.strip()), "")
-            answer = _clean_line_answer(captured)
-            if answer and answer.lower().strip("'\"`") not in _PLACEHOLDERS:
-                matches.append((m.end(), answer))
+            answer = _clean_line_answer(_FILLER_RE.sub("", captured.strip()))
+            if not answer or answer.lower().strip("'\"`") in _PLACEHOLDERS:
+                continue
+            if re.fullmatch(r"[a-z][a-z '’-]+", answer) and answer not in _WORD_ANSWERS:
+                continue  # commentary, not an answer
+            matches.append((m.end(), answer))
     if not matches:
         return None
     return max(matches, key=lambda t: t[0])[1]
