@@ -246,8 +246,18 @@ class Batch:
         return i
 
 
+_TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])  # llama_token_data
+
+
 class Sampler:
-    """One sequence's native sampler chain: grammar, top-k, top-p, min-p, temperature, seeded draw."""
+    """One sequence's native sampler chain (top-k, top-p, min-p, temperature, seeded draw) and an
+    optional grammar.
+
+    The grammar is checked, not applied, first: the chain draws a token and the grammar tests just that
+    one; only when it is rejected is the grammar applied to the whole vocabulary and the draw repeated.
+    This is llama.cpp's own sampling strategy (common_sampler): applying a grammar to every candidate on
+    every step costs more than the decode of a small model.
+    """
 
     def __init__(
         self,
@@ -263,9 +273,8 @@ class Sampler:
         params = L.llama_sampler_chain_default_params()
         params.no_perf = True
         self.ptr = L.llama_sampler_chain_init(params)
-        if grammar is not None:
-            g = compile_grammar(model, grammar)
-            L.llama_sampler_chain_add(self.ptr, g)
+        self.grammar = compile_grammar(model, grammar) if grammar is not None else None
+        self.n_vocab = model.n_vocab
         if temperature <= 0.0:
             L.llama_sampler_chain_add(self.ptr, L.llama_sampler_init_greedy())
         else:
@@ -277,11 +286,51 @@ class Sampler:
                 L.llama_sampler_chain_add(self.ptr, L.llama_sampler_init_min_p(min_p, 1))
             L.llama_sampler_chain_add(self.ptr, L.llama_sampler_init_temp(temperature))
             L.llama_sampler_chain_add(self.ptr, L.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+        if self.grammar is not None:
+            self._one = np.zeros(1, dtype=_TOKEN_DATA)
+            self._one_view = self._candidates(self._one)
+            self._all: np.ndarray | None = None
+
+    @staticmethod
+    def _candidates(buf: np.ndarray):
+        arr = L.llama_token_data_array()
+        arr.data = buf.ctypes.data_as(L.llama_token_data_p)
+        arr.size = len(buf)
+        arr.selected = -1
+        arr.sorted = False
+        return arr
 
     def sample(self, ctx: Context, batch_index: int) -> int:
-        return int(L.llama_sampler_sample(self.ptr, ctx.ptr, batch_index))
+        token = int(L.llama_sampler_sample(self.ptr, ctx.ptr, batch_index))
+        if self.grammar is None:
+            return token
+        one = self._one
+        one["id"][0], one["logit"][0], one["p"][0] = token, 0.0, 0.0
+        self._one_view.size, self._one_view.selected = 1, -1
+        L.llama_sampler_apply(self.grammar, ctypes.byref(self._one_view))
+        if not np.isfinite(one["logit"][0]):  # rejected: constrain every candidate, then draw again
+            token = self._constrained(ctx, batch_index)
+        L.llama_sampler_accept(self.grammar, token)
+        return token
+
+    def _constrained(self, ctx: Context, batch_index: int) -> int:
+        if self._all is None:
+            self._all = np.zeros(self.n_vocab, dtype=_TOKEN_DATA)
+        buf = self._all
+        buf["id"] = np.arange(self.n_vocab, dtype=np.int32)
+        buf["logit"] = np.ctypeslib.as_array(L.llama_get_logits_ith(ctx.ptr, batch_index), shape=(self.n_vocab,))
+        buf["p"] = 0.0
+        view = self._candidates(buf)
+        L.llama_sampler_apply(self.grammar, ctypes.byref(view))
+        L.llama_sampler_apply(self.ptr, ctypes.byref(view))
+        if view.selected < 0 or view.selected >= view.size:
+            raise BackendError("the grammar allows no token here (is it satisfiable?)")
+        return int(view.data[view.selected].id)
 
     def close(self) -> None:
+        if self.grammar is not None:
+            L.llama_sampler_free(self.grammar)
+            self.grammar = None
         if self.ptr:
             L.llama_sampler_free(self.ptr)
             self.ptr = None
