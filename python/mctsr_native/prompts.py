@@ -56,9 +56,10 @@ class Prompts:
     # the critique that the rewrite must follow
     critique_block: str = "Critique of this answer:\n{critique}"
     # answer format for problems with a numeric answer (GSM-style)
-    format_number: str = 'End with a last line of the form "The answer is: X", where X is only the final number.'
+    # (placeholders, not examples: a small model copies an example; answers.py reads "<number>" as no answer)
+    format_number: str = 'End with the line "The answer is: <number>", with the final number in place of <number>.'
     # answer format for problems whose answer is a LaTeX expression
-    format_latex: str = "End with the final answer written as \\boxed{X}."
+    format_latex: str = "Put the final answer within \\boxed{}."
     # task of the first, zero-shot chain-of-thought answer
     answer_task: str = "Solve the problem. Let's think step by step. {answer_format}"
     # task of the self-refine critique: strict, every flaw, no rewrite
