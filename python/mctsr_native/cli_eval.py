@@ -114,7 +114,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     records = load_runs(args.runs)
     table = build_table(records, by=args.by)
-    print(format_table(table))
+    print(format_table(table), flush=True)
     if args.json is not None:
         args.json.write_text(table_json(table), encoding="utf-8")
     if args.plot is not None:

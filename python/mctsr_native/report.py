@@ -232,6 +232,7 @@ def plot_runs(table: Table, path: str | Path) -> None:
         ax.set_ylabel(ylabel)
         ax.set_xticks(ticks)
         ax.grid(alpha=0.3)
+    ax_acc.set_ylim(-2, 102)
     ax_acc.legend(fontsize=7)
     ax_tok.legend(fontsize=7)
     fig.tight_layout()
