@@ -295,6 +295,13 @@ class _Progress:
         self.bar.close()
 
 
+def _say(message: str) -> None:
+    """A note on stderr that does not break the progress bar."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"mctsr eval: {message}", file=sys.stderr)
+
+
 def _as_dict(result: Any) -> dict[str, Any]:
     return result.to_dict() if hasattr(result, "to_dict") else dict(result)
 
@@ -320,7 +327,7 @@ def run_eval(
     """
     from .errors import ContextOverflowError, InvalidProblemError
 
-    say = log or (lambda msg: print(f"mctsr eval: {msg}", file=sys.stderr))
+    say = log or _say
     config.validate()
     started = time.perf_counter()
     problems = load_problems(config.data, limit=config.limit)
@@ -419,10 +426,10 @@ def _run_pool(pending: Sequence[tuple[Problem, int]], workers: int, solve_one: C
     """Keep `workers` searches in flight; score and write each on this (the main) thread as it completes.
     On an error or Ctrl-C, queued work is cancelled and the searches in flight are abandoned unrecorded."""
     pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mctsr-eval")
-    queue = iter(pending)
+    todo = iter(pending)
     in_flight: dict[cf.Future, tuple[Problem, int]] = {}
     try:
-        for item in queue:
+        for item in todo:
             in_flight[pool.submit(solve_one, *item)] = item
             if len(in_flight) >= workers:
                 break
@@ -431,7 +438,7 @@ def _run_pool(pending: Sequence[tuple[Problem, int]], workers: int, solve_one: C
             for fut in finished:
                 item = in_flight.pop(fut)
                 finish(*item, fut.result())
-                nxt = next(queue, None)
+                nxt = next(todo, None)
                 if nxt is not None:
                     in_flight[pool.submit(solve_one, *nxt)] = nxt
     finally:
