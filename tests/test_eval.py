@@ -236,6 +236,8 @@ def test_cancelled_search_is_not_recorded(tmp_path: Path) -> None:
 
 
 class _Backend:
+    supports_grammar = False
+
     def __init__(self, name: str, thread_safe: bool | None = None) -> None:
         self.name = name
         if thread_safe is not None:
@@ -261,19 +263,19 @@ def test_concurrency_with_a_concurrent_backend(tmp_path: Path) -> None:
     assert all(t.startswith("mctsr-eval") for t in threads)
 
 
-def test_concurrency_falls_back_to_sequential_in_process(tmp_path: Path) -> None:
-    data = write_data(tmp_path)
-    threads: set[str] = set()
-    messages: list[str] = []
+def test_concurrency_in_process_shares_one_engine(tmp_path: Path) -> None:
+    from mctsr_native.generation.shared import SharedClient
 
-    def solve(problem: str, **kw: Any) -> Any:
-        threads.add(threading.current_thread().name)
-        return FakeSolve()(problem, **kw)
+    data = write_data(tmp_path)
+    seen: list[tuple[str, type]] = []
+
+    def solve(problem: str, *, backend: Any, **kw: Any) -> Any:
+        seen.append((threading.current_thread().name, type(backend)))
+        return FakeSolve()(problem, backend=backend, **kw)
 
     run_eval(config(tmp_path, data, concurrency=4), backend=_Backend("llama.cpp:x.gguf"), solve_fn=solve,
-             progress=False, log=messages.append)
-    assert threads == {threading.main_thread().name}
-    assert any("one problem at a time" in m for m in messages)
+             progress=False, log=lambda m: None)
+    assert len(seen) == 8 and all(t.startswith("mctsr-eval") and kind is SharedClient for t, kind in seen)
 
 
 def test_trees_written_to_files(tmp_path: Path) -> None:

@@ -124,3 +124,22 @@ def test_eval_command_against_a_different_config(tmp_path: Path, argv: list[str]
     err = capsys.readouterr().err
     assert "different configuration" in err and "seed: 5 in the file, 0 now" in err
     assert out.read_bytes() == before
+
+
+def test_concurrent_in_process_eval_matches_sequential(tmp_path: Path) -> None:
+    """Problems in flight together on one (non-thread-safe) engine: same answers and per-record token
+    counts as one at a time, every call through the merging SharedBackend."""
+    solve_config = SolveConfig(reward_samples=2)
+    data = _data(tmp_path, n=4)
+    runs = {}
+    for workers in (1, 3):
+        backend = FakeBackend()
+        out = tmp_path / f"run{workers}.jsonl"
+        run_eval(EvalConfig(data=data, out=out, rollouts=(0, 2), model="fake", concurrency=workers,
+                            solve=solve_identity(solve_config)),
+                 backend=backend, solve_kwargs={"config": solve_config}, progress=False, log=lambda m: None)
+        runs[workers] = {(r["id"], r["rollouts"]): r for r in read_run(out).records}
+    assert runs[1].keys() == runs[3].keys() and len(runs[1]) == 8
+    fields = ("answer", "answer_max_q", "correct", "tokens_evaluated", "tokens_generated", "model_calls")
+    for key, seq in runs[1].items():
+        assert {f: seq[f] for f in fields} == {f: runs[3][key][f] for f in fields}

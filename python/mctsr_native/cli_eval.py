@@ -52,7 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="run seed; each problem's seed derives from it [0]")
     p.add_argument("--out", required=True, type=Path, help="run file (JSONL) to create or resume")
     p.add_argument("--concurrency", type=_positive, default=1,
-                   help="problems in flight at once; HTTP backends only, the in-process model runs one at a time")
+                   help="problems in flight at once: spread over HTTP servers, or merged into one batch on the "
+                        "in-process engine [1]")
     p.add_argument("--trees", type=Path, default=None, metavar="DIR",
                    help="write each search tree to DIR/<id>-r<rollouts>.json instead of inline in the record")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

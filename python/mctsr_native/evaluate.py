@@ -10,17 +10,18 @@ Resumable and crash-safe: see `runfile.py`. Work goes problem by problem, each p
 budget in increasing order; a re-run skips the (id, rollouts) pairs already recorded. Each problem's seed
 is derived from the run seed and the problem id, so a resumed run matches an uninterrupted one.
 
-Scale-out: `concurrency` problems are solved at once in a thread pool when the backend serves concurrent
-requests (HTTP servers: vLLM, SGLang, llama-server fleets). The in-process llama.cpp backend is one engine
-that is not shared between threads, so there the problems run one after another (P > 1 still batches inside
-each search). When eval opens the model itself, each search in flight gets its own backend (HTTP clients
-are cheap), so every record's token accounting is that search's alone. Scoring and writing happen on the
-main thread only.
+Scale-out: `concurrency` problems are solved at once in a thread pool. With HTTP backends (vLLM, SGLang,
+llama-server fleets) each search in flight gets its own client when eval opens the model (so every record's
+token accounting is that search's alone) and the servers spread the load. The in-process llama.cpp engine
+is not thread-safe; there the searches share it through `generation.shared.SharedBackend`, which merges
+their model calls into one batch, so P problems in flight decode together as the P candidates of one search
+do. Scoring and writing happen on the main thread only.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import math
 import os
@@ -356,22 +357,23 @@ def run_eval(
 
             backend = open_backend_fn()
         workers = config.concurrency
+        shared = None
         if workers > 1 and not _concurrent_backend(backend):
-            say(f"--concurrency {workers} ignored: the in-process backend runs one problem at a time "
-                "(use --parallel to batch within a search, or an HTTP backend to run problems concurrently)")
-            workers = 1
-        # One backend per search in flight when we open them (HTTP clients are cheap), so each search's token
-        # accounting is its own; a backend passed in is shared.
+            from .generation.shared import SharedBackend
+
+            shared = SharedBackend(backend)  # one engine; concurrent searches' calls merged into one batch
+        # Otherwise one backend per search in flight when we open them (HTTP clients are cheap), so each
+        # search's token accounting is its own; a concurrent backend passed in is shared as it is.
         backends: queue.SimpleQueue[Any] = queue.SimpleQueue()
         opened = [backend]
         try:
-            if own_backend:
+            if own_backend and shared is None:
                 opened += [open_backend_fn() for _ in range(workers - 1)]  # type: ignore[misc]
         except BaseException:
             for b in opened:
                 b.close()
             raise
-        for b in opened if own_backend else [backend] * workers:
+        for b in opened if own_backend and shared is None else [backend] * workers:
             backends.put(b)
         kwargs = dict(solve_kwargs or {})
         bar = _Progress(len(pending), run.records, progress, len(problems), sorted(config.rollouts))
@@ -381,8 +383,10 @@ def run_eval(
             model = backends.get()
             t0 = time.perf_counter()
             try:
-                # Only the problem text crosses: never problem.answer nor the solution.
-                result = _as_dict(solve_fn(problem.problem, backend=model, rollouts=rollouts, seed=seed, **kwargs))
+                with shared.client() if shared is not None else contextlib.nullcontext(model) as client:
+                    # Only the problem text crosses: never problem.answer nor the solution.
+                    result = _as_dict(solve_fn(problem.problem, backend=client, rollouts=rollouts, seed=seed,
+                                               **kwargs))
             except (InvalidProblemError, ContextOverflowError) as e:
                 return None, e, time.perf_counter() - t0
             finally:

@@ -4,7 +4,8 @@ Rows are datasets (then, where the data has them, MATH levels and subjects); col
 thought (rollouts 0) and each rollout budget. Each cell gives pass@1 with our vote selector, pass@1 with the
 paper's max-Q selector, and pass@tree (some answer in the tree is right: an upper bound that needs ground
 truth to pick, so not pass@1), as percentages of the problems with a record in that column; a second table
-gives the mean cost per problem: model tokens (prompt evaluated + generated) and seconds.
+gives the mean cost per problem: model tokens (prompt evaluated + generated) and seconds (each search's
+wall time; with `--concurrency` searches overlap, so this is latency, not the run's throughput).
 
 Several run files can be reported together: files written by the same configuration merge (e.g. shards of
 one run); files of different configurations get separate rows, labelled by file name.
