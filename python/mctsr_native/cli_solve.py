@@ -174,6 +174,7 @@ def format_summary(result: Any, model_name: str = "") -> str:
     vote, best = sel["vote"], sel["max_q"]
     answers = [n for n in result.nodes if n["kind"] == "answer"]
     extracted = sum(1 for n in answers if n["answer"] is not None)
+    depth = max((n["depth"] for n in result.nodes), default=0)
     lines = [
         f"answer: {result.answer if result.answer is not None else '(none extracted)'}",
         f"  chosen by {result.selector}: node {result.node}",
@@ -181,10 +182,11 @@ def format_summary(result: Any, model_name: str = "") -> str:
         f"{len(vote.get('groups', []))} distinct answers)",
         f"  max_q: {best['answer']} (node {best['node']}, Q {_fmt_q(best['q'])})",
         f"tree: {len(result.nodes)} nodes ({len(answers)} answers, {extracted} with an extractable answer), "
-        f"{s['rollouts']} rollouts in {s['steps']} steps, max depth {max((n['depth'] for n in result.nodes), default=0)}",
+        f"{s['rollouts']} rollouts in {s['steps']} steps, max depth {depth}",
         f"tokens: {s['prompt_tokens']} evaluated, {s['reused_tokens']} reused, {s['generated_tokens']} generated "
         f"in {s['model_calls']} model calls ({s['sequences']} sequences)",
-        f"time: {s['model_seconds']:.1f} s in the model, {s['wall_seconds']:.1f} s wall; stopped: {s['stop_reason']}",
+        f"time: {s['model_seconds']:.1f} s in the model, {s['wall_seconds']:.1f} s wall; "
+        f"stopped: {s['stop_reason']}",
     ]
     notes = []
     if s.get("reward_fallbacks"):

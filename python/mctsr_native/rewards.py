@@ -1,8 +1,8 @@
 """Self-evaluation (arXiv 2406.07394, section 3.3): reward samples in [-100, 100], parsed robustly.
 
-A reward reply should end with `[Score] N`. When the backend honours grammars, `score_grammar()` constrains the
-reply to a short analysis (at most `reason_chars_for(max_tokens)` characters, no "[") followed by `[Score] <integer in
-[-100, 100]>`, so every sample parses. Otherwise `parse_score` reads free text:
+A reward reply should end with `[Score] N`. When the backend honours grammars, `score_grammar()` constrains
+the reply to a short analysis (at most `reason_chars_for(max_tokens)` characters, no "[") followed by
+`[Score] <integer in [-100, 100]>`, so every sample that is not cut off by the token cap parses. Otherwise `parse_score` reads free text:
 
 - the last `[Score] N`, else the last `Score: N` / `score is N` / `score of N`, else a reply that is only a
   number; N may be signed and decimal, and `N/D` (e.g. `8/10`) is read as 100*N/D;

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import math
 import signal
 import threading
@@ -34,13 +33,11 @@ from typing import Any, Callable, Sequence
 from .generation.base import Backend, GenerationRequest, GenerationResult, SamplingParams, Usage
 from .prompts import AnswerKind, CallKind, fit_prompt
 from .rewards import RewardJob, RewardOutcome, reason_chars_for, sample_rewards, score_grammar
-from .selectors import NodeView, select_max_q, select_vote
+from .selectors import Choice, NodeView, select_max_q, select_vote
 from .solve_config import Selector, SolveConfig
 from .tree import Tree
 
 __all__ = ["SolveConfig", "Solver", "SolveResult", "Rollout", "solve"]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -161,7 +158,8 @@ class Solver:
                 grammar = score_grammar(reason_chars_for(c.reward_max_tokens))
             return SamplingParams(max_tokens=c.reward_max_tokens, temperature=c.reward_temperature,
                                   top_p=c.top_p, grammar=grammar)
-        cap = {"answer": c.answer_max_tokens, "critique": c.critique_max_tokens, "refine": c.refine_max_tokens}[call]
+        caps = {"answer": c.answer_max_tokens, "critique": c.critique_max_tokens, "refine": c.refine_max_tokens}
+        cap = caps[call]
         return SamplingParams(max_tokens=cap, temperature=c.temperature, top_p=c.top_p)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
@@ -194,8 +192,8 @@ class Solver:
     def prompt(self, call: CallKind, answer: str = "", critique: str = "") -> GenerationRequest:
         """The request of one call, shortened to fit the context if needed (prompts.fit_prompt)."""
         params = self.params(call)
-        fitted = fit_prompt(self.backend, self.config.prompts, call, self.problem, max_tokens=params.max_tokens,
-                            answer=answer, critique=critique, answer_kind=self.answer_kind)
+        fitted = fit_prompt(self.backend, self.config.prompts, call, self.problem, answer=answer,
+                            critique=critique, answer_kind=self.answer_kind, max_tokens=params.max_tokens)
         if fitted.omitted:
             self.counters["prompts_shortened"] += 1
         return GenerationRequest(messages=fitted.messages, params=params, kind=call)
@@ -363,30 +361,35 @@ class Solver:
         return [NodeView(n, t.kind, t.answer, self.tree.own_q(n)) for n, t in self.texts.items()
                 if self.tree.visits(n) > 0]
 
-    def _choice(self) -> tuple[int | None, str | None]:
+    def selections(self) -> tuple[Choice, Choice, Choice]:
+        """(vote, max_q, chosen): both selectors' picks and the configured one's (vote falls back to max_q
+        when no answer node has an extractable answer)."""
         views = self.views()
         vote, best = select_vote(views), select_max_q(views)
         chosen = vote if self.config.selector == "vote" and vote.node is not None else best
+        return vote, best, chosen
+
+    def _choice(self) -> tuple[int | None, str | None]:
+        chosen = self.selections()[2]
         return chosen.node, chosen.answer
 
+    def _node_dict(self, n: dict[str, Any]) -> dict[str, Any]:
+        """One node of the result: the tree's numbers and this solver's texts."""
+        t = self.texts.get(n["id"])
+        return {
+            "id": n["id"], "parent": n["parent"], "kind": n["kind"],
+            "text": t.text if t else "", "critique": t.critique if t else None, "answer": t.answer if t else None,
+            "rewards_raw": n["rewards_raw"], "rewards": n["rewards"], "q_own": _finite(n["q_own"]),
+            "q": _finite(n["q"]), "visits": n["visits"], "uct": _finite(n["uct"]), "depth": n["depth"],
+            "children": n["children"], "step": t.step if t else None,
+            "reward_replies": t.reward_replies if t else [],
+        }
+
     def result(self, stop_reason: str = "rollouts") -> SolveResult:
-        """The answer chosen by the configured selector (vote falls back to max_q when no answer node has an
-        extractable answer), both selectors' choices, every node and the stats."""
-        views = self.views()
-        vote, best = select_vote(views), select_max_q(views)
-        chosen = vote if self.config.selector == "vote" and vote.node is not None else best
+        """The answer chosen by the configured selector, both selectors' choices, every node and the stats."""
+        vote, best, chosen = self.selections()
         tree = self.tree.to_dict()
-        nodes = []
-        for n in tree["nodes"]:
-            t = self.texts.get(n["id"])
-            nodes.append({
-                "id": n["id"], "parent": n["parent"], "kind": n["kind"],
-                "text": t.text if t else "", "critique": t.critique if t else None, "answer": t.answer if t else None,
-                "rewards_raw": n["rewards_raw"], "rewards": n["rewards"],
-                "q_own": _finite(n["q_own"]), "q": _finite(n["q"]), "visits": n["visits"], "uct": _finite(n["uct"]),
-                "depth": n["depth"], "children": n["children"], "step": t.step if t else None,
-                "reward_replies": t.reward_replies if t else [],
-            })
+        nodes = [self._node_dict(n) for n in tree["nodes"]]
         u = self.usage()
         stats = {
             "rollouts": self.tree.rollouts(), "steps": self.steps, "model_calls": u.calls,
