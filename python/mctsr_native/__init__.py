@@ -15,6 +15,7 @@ _EXPORTS: dict[str, str] = {
     # errors
     "MctsrError": "errors",
     "InvalidConfigError": "errors",
+    "InvalidArgumentError": "errors",
     "InvalidNodeError": "errors",
     "InvalidRewardError": "errors",
     "InvalidRequestError": "errors",

@@ -7,6 +7,7 @@ The base and the tree's errors are defined by the C++ core (so a C++ `InvalidCon
 from __future__ import annotations
 
 from ._core import (  # noqa: F401  (re-exported)
+    InvalidArgumentError,
     InvalidConfigError,
     InvalidNodeError,
     InvalidRewardError,
@@ -53,6 +54,7 @@ class RunMismatchError(MctsrError, ValueError):
 __all__ = [
     "MctsrError",
     "InvalidConfigError",
+    "InvalidArgumentError",
     "InvalidNodeError",
     "InvalidRewardError",
     "InvalidRequestError",
