@@ -1,0 +1,94 @@
+"""Shared set-up of the benchmark suite: collection of `bench_*.py`, the side-by-side naming convention, quick
+mode, and the loaded model backends (session scope, so loading a model is never timed).
+
+The naming convention (each comparison is one group; `extra_info["side"]` is "ours" or "baseline") is
+defined, written (`mark_side`) and read in `benchmarks/ratios.py`, so that the writer and the reader of it
+cannot drift apart.
+
+Quick mode (`--benchmark-disable`, as CI runs the suite): pytest-benchmark runs each benchmark function once,
+untimed, so the benchmarks shrink their model work (`quick` fixture) to stay fast and still exercise every
+code path. Model benchmarks use pedantic mode with few rounds (`model_rounds`); a 135M model on 2 cores is
+slow enough that 1..3 rounds of a whole batch are a stable median.
+
+GPU: `MCTSR_BENCH_GPU_LAYERS` (default 0) is passed as `n_gpu_layers` to every backend (-1 = full offload;
+see scripts/gpu-check.sh).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+GPU_LAYERS_ENV = "MCTSR_BENCH_GPU_LAYERS"
+N_CTX = 4096  # per backend: enough for 8 MCTSr prompts of the default model with their completions
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    """Collect `bench_*.py` (pytest only collects `test_*.py` by default). Files named on the command line are
+    already collected by pytest itself."""
+    if file_path.suffix == ".py" and file_path.name.startswith("bench_") and not parent.session.isinitpath(file_path):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None
+
+
+def gpu_layers() -> int:
+    """n_gpu_layers for every backend of the suite, from MCTSR_BENCH_GPU_LAYERS (0 = CPU only)."""
+    return int(os.environ.get(GPU_LAYERS_ENV, "0") or 0)
+
+
+@pytest.fixture(scope="session")
+def quick(request: pytest.FixtureRequest) -> bool:
+    """True under --benchmark-disable: each benchmark runs once untimed, so keep its model work tiny."""
+    return bool(request.config.getoption("benchmark_disable", False))
+
+
+@pytest.fixture(scope="session")
+def model_rounds(quick: bool) -> Callable[[int], int]:
+    """Rounds for a pedantic model benchmark: the given number, or 1 in quick mode."""
+    return lambda rounds: 1 if quick else rounds
+
+
+@pytest.fixture(scope="session")
+def backend_options() -> dict[str, Any]:
+    """Options every model backend of the suite is opened with (same context, seed and offload on both sides)."""
+    return {"n_ctx": N_CTX, "seed": 0, "n_gpu_layers": gpu_layers()}
+
+
+@pytest.fixture(scope="session")
+def default_model_path() -> Path:
+    from mctsr_native.models import default_model_path as find
+
+    return find()
+
+
+def _open(mode: str, options: dict[str, Any], **extra: Any) -> Any:
+    from mctsr_native.generation import open_backend
+
+    return open_backend(None, mode=mode, **options, **extra)
+
+
+@pytest.fixture(scope="session")
+def batched_backend(backend_options: dict[str, Any]) -> Iterator[Any]:
+    """Our engine as shipped: one llama_batch for all sequences, shared-prefix KV reuse on."""
+    backend = _open("batched", backend_options, prefix_cache=True)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="session")
+def batched_no_reuse_backend(backend_options: dict[str, Any]) -> Iterator[Any]:
+    """Our engine with the prefix cache off: batching alone."""
+    backend = _open("batched", backend_options, prefix_cache=False)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="session")
+def sequential_backend(backend_options: dict[str, Any]) -> Iterator[Any]:
+    """The baseline: one request at a time through llama-cpp-python's create_chat_completion, no reuse."""
+    backend = _open("sequential", backend_options)
+    yield backend
+    backend.close()
