@@ -13,11 +13,15 @@ is reported beside seconds per rollout to show the comparison is not an artifact
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from mctsr_native.solver import solve
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ratios import BASELINE, OURS, mark_side  # noqa: E402
 
 pytestmark = pytest.mark.model
 
@@ -26,6 +30,8 @@ ROLLOUTS = 4
 ROUNDS = 2
 CAPS = dict(answer_max_tokens=64, critique_max_tokens=48, refine_max_tokens=64, reward_max_tokens=24,
             reward_samples=3, reselect_samples=1)
+QUICK_CAPS = dict(answer_max_tokens=8, critique_max_tokens=8, refine_max_tokens=8, reward_max_tokens=12,
+                  reward_samples=1, reselect_samples=0)  # --benchmark-disable (CI): one tiny rollout
 _measured: dict[tuple[str, int], dict[str, float]] = {}
 
 
@@ -35,11 +41,11 @@ def problem() -> str:
 
 
 @pytest.fixture(scope="module")
-def backends(request):
+def backends(request, backend_options):
     from mctsr_native.generation import open_backend
 
-    opened = {"batched": open_backend(None, n_ctx=4096, seed=0),
-              "sequential": open_backend(None, mode="sequential", n_ctx=4096, seed=0)}
+    opened = {"batched": open_backend(None, **backend_options),
+              "sequential": open_backend(None, mode="sequential", **backend_options)}
     yield opened
     for b in opened.values():
         b.close()
@@ -56,19 +62,21 @@ def backends(request):
 
 @pytest.mark.parametrize("parallel", [1, 4])
 @pytest.mark.parametrize("engine", ["batched", "sequential"])
-def test_solve_seconds_per_rollout(benchmark, backends, engine, parallel):
+def test_solve_seconds_per_rollout(benchmark, backends, quick, model_rounds, engine, parallel):
     backend = backends[engine]
-    benchmark.group = f"solve P={parallel}"
+    mark_side(benchmark, f"solve P={parallel}", OURS if engine == "batched" else BASELINE)
     results = []
+    rollouts_per_solve = 1 if quick else ROLLOUTS
 
     def run():
-        results.append(solve(problem(), backend=backend, rollouts=ROLLOUTS, parallel=parallel, seed=0, **CAPS))
+        results.append(solve(problem(), backend=backend, rollouts=rollouts_per_solve, parallel=parallel, seed=0,
+                             **(QUICK_CAPS if quick else CAPS)))
 
-    benchmark.pedantic(run, rounds=ROUNDS, iterations=1, warmup_rounds=0)
+    benchmark.pedantic(run, rounds=model_rounds(ROUNDS), iterations=1, warmup_rounds=0)
     seconds = sum(r.stats["wall_seconds"] for r in results)
     rollouts = sum(r.stats["rollouts"] for r in results)
     tokens = sum(r.stats["generated_tokens"] for r in results)
-    assert rollouts == ROLLOUTS * ROUNDS
+    assert rollouts == rollouts_per_solve * len(results)
     _measured[(engine, parallel)] = {"per_rollout": seconds / rollouts, "per_token": seconds / max(tokens, 1)}
     benchmark.extra_info.update(
         engine=engine, parallel=parallel, rollouts=rollouts, seconds_per_rollout=seconds / rollouts,

@@ -1,7 +1,8 @@
 """One rollout's tree work — select + add_child + record_rewards + backpropagate — on trees of 10^2..10^5 nodes:
 the C++ tree (mctsr_native.Tree, called from Python as the solver calls it) against the plain-Python dict tree
 (benchmarks/pytree.py, the reference code's way of keeping a tree). Both get the same tree and the same
-operation sequence; one benchmark group per size.
+operation sequence; one benchmark group per size ("tree rollout n=..."; the C++ tree is side "ours", the
+dict tree "baseline": see benchmarks/ratios.py).
 
     pytest benchmarks/bench_tree.py --benchmark-group-by=group -s
 
@@ -23,6 +24,7 @@ from mctsr_native.tree import Tree, TreeConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pytree import PyTree  # noqa: E402
+from ratios import BASELINE, OURS, mark_side  # noqa: E402
 
 SIZES = [100, 1_000, 10_000, 100_000]
 ROUNDS = {100: 500, 1_000: 300, 10_000: 60, 100_000: 15}
@@ -71,9 +73,10 @@ def test_rollout(benchmark: Any, size: int, impl: str) -> None:
         tree.record_rewards(child, next(rewards))
         tree.backpropagate(child)
 
-    benchmark.group = f"rollout n={size}"
-    benchmark.extra_info.update(size=size, impl=impl)
+    mark_side(benchmark, f"tree rollout n={size}", OURS if impl == "cpp" else BASELINE, size=size, impl=impl)
     benchmark.pedantic(rollout, rounds=ROUNDS[size], iterations=1, warmup_rounds=min(5, ROUNDS[size]))
+    if benchmark.stats is None:  # --benchmark-disable: ran once, untimed
+        return
     _medians[(size, impl)] = benchmark.stats.stats.median
     if impl == "python" and (size, "cpp") in _medians:
         benchmark.extra_info["ratio_python_over_cpp"] = benchmark.stats.stats.median / _medians[(size, "cpp")]
