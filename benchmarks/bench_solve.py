@@ -4,7 +4,7 @@ no prefix reuse). Same problem, seeds, caps and rollouts; one benchmark group pe
 
     pytest benchmarks/bench_solve.py --benchmark-group-by=group
 
-Seconds per rollout is a whole search's wall time over its rollouts (the initial answer and its rewards included).
+Seconds per rollout is a search's wall time over its rollouts (the initial answer and its rewards included).
 The ratios (sequential / batched, per rollout and per generated token) are printed at the end and stored in
 each benchmark's extra_info. Sampled replies differ between the two backends, so seconds per generated token
 is reported beside seconds per rollout to show the comparison is not an artifact of reply lengths.
@@ -41,7 +41,7 @@ def problem() -> str:
 
 
 @pytest.fixture(scope="module")
-def backends(request, backend_options):
+def backends(backend_options):
     from mctsr_native.generation import open_backend
 
     opened = {"batched": open_backend(None, **backend_options),
@@ -49,20 +49,32 @@ def backends(request, backend_options):
     yield opened
     for b in opened.values():
         b.close()
+
+
+def _report_ratio(request, benchmark, parallel: int) -> None:
+    """Once both engines ran at this P: store sequential / batched in extra_info and print it (the second
+    test of a pair does it, so the line comes out wherever the pair ends)."""
+    fast, slow = _measured.get(("batched", parallel)), _measured.get(("sequential", parallel))
+    if not (fast and slow):
+        return
+    per_rollout = slow["per_rollout"] / fast["per_rollout"]
+    per_token = slow["per_token"] / fast["per_token"]
+    benchmark.extra_info.update(speedup_per_rollout=per_rollout, speedup_per_generated_token=per_token)
     reporter = request.config.pluginmanager.getplugin("terminalreporter")
-    for p in sorted({p for _, p in _measured}):
-        fast, slow = _measured.get(("batched", p)), _measured.get(("sequential", p))
-        if fast and slow and reporter:
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # the test's output capture would swallow the line
+            reporter.write_line("")
             reporter.write_line(
-                f"bench_solve P={p}: {fast['per_rollout']:.2f} s/rollout batched vs {slow['per_rollout']:.2f} "
-                f"sequential -> {slow['per_rollout'] / fast['per_rollout']:.2f}x per rollout, "
-                f"{slow['per_token'] / fast['per_token']:.2f}x per generated token"
+                f"bench_solve P={parallel}: {fast['per_rollout']:.2f} s/rollout batched+reuse vs "
+                f"{slow['per_rollout']:.2f} sequential -> {per_rollout:.2f}x per rollout, {per_token:.2f}x per "
+                f"generated token"
             )
 
 
 @pytest.mark.parametrize("parallel", [1, 4])
 @pytest.mark.parametrize("engine", ["batched", "sequential"])
-def test_solve_seconds_per_rollout(benchmark, backends, quick, model_rounds, engine, parallel):
+def test_solve_seconds_per_rollout(request, benchmark, backends, quick, model_rounds, engine, parallel):
     backend = backends[engine]
     mark_side(benchmark, f"solve P={parallel}", OURS if engine == "batched" else BASELINE)
     results = []
@@ -84,3 +96,4 @@ def test_solve_seconds_per_rollout(benchmark, backends, quick, model_rounds, eng
         reused_tokens=sum(r.stats["reused_tokens"] for r in results),
         prompt_tokens=sum(r.stats["prompt_tokens"] for r in results),
     )
+    _report_ratio(request, benchmark, parallel)
