@@ -41,6 +41,13 @@ from mctsr_native.answers import answer_key, answer_kind, equivalent, extract_an
         ("The answer is therefore: $\\frac{3}{4}$", "\\frac{3}{4}"),
         ("Is f odd or even? The answer is: odd", "odd"),
         ("The answer is Monday.", "Monday"),
+        ("The answer is: 0.5. The robe takes 2 bolts of blue fiber.", "0.5"),
+        ("The answer is 18, which is 196 divided by 18.", "18"),
+        ("The answer is 3.75 since 15/4 = 3.75", "3.75"),
+        ("The answer is (1, 2), so we are done.", "(1, 2)"),
+        ("The answer is [1, 2).", "[1, 2)"),
+        ("The answer is 2, 3", "2, 3"),
+        ("The answer is 1,000.", "1,000"),
     ],
 )
 def test_extract_answer(text: str, expected: str) -> None:
@@ -48,7 +55,7 @@ def test_extract_answer(text: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "   ", "I don't know.", "The answer is:", "\\boxed{", "The answer is: <answer>",
-                                  "The answer is not clear."])
+                                  "The answer is not clear.", "So the final answer is $(", "The answer is (3, 4"])
 def test_extract_answer_none(text: str) -> None:
     assert extract_answer(text) is None
 

@@ -22,8 +22,10 @@ def rec(pid: str, rollouts: int, correct: bool, *, max_q: bool | None = None, tr
             "tokens_generated": tokens, "tokens_reused": 0, "seconds": seconds, **extra}
 
 
-def write_run(path: Path, records: list[dict[str, Any]], seed: int = 0, torn: bytes = b"") -> Path:
-    header = {"type": "header", "format": "mctsr-eval/1", "config": {"seed": seed}, "plan": {}}
+def write_run(path: Path, records: list[dict[str, Any]], seed: int = 0, torn: bytes = b"",
+              data: str = "x") -> Path:
+    header = {"type": "header", "format": "mctsr-eval/1", "config": {"seed": seed, "data": {"name": data}},
+              "plan": {}}
     path.write_bytes(("\n".join(json.dumps(x) for x in [header, *records]) + "\n").encode() + torn)
     return path
 
@@ -90,6 +92,10 @@ def test_load_runs_merges_same_config_and_separates_others(tmp_path: Path, capsy
     c = write_run(tmp_path / "c.jsonl", RECORDS[:2], seed=1)
     labels = [r.label for r in build_table(load_runs([a, c]), by="none").rows]
     assert labels == ["math500 [a]", "math500 [c]"]
+    # Runs on different data files with one setup: no labels, and the same ids never merge across them.
+    g = write_run(tmp_path / "g.jsonl", [rec("a", 0, False, dataset="gsm8k")], data="gsm8k")
+    table = build_table(load_runs([a, g]), by="none")
+    assert [r.label for r in table.rows] == ["gsm8k", "math500"] and table.duplicates == 0
 
 
 def test_table_json(tmp_path: Path) -> None:

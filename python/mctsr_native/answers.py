@@ -85,19 +85,48 @@ def _last_boxed(text: str) -> str | None:
     return None
 
 
+def _sentence_end(s: str) -> int:
+    """Where the answer's sentence ends: the first ". " / ", word" / " because|since|which" outside brackets
+    (a decimal point is never followed by a space), else the end."""
+    depth = 0
+    for i, c in enumerate(s):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth = max(0, depth - 1)
+        elif depth == 0 and c in ".," and i + 1 < len(s) and s[i + 1].isspace():
+            if c == "." or re.match(r",\s+[a-z]{2,}", s[i:]):
+                return i
+        elif depth == 0 and c.isspace() and re.match(r"\s+(?:because|since|which|where)\b", s[i:]):
+            return i
+    return len(s)
+
+
+def _balanced_brackets(s: str) -> bool:
+    """Braces pair up, and as many ( / [ open as ) / ] close (intervals like "[1, 2)" mix them)."""
+    depth = 0
+    for c in s:
+        depth += (c == "{") - (c == "}")
+        if depth < 0:
+            return False
+    return depth == 0 and s.count("(") + s.count("[") == s.count(")") + s.count("]")
+
+
 def _clean_line_answer(raw: str) -> str:
     """Trim a captured "answer is X" remainder to X: its math span if it opens with one, else up to the
-    end of the sentence; markdown emphasis and trailing full stops go."""
+    end of the sentence; markdown emphasis and trailing full stops go. A math span cut off by the token
+    cap, or unbalanced brackets, give "" (no answer)."""
     s = raw.strip().strip("*_ ").strip()
     for open_, close in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if s.startswith(open_):
             end = s.find(close, len(open_))
-            if end > 0:
-                return s[len(open_) : end].strip()
-            s = s[len(open_) :]
-            break
-    s = re.split(r"(?<=[^\d\s])\.\s+(?=[A-Z])|\.\s*$|\s+(?:because|since|which)\s", s, maxsplit=1)[0]
-    return s.strip().strip("*_").rstrip(".").strip()
+            if end < 0:
+                return ""  # truncated mid-formula
+            s = s[len(open_) : end].strip()
+            return s if _balanced_brackets(s) else ""
+    s = s[: _sentence_end(s)]
+    s = s.strip().strip("*_").rstrip(".").strip()
+    return s if _balanced_brackets(s) else ""
 
 
 def extract_answer(text: str) -> str | None:

@@ -73,25 +73,31 @@ class Table:
     duplicates: int = 0  # records left out because the same (run, id, rollouts) appeared again
 
 
+def _setup_key(header: dict[str, Any] | None) -> str:
+    """A run's configuration apart from its data file: runs that share it are one setup."""
+    config = dict((header or {}).get("config", {}))
+    config.pop("data", None)
+    return json.dumps(config, sort_keys=True, default=str)
+
+
 def load_runs(paths: Sequence[str | Path], *, warn: Any = None) -> list[dict[str, Any]]:
-    """Every result record of the run files, each tagged with `_group` (its configuration's label)."""
+    """Every result record of the run files, tagged with `_config` (its run's configuration, data
+    included: records merge only within one) and `_group` (a row label suffix: "" when every run shares
+    one setup apart from the data, else the run file's name)."""
     say = warn or (lambda msg: print(f"mctsr report: {msg}", file=sys.stderr))
     runs = [read_run(p) for p in paths]
-    configs: list[str] = []
     for run in runs:
-        key = json.dumps((run.header or {}).get("config", {}), sort_keys=True)
-        if key not in configs:
-            configs.append(key)
         if run.torn_bytes:
             say(f"{run.path}: ignoring an incomplete last line ({run.torn_bytes} bytes; `mctsr eval` repairs it)")
         if run.header is None:
             say(f"{run.path}: empty run file")
+    configs = [json.dumps((r.header or {}).get("config", {}), sort_keys=True, default=str) for r in runs]
+    several_setups = len({_setup_key(r.header) for r in runs}) > 1
     records: list[dict[str, Any]] = []
-    for run in runs:
-        key = json.dumps((run.header or {}).get("config", {}), sort_keys=True)
-        group = "" if len(configs) == 1 else run.path.stem
+    for run, config in zip(runs, configs):
+        group = run.path.stem if several_setups else ""
         for r in run.records:
-            records.append({**r, "_group": group, "_config": configs.index(key)})
+            records.append({**r, "_group": group, "_config": configs.index(config)})
     return records
 
 
