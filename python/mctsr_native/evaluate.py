@@ -250,8 +250,8 @@ def _tree_ref(config: EvalConfig, problem: Problem, rollouts: int, result: Mappi
 
 
 def _concurrent_backend(backend: Any) -> bool:
-    """Whether several searches may share `backend` from threads: an explicit `thread_safe` flag, else
-    HTTP backends (by name)."""
+    """Whether several searches may share `backend` from threads: its `thread_safe` flag (every backend of
+    this package sets one), else HTTP backends by name."""
     flag = getattr(backend, "thread_safe", None)
     if flag is not None:
         return bool(flag)

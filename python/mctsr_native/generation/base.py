@@ -164,6 +164,7 @@ class Backend(Protocol):
     name: str  # short description, e.g. "llama.cpp:SmolLM2-135M-Instruct.Q4_1.gguf"
     usage: Usage  # running total since the backend was created
     supports_grammar: bool  # whether SamplingParams.grammar is honoured
+    thread_safe: bool  # whether several threads may call generate() at once (else share it via SharedBackend)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         """Complete every request; results are in request order.

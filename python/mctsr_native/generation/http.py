@@ -164,6 +164,7 @@ class HttpBackend:
         self.endpoints = [_Endpoint(_base_url(u)) for u in urls]
         self.name = "http:" + ",".join(e.url for e in self.endpoints) + (f":{options.model}" if options.model else "")
         self.supports_grammar = options.grammar_field is not None
+        self.thread_safe = True  # requests are independent HTTP calls
         self.usage = Usage()
         self.last_usage = Usage()
         key = options.api_key or os.environ.get(API_KEY_ENV)

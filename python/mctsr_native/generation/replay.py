@@ -81,6 +81,7 @@ class RecordingBackend:
         self.inner = inner
         self.path = Path(path)
         self.name = f"record:{inner.name}"
+        self.thread_safe = False  # the recording is one ordered file
         self.supports_grammar = inner.supports_grammar
         self._counted: set[str] = set()
         self._file = self.path.open("w", encoding="utf-8")
@@ -147,6 +148,7 @@ class ReplayBackend:
         if meta is None or meta.get("version") != FORMAT_VERSION:
             raise ReplayMismatchError(f"{self.path}: no version-{FORMAT_VERSION} meta line; not a recording")
         self.name = f"replay:{meta['name']}"
+        self.thread_safe = False  # replies are matched in recorded order
         self.supports_grammar = bool(meta["supports_grammar"])
         self._context = int(meta["context_size"])
         self.usage = Usage()

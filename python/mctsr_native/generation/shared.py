@@ -125,6 +125,7 @@ class SharedClient:
         inner = shared.inner
         self.name = f"shared:{inner.name}"
         self.supports_grammar = inner.supports_grammar
+        self.thread_safe = False  # one client per search thread
         self.usage = Usage()
         self.last_usage = Usage()
 

@@ -92,6 +92,7 @@ class LlamaBackend:
     """Batched multi-sequence generation on one llama.cpp context."""
 
     supports_grammar = True
+    thread_safe = False  # one llama.cpp context; concurrent searches go through generation.shared
 
     def __init__(self, model: str | os.PathLike | None = None, options: LlamaOptions | None = None, **kw) -> None:
         options = options or LlamaOptions(**kw)

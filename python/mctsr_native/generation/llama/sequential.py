@@ -18,6 +18,7 @@ from . import native
 
 class SequentialLlamaBackend:
     supports_grammar = True
+    thread_safe = False
 
     def __init__(
         self,
