@@ -105,3 +105,24 @@ def test_zero_shot_on_the_real_model_is_scored(backend):
     result = solve(gsm8k(1)["problem"], backend=backend, config=SolveConfig(rollouts=0, seed=2, **CAPS))
     assert len(result.nodes) == 2 and result.stats["stop_reason"] == "rollouts"
     assert all(n["visits"] == 2 for n in result.nodes)
+
+
+def test_ctrl_c_in_the_cli_prints_the_best_answer_so_far(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "r.json"
+    cmd = [sys.executable, "-m", "mctsr_native.cli", "solve", gsm8k(2)["problem"], "--rollouts", "50",
+           "--max-tokens", "48", "--reward-max-tokens", "16", "--reward-samples", "1", "--json", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # wait for the first scored answers, then press Ctrl-C
+        if "[mctsr] initialized" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    stdout, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 130
+    assert stdout.startswith("answer: ") and "stopped: cancelled" in stdout
+    data = json.loads(out.read_text())
+    assert data["stats"]["stop_reason"] == "cancelled" and len(data["nodes"]) >= 2
+    assert not any(n["pending"] for n in data["tree"]["nodes"])
