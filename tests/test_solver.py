@@ -214,3 +214,17 @@ def test_ctrl_c_before_any_answer_returns_an_empty_result():
     result, _ = run(rollouts=3, backend=Interrupted())
     assert result.stats["stop_reason"] == "cancelled" and result.answer is None and result.node is None
     assert result.nodes == [] and result.text == ""
+
+
+def test_stats_count_only_this_search_on_a_shared_backend():
+    backend = FakeBackend()
+    a, b = (Solver(PROBLEM, backend, SolveConfig(rollouts=2)) for _ in range(2))
+    a.initialize()
+    b.initialize()
+    a.step()
+    b.step()
+    a.step()
+    ra, rb = a.result(), b.result()
+    assert ra.stats["model_calls"] == 2 + 3 * 2 and rb.stats["model_calls"] == 2 + 3
+    assert ra.stats["model_calls"] + rb.stats["model_calls"] == backend.usage.calls
+    assert ra.stats["generated_tokens"] + rb.stats["generated_tokens"] == backend.usage.generated_tokens

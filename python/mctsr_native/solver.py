@@ -141,7 +141,7 @@ class Solver:
         self.counters = {"reward_unparsed": 0, "reward_dropped": 0, "reward_fallbacks": 0,
                          "prompts_shortened": 0, "empty_replies": 0, "error_replies": 0}
         self._requests = 0
-        self._usage0 = backend.usage.copy()
+        self._usage = Usage()  # the model work of this search, counted from its own calls
         self._t0 = time.perf_counter()
         self._best_q: float | None = None
         self._best_at = 0  # rollouts done when the best Q last improved
@@ -174,7 +174,9 @@ class Solver:
                 r = dataclasses.replace(r, params=dataclasses.replace(r.params, seed=seed))
             self._requests += 1
             seeded.append(r)
+        before, t = self.backend.usage.copy(), time.perf_counter()
         results = self.backend.generate(seeded)
+        self._account(seeded, results, time.perf_counter() - t, self.backend.usage.minus(before).decode_seconds)
         if len(results) != len(seeded) or any(len(res.completions) != r.n for res, r in zip(results, seeded)):
             raise BackendError(f"{self.backend.name}: the backend returned the wrong number of completions")
         completions = [c for res in results for c in res.completions]
@@ -188,6 +190,23 @@ class Solver:
                 dataclasses.replace(c, text="") if c.finish_reason == "error" else c for c in res.completions))
                 for res in results]
         return results
+
+    def _account(self, requests: Sequence[GenerationRequest], results: Sequence[GenerationResult],
+                 seconds: float, decode_seconds: float) -> None:
+        """Count one call's work from its own results, so a backend shared with other searches (threads of
+        `mctsr eval`) does not leak their work into this search's stats; decode seconds come from the backend's
+        running total, which is exact only when it serves this search alone."""
+        u = self._usage
+        u.calls += 1
+        u.wall_seconds += seconds
+        u.decode_seconds += decode_seconds
+        for r, res in zip(requests, results):
+            u.requests += 1
+            u.sequences += len(res.completions)
+            u.prompt_tokens += res.evaluated_prompt_tokens
+            u.reused_tokens += res.reused_prompt_tokens
+            u.generated_tokens += sum(c.generated_tokens for c in res.completions)
+            u.by_kind[r.kind] = u.by_kind.get(r.kind, 0) + len(res.completions)
 
     def prompt(self, call: CallKind, answer: str = "", critique: str = "") -> GenerationRequest:
         """The request of one call, shortened to fit the context if needed (prompts.fit_prompt)."""
@@ -306,8 +325,8 @@ class Solver:
                        time.perf_counter() - t)
 
     def usage(self) -> Usage:
-        """Model work done by this search (the backend's usage since the solver was created)."""
-        return self.backend.usage.minus(self._usage0)
+        """Model work done by this search (calls, tokens from its own results, seconds inside generate)."""
+        return self._usage.copy()
 
     def stop_reason(self) -> str | None:
         """Why the search should stop now, or None to go on (module doc lists the reasons)."""
