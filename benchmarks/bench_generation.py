@@ -7,6 +7,8 @@ Groups (one comparison each; see benchmarks/README.md for the figures):
   llama-cpp-python's high-level `Llama.create_chat_completion` (`SequentialLlamaBackend`). Same prompts (the
   solver's first-answer prompt of N GSM8K problems), same cap, greedy decoding. The ratio is taken from the
   tokens/s (`extra_info["rate"]`), not from the raw seconds, so that replies of different lengths cannot skew it.
+  A round holds the prompts' evaluation too (the same work on both sides); extra_info splits it: the same
+  prompts with a 1-token cap give `prompt_phase_seconds`, and `generation_phase_rate` is the tokens/s of the rest.
 - `prefix reuse`: one MCTSr step's model calls for two answers of one problem — critiques, then rewrites that
   follow them, then reward samples (3 per rewrite, 1 per parent) — as three `generate()` calls, with the
   prefix cache on (ours) and off (baseline). The cache is emptied before each round, so a round starts cold.
@@ -61,14 +63,15 @@ def clean_solution(text: str) -> str:
     return f"{body.strip()}\nThe answer is: {final.strip()}"
 
 
-def mctsr_step(max_tokens: int) -> list[list[GenerationRequest]]:
+def mctsr_step(max_tokens: int, *, quick: bool = False) -> list[list[GenerationRequest]]:
     """The three generate() calls of one MCTSr step (P = 2) on one problem, with fixed texts in place of
-    the model's replies so that both sides see exactly the same prompts."""
+    the model's replies so that both sides see exactly the same prompts. Quick: P = 1 on a short problem."""
     prompts = Prompts()
-    row = gsm8k(5)[4]  # the longest problem of the first five
+    row = gsm8k(5)[1 if quick else 4]  # the longest problem of the first five (quick: the shortest)
     problem = row["problem"]
     parents = [clean_solution(row["solution"]),
                "Let's think step by step.\n" + clean_solution(row["solution"]).replace("\n", "\nSo ")]
+    parents = parents[:1] if quick else parents
     critique = ("The answer does not justify each step: it never checks the units, skips the intermediate "
                 "totals and does not verify the final number against the question.")
     rewrites = [p + "\nChecking: every step above follows from the problem statement." for p in parents]
@@ -81,7 +84,7 @@ def mctsr_step(max_tokens: int) -> list[list[GenerationRequest]]:
     return [
         [req("critique", answer=a) for a in parents],
         [req("refine", answer=a, critique=critique) for a in parents],
-        [req("reward", 3, answer=a) for a in rewrites] + [req("reward", 1, answer=a) for a in parents],
+        [req("reward", 2 if quick else 3, answer=a) for a in rewrites] + [req("reward", 1, answer=a) for a in parents],
     ]
 
 
@@ -111,26 +114,32 @@ def test_generate_tokens_per_second(benchmark, quick, model_rounds, batched_no_r
     requests = answer_requests(n, 4 if quick else MAX_TOKENS)
     run = timed_calls(backend, [requests])
     timed_calls(backend, [answer_requests(1, 2)])()  # warm-up: first-call allocations are not timed
+    mark_side(benchmark, f"generate N={n}", side)  # the group must be set before the benchmark runs
     usage = benchmark.pedantic(run, rounds=model_rounds(ROUNDS), iterations=1, warmup_rounds=0)
     seconds = per_round(benchmark, usage.wall_seconds)
     rate = usage.generated_tokens / seconds
-    mark_side(benchmark, f"generate N={n}", side, rate=rate, rate_unit="generated tokens/s",
-              engine=backend.name, sequences=n, max_tokens=requests[0].params.max_tokens,
-              generated_tokens=usage.generated_tokens, prompt_tokens=usage.prompt_tokens,
-              decode_share=usage.decode_seconds / usage.wall_seconds)
+    benchmark.extra_info.update(rate=rate, rate_unit="generated tokens/s", engine=backend.name, sequences=n,
+                                max_tokens=requests[0].params.max_tokens, generated_tokens=usage.generated_tokens,
+                                prompt_tokens=usage.prompt_tokens,
+                                decode_share=usage.decode_seconds / usage.wall_seconds)
+    if not quick:  # split the round: the same prompts with a 1-token cap are its prompt phase (measured once)
+        prompt_phase = timed_calls(backend, [answer_requests(n, 1)])().wall_seconds
+        benchmark.extra_info.update(prompt_phase_seconds=prompt_phase, generation_phase_rate=(
+            (usage.generated_tokens - n) / max(seconds - prompt_phase, 1e-9)))
 
 
 @pytest.mark.parametrize("side", [OURS, BASELINE])
 def test_prefix_reuse(benchmark, quick, model_rounds, batched_backend, batched_no_reuse_backend, side: str) -> None:
     backend = batched_backend if side == OURS else batched_no_reuse_backend
-    run = timed_calls(backend, mctsr_step(2 if quick else REPLY_TOKENS))
+    run = timed_calls(backend, mctsr_step(2 if quick else REPLY_TOKENS, quick=quick))
+    mark_side(benchmark, "prefix reuse", side)
     usage = benchmark.pedantic(run, setup=backend.reset_cache, rounds=model_rounds(ROUNDS), iterations=1,
                                warmup_rounds=0 if quick else 1)
     total = usage.prompt_tokens + usage.reused_tokens
-    mark_side(benchmark, "prefix reuse", side, prefix_cache=side == OURS, calls=usage.calls,
-              sequences=usage.sequences, prompt_tokens_evaluated=usage.prompt_tokens,
-              prompt_tokens_reused=usage.reused_tokens, reused_share=usage.reused_tokens / max(total, 1),
-              generated_tokens=usage.generated_tokens)
+    benchmark.extra_info.update(prefix_cache=side == OURS, calls=usage.calls, sequences=usage.sequences,
+                                prompt_tokens_evaluated=usage.prompt_tokens, prompt_tokens_reused=usage.reused_tokens,
+                                reused_share=usage.reused_tokens / max(total, 1),
+                                generated_tokens=usage.generated_tokens)
 
 
 def test_generate_overhead(benchmark, quick, model_rounds, batched_backend) -> None:
@@ -143,12 +152,13 @@ def test_generate_overhead(benchmark, quick, model_rounds, batched_backend) -> N
         shares.append((usage.wall_seconds - usage.decode_seconds) / usage.wall_seconds)
         return usage
 
+    mark_side(benchmark, "overhead: generate", None)
     usage = benchmark.pedantic(measured, setup=batched_backend.reset_cache, rounds=model_rounds(ROUNDS),
                                iterations=1, warmup_rounds=0 if quick else 1)
     shares = shares[-model_rounds(ROUNDS):]  # the timed rounds only
     share = sorted(shares)[len(shares) // 2]
-    mark_side(benchmark, "overhead: generate", None, overhead_share=share, goal_share=0.05,
-              sequences=8, generated_tokens=usage.generated_tokens, decode_seconds=usage.decode_seconds,
-              wall_seconds=usage.wall_seconds)
+    benchmark.extra_info.update(overhead_share=share, goal_share=0.05, sequences=8,
+                                generated_tokens=usage.generated_tokens, decode_seconds=usage.decode_seconds,
+                                wall_seconds=usage.wall_seconds)
     print(f"\noverhead of one batched call (8 x {params.max_tokens} tokens): {share:.1%} of wall time outside "
           f"llama_decode (goal < 5%)")

@@ -17,6 +17,7 @@ see scripts/gpu-check.sh).
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -37,6 +38,21 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
 def gpu_layers() -> int:
     """n_gpu_layers for every backend of the suite, from MCTSR_BENCH_GPU_LAYERS (0 = CPU only)."""
     return int(os.environ.get(GPU_LAYERS_ENV, "0") or 0)
+
+
+@pytest.fixture(autouse=True)
+def machine_load(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Record how busy the machine was around each benchmark: llama.cpp's threads slow down many times over
+    when other processes want the same cores, so a figure taken on a loaded machine is flagged, not trusted.
+    extra_info: load_1min (load average when the benchmark started) and cpu_per_wall (this process's CPU
+    seconds per wall second over the benchmark, ~ the cores it actually had)."""
+    load = os.getloadavg()[0]
+    t0, c0 = time.perf_counter(), time.process_time()
+    yield
+    wall = time.perf_counter() - t0
+    bench = request.node.funcargs.get("benchmark")
+    if bench is not None and wall > 0:
+        bench.extra_info.update(load_1min=round(load, 2), cpu_per_wall=round((time.process_time() - c0) / wall, 2))
 
 
 @pytest.fixture(scope="session")
