@@ -62,10 +62,18 @@ def test_refine_prompt_holds_the_answer_and_its_critique():
     assert answered in text
 
 
-def test_zero_rollouts_is_scored_zero_shot():
+def test_zero_rollouts_is_the_zero_shot_answer_alone():
     result, backend = run(rollouts=0)
-    assert [[r.kind for r in c] for c in backend.calls] == [["answer"], ["reward", "reward"]]
+    assert [[r.kind for r in c] for c in backend.calls] == [["answer"]]  # no reward is paid for
     assert result.answer == "18" and len(result.nodes) == 2 and result.stats["rollouts"] == 0
+    assert result.selectors["max_q"]["answer"] == "18"
+    assert all(n["visits"] == 0 for n in result.nodes)
+
+
+def test_zero_rollouts_can_still_be_scored():
+    result, backend = run(rollouts=0, score_zero_shot=True)
+    assert [[r.kind for r in c] for c in backend.calls] == [["answer"], ["reward", "reward"]]
+    assert result.answer == "18" and all(n["visits"] > 0 for n in result.nodes)
 
 
 def test_same_seed_same_search_and_every_request_gets_its_own_seed():

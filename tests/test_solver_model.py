@@ -101,10 +101,15 @@ def test_a_short_search_on_gsm8k(backend, parallel, rollouts):
     assert record["solution"].splitlines()[0] not in prompts and "####" not in prompts and "<<" not in prompts
 
 
-def test_zero_shot_on_the_real_model_is_scored(backend):
-    result = solve(gsm8k(1)["problem"], backend=backend, config=SolveConfig(rollouts=0, seed=2, **CAPS))
-    assert len(result.nodes) == 2 and result.stats["stop_reason"] == "rollouts"
-    assert all(n["visits"] == 2 for n in result.nodes)
+def test_zero_shot_on_the_real_model_is_scored_only_when_asked(backend):
+    plain = solve(gsm8k(1)["problem"], backend=backend, config=SolveConfig(rollouts=0, seed=2, **CAPS))
+    assert len(plain.nodes) == 2 and plain.stats["stop_reason"] == "rollouts"
+    assert all(n["visits"] == 0 for n in plain.nodes)
+    assert plain.node == plain.nodes[0]["id"] and plain.text == plain.nodes[0]["text"]
+    scored = solve(gsm8k(1)["problem"], backend=backend,
+                   config=SolveConfig(rollouts=0, seed=2, score_zero_shot=True, **CAPS))
+    assert all(n["visits"] == 2 for n in scored.nodes)
+    assert scored.stats["generated_tokens"] > plain.stats["generated_tokens"]
 
 
 def test_ctrl_c_in_the_cli_prints_the_best_answer_so_far(tmp_path):

@@ -28,7 +28,8 @@ _INT_MINIMUMS = {"rollouts": 0, "parallel": 1, "reward_samples": 1, "reselect_sa
 class SolveConfig:
     """Everything that changes a search. `validate()` raises InvalidConfigError on a bad value."""
 
-    rollouts: int = 8  # refinements (new answers) to make; 0 = zero-shot chain of thought, still scored
+    rollouts: int = 8  # refinements (new answers) to make; 0 = zero-shot chain of thought (the answer alone)
+    score_zero_shot: bool = False  # at rollouts 0, also draw reward samples (costs k samples per answer)
     parallel: int = 1  # P: candidates refined per step, in one model batch (virtual loss in C++)
     reward_samples: int = 3  # k: reward samples of every new answer
     reselect_samples: int = 1  # extra reward samples of a node each time it is selected for refinement

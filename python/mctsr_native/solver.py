@@ -258,13 +258,17 @@ class Solver:
         text = self.initial_answer()
         dummy = self.config.prompts.dummy_answer
         k = self.config.reward_samples
-        outcomes = self.score([text, dummy], [k, k], [True, True])
+        if self.zero_shot_unscored:  # zero-shot CoT costs the answer alone, as the baseline it is
+            outcomes = [RewardOutcome(), RewardOutcome()]
+        else:
+            outcomes = self.score([text, dummy], [k, k], [True, True])
         with _defer_interrupt():
             answer_node, dummy_node = self.tree.initialize()
             self.texts[answer_node] = _NodeText("answer", text, None, extract_answer(text), 0, outcomes[0].replies)
             self.texts[dummy_node] = _NodeText("dummy", dummy, None, None, 0, outcomes[1].replies)
             for node, o in ((answer_node, outcomes[0]), (dummy_node, outcomes[1])):
-                self.tree.record_rewards(node, o.rewards)
+                if o.rewards:
+                    self.tree.record_rewards(node, o.rewards)
             for node in (answer_node, dummy_node):
                 self.tree.backpropagate(node)
         self.steps = 1
@@ -375,10 +379,17 @@ class Solver:
 
     # ----------------------------------------------------------------------------------------- result
 
+    @property
+    def zero_shot_unscored(self) -> bool:
+        """Rollouts 0 without `score_zero_shot`: the first answer is the result, no reward is drawn."""
+        return self.config.rollouts == 0 and not self.config.score_zero_shot
+
     def views(self) -> list[NodeView]:
-        """Every scored node as the selectors see it: id, kind, extracted answer, own Q."""
-        return [NodeView(n, t.kind, t.answer, self.tree.own_q(n)) for n, t in self.texts.items()
-                if self.tree.visits(n) > 0]
+        """Every scored node as the selectors see it: id, kind, extracted answer, own Q (an unscored
+        zero-shot answer counts with Q 0: it is the only candidate)."""
+        unscored = self.zero_shot_unscored
+        return [NodeView(n, t.kind, t.answer, self.tree.own_q(n) if self.tree.visits(n) else 0.0)
+                for n, t in self.texts.items() if self.tree.visits(n) > 0 or unscored]
 
     def selections(self) -> tuple[Choice, Choice, Choice]:
         """(vote, max_q, chosen): both selectors' picks and the configured one's (vote falls back to max_q
