@@ -247,6 +247,7 @@ class Batch:
 
 
 _TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])  # llama_token_data
+_SHORTLIST = 64  # most likely tokens tried first when the grammar rejects a draw
 
 
 class Sampler:
@@ -254,9 +255,11 @@ class Sampler:
     optional grammar.
 
     The grammar is checked, not applied, first: the chain draws a token and the grammar tests just that
-    one; only when it is rejected is the grammar applied to the whole vocabulary and the draw repeated.
-    This is llama.cpp's own sampling strategy (common_sampler): applying a grammar to every candidate on
-    every step costs more than the decode of a small model.
+    one (llama.cpp's common_sampler strategy: applying a grammar to every candidate on every step costs
+    more than the decode of a small model). When the draw is rejected, the grammar is applied to the 64
+    most likely tokens and the chain draws among those it allows; the whole vocabulary is tried only when
+    it allows none of them. Greedy decoding is exact under this; sampling loses only allowed tokens ranked
+    below 64th, which top-k (40 by default) would drop anyway.
     """
 
     def __init__(
@@ -289,7 +292,6 @@ class Sampler:
         if self.grammar is not None:
             self._one = np.zeros(1, dtype=_TOKEN_DATA)
             self._one_view = self._candidates(self._one)
-            self._all: np.ndarray | None = None
 
     @staticmethod
     def _candidates(buf: np.ndarray):
@@ -314,17 +316,27 @@ class Sampler:
         return token
 
     def _constrained(self, ctx: Context, batch_index: int) -> int:
-        if self._all is None:
-            self._all = np.zeros(self.n_vocab, dtype=_TOKEN_DATA)
-        buf = self._all
-        buf["id"] = np.arange(self.n_vocab, dtype=np.int32)
-        buf["logit"] = np.ctypeslib.as_array(L.llama_get_logits_ith(ctx.ptr, batch_index), shape=(self.n_vocab,))
-        buf["p"] = 0.0
+        """Draw again among the tokens the grammar allows: first among the `_SHORTLIST` most likely (cheap),
+        and over the whole vocabulary only when none of those is allowed."""
+        logits = np.ctypeslib.as_array(L.llama_get_logits_ith(ctx.ptr, batch_index), shape=(self.n_vocab,))
+        top = np.argpartition(logits, -_SHORTLIST)[-_SHORTLIST:]
+        token = self._draw(np.ascontiguousarray(top, dtype=np.int32), logits[top])
+        if token is None:
+            token = self._draw(np.arange(self.n_vocab, dtype=np.int32), logits)
+        if token is None:
+            raise BackendError("the grammar allows no token here (is it satisfiable?)")
+        return token
+
+    def _draw(self, ids: np.ndarray, logits: np.ndarray) -> int | None:
+        buf = np.empty(len(ids), dtype=_TOKEN_DATA)
+        buf["id"], buf["logit"], buf["p"] = ids, logits, 0.0
         view = self._candidates(buf)
         L.llama_sampler_apply(self.grammar, ctypes.byref(view))
+        if not np.isfinite(buf["logit"]).any():
+            return None
         L.llama_sampler_apply(self.ptr, ctypes.byref(view))
         if view.selected < 0 or view.selected >= view.size:
-            raise BackendError("the grammar allows no token here (is it satisfiable?)")
+            return None
         return int(view.data[view.selected].id)
 
     def close(self) -> None:
