@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli_solve import add_model_options, add_search_options, backend_from_args, solve_config_from_args
+from .cli_solve import _positive, add_model_options, add_search_options, backend_from_args, solve_config_from_args
 
 __all__ = ["add_parser", "parse_rollouts", "solve_identity", "cmd_eval", "cmd_report"]
 
@@ -27,16 +27,6 @@ def parse_rollouts(text: str) -> tuple[int, ...]:
     if len(set(values)) != len(values):
         raise argparse.ArgumentTypeError(f"rollouts settings repeat: {text!r}")
     return values
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
