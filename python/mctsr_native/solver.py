@@ -201,12 +201,7 @@ class Solver:
         u.wall_seconds += seconds
         u.decode_seconds += decode_seconds
         for r, res in zip(requests, results):
-            u.requests += 1
-            u.sequences += len(res.completions)
-            u.prompt_tokens += res.evaluated_prompt_tokens
-            u.reused_tokens += res.reused_prompt_tokens
-            u.generated_tokens += sum(c.generated_tokens for c in res.completions)
-            u.by_kind[r.kind] = u.by_kind.get(r.kind, 0) + len(res.completions)
+            u.count(r, res)
 
     def prompt(self, call: CallKind, answer: str = "", critique: str = "") -> GenerationRequest:
         """The request of one call, shortened to fit the context if needed (prompts.fit_prompt)."""

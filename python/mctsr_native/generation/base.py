@@ -130,6 +130,15 @@ class Usage:
     wall_seconds: float = 0.0  # wall seconds inside generate()
     by_kind: dict[str, int] = field(default_factory=dict)  # sequences per request kind
 
+    def count(self, request: "GenerationRequest", result: GenerationResult) -> None:
+        """Add one request's work, read from its result: the request, its sequences and tokens."""
+        self.requests += 1
+        self.sequences += len(result.completions)
+        self.prompt_tokens += result.evaluated_prompt_tokens
+        self.reused_tokens += result.reused_prompt_tokens
+        self.generated_tokens += sum(c.generated_tokens for c in result.completions)
+        self.by_kind[request.kind] = self.by_kind.get(request.kind, 0) + len(result.completions)
+
     def add(self, other: "Usage") -> None:
         for f in dataclasses.fields(self):
             if f.name == "by_kind":

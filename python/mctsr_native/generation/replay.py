@@ -182,12 +182,7 @@ class ReplayBackend:
                 )
             self._seen[key] += 1
             res = result_from_dict(recorded[occurrence])
-            u.requests += 1
-            u.sequences += len(res.completions)
-            u.prompt_tokens += res.evaluated_prompt_tokens
-            u.reused_tokens += res.reused_prompt_tokens
-            u.generated_tokens += sum(c.generated_tokens for c in res.completions)
-            u.by_kind[r.kind] = u.by_kind.get(r.kind, 0) + len(res.completions)
+            u.count(r, res)
             out.append(res)
         u.wall_seconds = time.perf_counter() - t
         self.usage.add(u)

@@ -88,33 +88,21 @@ class SharedBackend:
             return
         if len(batch) > 1:
             self.merged_calls += 1
-        tokens = [
-            sum(r.evaluated_prompt_tokens + sum(c.generated_tokens for c in r.completions) for r in results[i : i + len(j.requests)])
-            for i, j in zip(_offsets(batch), batch)
-        ]
-        total = sum(tokens) or 1
-        at = 0
-        for job, share in zip(batch, tokens):
+        usages, at = [], 0
+        for job in batch:
             mine = results[at : at + len(job.requests)]
             at += len(job.requests)
-            u = Usage(calls=1, requests=len(mine), sequences=sum(len(r.completions) for r in mine))
-            u.prompt_tokens = sum(r.evaluated_prompt_tokens for r in mine)
-            u.reused_tokens = sum(r.reused_prompt_tokens for r in mine)
-            u.generated_tokens = sum(c.generated_tokens for r in mine for c in r.completions)
-            if call is not None:
-                u.decode_seconds = call.decode_seconds * share / total
-            for req in job.requests:
-                u.by_kind[req.kind] = u.by_kind.get(req.kind, 0) + req.n
-            job.results, job.usage = list(mine), u
+            u = Usage(calls=1)
+            for req, res in zip(job.requests, mine):
+                u.count(req, res)
+            job.results = list(mine)
+            usages.append(u)
+        total = sum(u.prompt_tokens + u.generated_tokens for u in usages) or 1
+        for job, u in zip(batch, usages):
+            if call is not None:  # model seconds of the merged call, split by each client's tokens
+                u.decode_seconds = call.decode_seconds * (u.prompt_tokens + u.generated_tokens) / total
+            job.usage = u
             job.done.set()
-
-
-def _offsets(batch: list[_Job]) -> list[int]:
-    out, at = [], 0
-    for job in batch:
-        out.append(at)
-        at += len(job.requests)
-    return out
 
 
 class SharedClient:
