@@ -147,6 +147,16 @@ def test_stop_strings_end_generation_before_the_stop(engine):
     assert c.generated_tokens < free.completions[0].generated_tokens
 
 
+def test_a_long_stop_string_spanning_many_tokens_is_found(engine):
+    prompt = "Count from 1 to 20."
+    [free] = engine.generate([ask(prompt, max_tokens=40)])
+    full = free.texts[0]
+    stop = full[len(full) // 3 : len(full) // 3 + 24]  # far longer than any one or four tokens
+    [r] = engine.generate([ask(prompt, max_tokens=40, stop=(stop,))])
+    assert r.completions[0].finish_reason == "stop"
+    assert r.completions[0].text == full[: full.index(stop)]
+
+
 def test_token_cap_ends_with_length(engine):
     [r] = engine.generate([ask("Write a long story about a duck.", max_tokens=5)])
     assert r.completions[0].finish_reason == "length"

@@ -64,7 +64,7 @@ class _Seq:
 
     __slots__ = (
         "seq", "req", "sampler", "todo", "fed", "pos", "pending", "n_gen", "chunks", "utf8",
-        "stops", "max_tokens", "finish", "error", "forks",
+        "stops", "keep", "tail", "max_tokens", "finish", "error", "forks",
     )
 
     def __init__(self, seq: int, req: int, sampler: native.Sampler, todo, pos: int, stops, max_tokens: int):
@@ -79,6 +79,8 @@ class _Seq:
         self.chunks: list[str] = []
         self.utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.stops = stops
+        self.keep = max(map(len, stops), default=1) - 1  # characters a stop string can reach back into
+        self.tail = ""  # the last `keep` characters of the text
         self.max_tokens = max_tokens
         self.finish: str | None = None
         self.error: str | None = None
@@ -435,15 +437,14 @@ class LlamaBackend:
         chunk = s.utf8.decode(self.model.piece(token))
         if chunk:
             if s.stops:
-                window_start = max(0, sum(map(len, s.chunks[-4:])) - max(map(len, s.stops)))
-                window = "".join(s.chunks[-4:])[window_start:] + chunk
+                window = s.tail + chunk  # a stop string may begin in earlier chunks
                 hit = min((k for k in (window.find(x) for x in s.stops) if k >= 0), default=-1)
                 if hit >= 0:
-                    cut = len(window) - hit  # characters to drop from the end of the text
                     text = "".join(s.chunks) + chunk
-                    s.chunks = [text[: len(text) - cut]]
+                    s.chunks = [text[: len(text) - (len(window) - hit)]]
                     s.finish = "stop"
                     return
+                s.tail = window[-s.keep :] if s.keep else ""
             s.chunks.append(chunk)
         if s.n_gen >= s.max_tokens:
             s.finish = "length"
