@@ -65,12 +65,10 @@ def test_smollm2_uses_its_own_chatml_template(default_model_path):
 
 
 @pytest.mark.model
-def test_gemma3_270m_gets_the_gemma_turn_format_and_one_bos(tmp_path):
+def test_gemma3_270m_gets_the_gemma_turn_format_and_one_bos(gemma3_270m_path):
     from mctsr_native.generation.llama import LlamaBackend
-    from mctsr_native.models import gemma3_270m_path
 
-    path = gemma3_270m_path(tmp_path)
-    with LlamaBackend(path, n_ctx=512) as b:
+    with LlamaBackend(gemma3_270m_path, n_ctx=512) as b:
         assert b.render(MESSAGES).startswith("<bos><start_of_turn>user\nYou are a careful math tutor.")
         tokens = b.tokenize_prompt(MESSAGES)
-        assert tokens.count(b.model.bos) == 1 and tokens[0] == b.model.bos
+        assert list(tokens).count(b.model.bos) == 1 and tokens[0] == b.model.bos

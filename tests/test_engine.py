@@ -74,20 +74,48 @@ def assert_same_distribution(a: np.ndarray, b: np.ndarray) -> None:
     assert kl < 0.02 and tv < 0.1, (kl, tv)
 
 
+def prompt_logits(engine: LlamaBackend, requests: list[GenerationRequest]) -> list[np.ndarray]:
+    """The next-token logits after each request's prompt, computed exactly as `generate` computes them (same
+    batching and prefix reuse): the samplers are watched, and each request gets one sampler and one draw."""
+    import dataclasses
+
+    from mctsr_native.generation.llama import native
+
+    made: list[native.Sampler] = []
+    seen: dict[int, np.ndarray] = {}
+    init, sample = native.Sampler.__init__, native.Sampler.sample
+
+    def watched_init(self, *a, **kw):
+        init(self, *a, **kw)
+        made.append(self)
+
+    def watched_sample(self, ctx, batch_index):
+        seen.setdefault(id(self), ctx.logits(batch_index, engine.model.n_vocab))
+        return sample(self, ctx, batch_index)
+
+    one = [dataclasses.replace(r, params=dataclasses.replace(r.params, max_tokens=1), n=1) for r in requests]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(native.Sampler, "__init__", watched_init)
+        mp.setattr(native.Sampler, "sample", watched_sample)
+        engine.generate(one)
+    assert len(made) == len(requests)
+    return [seen[id(s)] for s in made]
+
+
 def test_batched_prompts_see_what_they_would_see_alone(engine):
     reqs = mctsr_shaped()
     engine.reset_cache()
-    together = engine.prompt_logits(reqs)
+    together = prompt_logits(engine, reqs)
     for req, got in zip(reqs, together):
         engine.reset_cache()
-        assert_same_distribution(engine.prompt_logits([req])[0], got)
+        assert_same_distribution(prompt_logits(engine, [req])[0], got)
 
 
 def test_a_wrong_prefix_would_be_caught(engine):
     reqs = mctsr_shaped()
     other = ask("What is the capital of France? Answer in one word.")
     engine.reset_cache()
-    a, b = engine.prompt_logits([reqs[2], other])
+    a, b = prompt_logits(engine, [reqs[2], other])
     with pytest.raises(AssertionError):
         assert_same_distribution(a, b)
 
@@ -95,8 +123,8 @@ def test_a_wrong_prefix_would_be_caught(engine):
 def test_prefix_reuse_keeps_the_distribution_and_evaluates_fewer_tokens(engine, engine_no_reuse):
     reqs = mctsr_shaped()
     engine.reset_cache()
-    reused = engine.prompt_logits(reqs)
-    fresh = engine_no_reuse.prompt_logits(reqs)
+    reused = prompt_logits(engine, reqs)
+    fresh = prompt_logits(engine_no_reuse, reqs)
     for a, b in zip(fresh, reused):
         assert_same_distribution(a, b)
 

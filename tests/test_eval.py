@@ -256,7 +256,8 @@ def test_concurrency_with_a_concurrent_backend(tmp_path: Path) -> None:
         threads.add(threading.current_thread().name)
         return fake(problem, **kw)
 
-    run_eval(config(tmp_path, data, concurrency=4), backend=_Backend("http://a,http://b"), solve_fn=solve,
+    run_eval(config(tmp_path, data, concurrency=4), backend=_Backend("http://a,http://b", thread_safe=True),
+             solve_fn=solve,
              progress=False, log=lambda m: None)
     run = read_run(tmp_path / "run.jsonl")
     assert len(run.records) == len(run.keys()) == 24 and all(r["correct"] for r in run.records)
@@ -316,31 +317,28 @@ def test_bad_configuration(tmp_path: Path) -> None:
     assert not (tmp_path / "run.jsonl").exists()
 
 
-def test_each_concurrent_search_gets_its_own_backend(tmp_path: Path) -> None:
-    data = write_data(tmp_path, [(f"q{i}", f"What is {i} + 1?", str(i + 1)) for i in range(9)])
-    opened: list[_Backend] = []
-    in_use: set[int] = set()
-    lock = threading.Lock()
-    clashes = []
+def test_concurrent_searches_share_one_backend_and_count_their_own_work(tmp_path: Path) -> None:
+    """One backend for every search in flight (thread-safe: called directly); each record's accounting is its
+    search's alone, equal to the same search run on its own."""
+    from solver_fakes import FakeBackend
 
-    def open_backend() -> _Backend:
-        b = _Backend("http://127.0.0.1:1")
-        b.closed = False  # type: ignore[attr-defined]
-        b.close = lambda b=b: setattr(b, "closed", True)  # type: ignore[method-assign]
+    data = write_data(tmp_path, [(f"q{i}", f"What is {i} + 1?", str(i + 1)) for i in range(6)])
+    opened: list[FakeBackend] = []
+
+    def open_backend() -> FakeBackend:
+        b = FakeBackend()
+        b.thread_safe = True  # type: ignore[attr-defined]
         opened.append(b)
         return b
 
-    def solve(problem: str, *, backend: Any, **kw: Any) -> Any:
-        with lock:
-            clashes.append(id(backend) in in_use)
-            in_use.add(id(backend))
-        try:
-            return FakeSolve()(problem, backend=backend, **kw)
-        finally:
-            with lock:
-                in_use.discard(id(backend))
-
-    run_eval(config(tmp_path, data, concurrency=3), solve_fn=solve, open_backend_fn=open_backend,
-             progress=False, log=lambda m: None)
-    assert len(opened) == 3 and all(b.closed for b in opened)  # type: ignore[attr-defined]
-    assert len(clashes) == 18 and not any(clashes)
+    quiet = dict(progress=False, log=lambda m: None)
+    together = config(tmp_path, data, concurrency=3, out=tmp_path / "together.jsonl")
+    alone = config(tmp_path, data, concurrency=1, out=tmp_path / "alone.jsonl")
+    run_eval(together, open_backend_fn=open_backend, **quiet)
+    assert len(opened) == 1 and opened[0].closed
+    run_eval(alone, open_backend_fn=open_backend, **quiet)
+    a, b = read_run(together.out).records, read_run(alone.out).records
+    key = lambda r: (r["id"], r["rollouts"])  # noqa: E731
+    fields = ("model_calls", "tokens_generated", "tokens_evaluated", "answer")
+    assert [[r[f] for f in fields] for r in sorted(a, key=key)] == [[r[f] for f in fields] for r in sorted(b, key=key)]
+    assert sum(r["tokens_generated"] for r in a) == opened[0].usage.generated_tokens

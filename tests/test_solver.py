@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 from solver_fakes import FakeBackend, default_reply
 
-from mctsr_native.errors import BackendError, ContextOverflowError, InvalidConfigError, InvalidProblemError
+from mctsr_native.errors import (BackendError, ContextOverflowError, InvalidConfigError, InvalidProblemError,
+                                 SolverStateError)
 from mctsr_native.solver import SolveConfig, Solver, solve
 
 PROBLEM = "Janet's ducks lay 16 eggs per day. She eats 3 and bakes with 4. She sells the rest for $2 each. How much?"
@@ -190,8 +191,22 @@ def test_step_api():
     solver.step()
     assert solver.stop_reason() == "rollouts"
     assert solver.result().stats["rollouts"] == 2
-    with pytest.raises(InvalidConfigError):
+    with pytest.raises(SolverStateError, match="already"):
         solver.initialize()
+
+
+def test_steps_out_of_order_and_bad_arguments_are_typed_errors():
+    fresh = Solver(PROBLEM, FakeBackend(), SolveConfig(rollouts=2))
+    with pytest.raises(SolverStateError, match="initialize"):
+        fresh.step()
+    with pytest.raises(SolverStateError, match="initialize"):
+        fresh.result()
+    with pytest.raises(InvalidProblemError, match="int"):
+        Solver(123, FakeBackend())  # type: ignore[arg-type]
+    with pytest.raises(InvalidConfigError, match="Backend"):
+        Solver(PROBLEM, None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidConfigError, match="SolveConfig"):
+        Solver(PROBLEM, FakeBackend(), {"rollouts": 2})  # type: ignore[arg-type]
 
 
 def test_a_problem_longer_than_the_context_is_a_clear_error():

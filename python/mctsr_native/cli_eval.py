@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli_solve import _positive, add_model_options, add_search_options, backend_from_args, solve_config_from_args
+from .cli_solve import (_positive, add_model_options, add_search_options, backend_from_args, model_source,
+                        solve_config_from_args)
 
 __all__ = ["add_parser", "parse_rollouts", "solve_identity", "cmd_eval", "cmd_report"]
 
@@ -80,17 +81,14 @@ def solve_identity(config: Any) -> dict[str, Any]:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import EvalConfig, run_eval
 
-    from .errors import InvalidConfigError
-
-    if args.model and args.server:
-        raise InvalidConfigError("give --model or --server, not both")
+    model = model_source(args)
     # --rollouts and --seed here are the eval's (a list, a run seed), not SolveConfig fields.
     solve_config = solve_config_from_args(argparse.Namespace(**{**vars(args), "rollouts": None, "seed": None}))
     backend_options = {k: v for k, v in (("n_ctx", args.n_ctx), ("n_gpu_layers", args.n_gpu_layers),
                                          ("n_threads", args.threads)) if v is not None}
     config = EvalConfig(
         data=args.data, out=args.out, rollouts=tuple(args.rollouts), limit=args.limit, seed=args.seed,
-        model=args.server or args.model, solve=solve_identity(solve_config), backend_options=backend_options,
+        model=model, solve=solve_identity(solve_config), backend_options=backend_options,
         concurrency=args.concurrency, trees_dir=args.trees,
     )
     summary = run_eval(config, open_backend_fn=lambda: backend_from_args(args, seed=args.seed),

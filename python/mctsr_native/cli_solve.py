@@ -57,21 +57,28 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=_positive, default=None, help="CPU threads for llama.cpp [auto]")
 
 
-def backend_from_args(args: argparse.Namespace, *, seed: int = 0) -> Any:
-    """Open the backend the model options describe (the caller closes it)."""
+def model_source(args: argparse.Namespace) -> str | None:
+    """The model the options name: --server URL(s), else --model PATH, else None (the default model)."""
     from .errors import InvalidConfigError
-    from .generation import open_backend
 
     model = getattr(args, "model", None)
     server = getattr(args, "server", None)
     if model and server:
         raise InvalidConfigError("give --model or --server, not both")
+    return server or model
+
+
+def backend_from_args(args: argparse.Namespace, *, seed: int = 0) -> Any:
+    """Open the backend the model options describe (the caller closes it)."""
+    from .generation import open_backend
+
+    source = model_source(args)
     options: dict[str, Any] = {"seed": seed}
     for flag, key in (("n_ctx", "n_ctx"), ("n_gpu_layers", "n_gpu_layers"), ("threads", "n_threads")):
         value = getattr(args, flag, None)
         if value is not None:
             options[key] = value
-    return open_backend(server or model, **options)
+    return open_backend(source, **options)
 
 
 # Search options: (flag, SolveConfig field, argparse keywords). Unset flags keep SolveConfig's default.
@@ -204,12 +211,9 @@ def format_summary(result: Any, model_name: str = "") -> str:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    from .errors import InvalidProblemError
-    from .solver import solve
+    from .solver import check_problem, solve
 
-    problem = _read_problem(args)
-    if not problem.strip():
-        raise InvalidProblemError("the problem is empty: give the text of a math problem")
+    problem = check_problem(_read_problem(args))
     config = solve_config_from_args(args)
 
     def progress(rec: Any) -> None:

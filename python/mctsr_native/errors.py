@@ -1,18 +1,31 @@
 """The error hierarchy: everything this package raises on purpose is a `MctsrError`.
 
-The base and the tree's errors are defined by the C++ core (so a C++ `InvalidConfig` arrives as
-`InvalidConfigError`, a `ValueError`); the errors of the Python layers subclass the same base.
+Pure Python, so every layer (generation, data, run files) imports it without the compiled core. The C++
+core raises these same classes: `_core` looks them up here when it loads and translates `mctsr::InvalidConfig`
+to `InvalidConfigError` (a `ValueError`), `InvalidNode` to `InvalidNodeError` (an `IndexError`), and so on.
 """
 
 from __future__ import annotations
 
-from ._core import (  # noqa: F401  (re-exported)
-    InvalidArgumentError,
-    InvalidConfigError,
-    InvalidNodeError,
-    InvalidRewardError,
-    MctsrError,
-)
+
+class MctsrError(Exception):
+    """Base of every error mctsr_native raises on purpose."""
+
+
+class InvalidConfigError(MctsrError, ValueError):
+    """A config field is out of range, NaN, of the wrong type, or an unknown strategy name."""
+
+
+class InvalidNodeError(MctsrError, IndexError):
+    """A node id that is not in the tree."""
+
+
+class InvalidRewardError(MctsrError, ValueError):
+    """A reward that is NaN, infinite, outside [-100, 100], or an empty reward list."""
+
+
+class InvalidArgumentError(MctsrError, ValueError):
+    """Any other bad argument to a tree call (k < 1, an unknown node kind)."""
 
 
 class InvalidRequestError(MctsrError, ValueError):
@@ -43,6 +56,10 @@ class InvalidProblemError(MctsrError, ValueError):
     """The problem text is empty or cannot be used."""
 
 
+class SolverStateError(MctsrError, RuntimeError):
+    """A Solver step called out of order (step() or result() before initialize(), initialize() twice)."""
+
+
 class DataError(MctsrError, ValueError):
     """An evaluation data file is malformed: names the file and line."""
 
@@ -64,6 +81,7 @@ __all__ = [
     "GrammarError",
     "BackendError",
     "InvalidProblemError",
+    "SolverStateError",
     "DataError",
     "RunMismatchError",
 ]

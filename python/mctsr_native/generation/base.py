@@ -8,6 +8,8 @@ backend's internals, so a new backend slots in by implementing `Backend`.
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, Sequence, runtime_checkable
 
@@ -162,16 +164,35 @@ class Usage:
                 setattr(u, f.name, getattr(self, f.name) - getattr(earlier, f.name))
         return u
 
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    @classmethod
+    def of_call(cls, requests: Sequence["GenerationRequest"], results: Sequence[GenerationResult], *,
+                decode_seconds: float = 0.0, wall_seconds: float = 0.0) -> "Usage":
+        """The work of one generate call, counted from its results (the one place tokens are counted)."""
+        u = cls(calls=1, decode_seconds=decode_seconds, wall_seconds=wall_seconds)
+        for request, result in zip(requests, results):
+            u.count(request, result)
+        return u
+
+
+def request_seed(base: int, index: int) -> int:
+    """The seed of the `index`-th request made under base seed `base`: the one derivation used everywhere
+    (the model client per search, and backends for a request that comes without a seed)."""
+    return (base * 1_000_003 + index) % 2**31
+
+
+def sample_seed(seed: int, sample: int) -> int:
+    """The seed of sample `sample` of a request seeded `seed` (its n samples must differ)."""
+    return (seed + sample) % 2**32
 
 
 @runtime_checkable
 class Backend(Protocol):
-    """A model that completes batches of chat requests."""
+    """A model that completes batches of chat requests. Backends only generate and count tokens: seeding,
+    prompt fitting, per-search accounting and sharing belong to `generation.client`."""
 
     name: str  # short description, e.g. "llama.cpp:SmolLM2-135M-Instruct.Q4_1.gguf"
     usage: Usage  # running total since the backend was created
+    last_usage: Usage  # the work of the calling thread's latest generate() call
     supports_grammar: bool  # whether SamplingParams.grammar is honoured
     thread_safe: bool  # whether several threads may call generate() at once (else share it via SharedBackend)
 
@@ -186,7 +207,8 @@ class Backend(Protocol):
         ...
 
     def count_tokens(self, messages: Sequence[Message], assistant_prefix: str = "") -> int:
-        """Tokens of the rendered prompt for these messages (exact for llama.cpp, estimated for HTTP)."""
+        """Tokens of the rendered prompt for these messages (exact for llama.cpp, estimated for HTTP).
+        A backend may remember the tokens, so generating the same prompt next does not tokenize it again."""
         ...
 
     @property
@@ -195,3 +217,47 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class BackendBase:
+    """What every backend of this package shares: the running `usage`, the per-thread `last_usage`, and the
+    seed of a request that comes without one. A subclass implements `_generate(requests, call)`, adding the
+    seconds spent inside the model to `call.decode_seconds`; tokens are counted here, from the results."""
+
+    name = "backend"
+    supports_grammar = False
+    thread_safe = False
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed  # base seed of requests that come without one
+        self.usage = Usage()
+        self._seeded = 0  # requests seeded here so far
+        self._usage_lock = threading.Lock()
+        self._local = threading.local()
+
+    @property
+    def last_usage(self) -> Usage:
+        return getattr(self._local, "usage", None) or Usage()
+
+    def seed_of(self, request: GenerationRequest) -> int:
+        """The request's own seed, else the next one derived from this backend's seed."""
+        if request.params.seed is not None:
+            return request.params.seed
+        with self._usage_lock:
+            self._seeded += 1
+            return request_seed(self.seed, self._seeded - 1)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        t0 = time.perf_counter()
+        requests = list(requests)
+        call = Usage()
+        results = self._generate(requests, call)
+        u = Usage.of_call(requests, results, decode_seconds=call.decode_seconds,
+                          wall_seconds=time.perf_counter() - t0)
+        with self._usage_lock:
+            self.usage.add(u)
+        self._local.usage = u
+        return results
+
+    def _generate(self, requests: list[GenerationRequest], call: Usage) -> list[GenerationResult]:
+        raise NotImplementedError

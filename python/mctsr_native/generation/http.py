@@ -41,7 +41,8 @@ from typing import Any, Mapping, Sequence
 import httpx
 
 from ..errors import BackendError, InvalidConfigError, InvalidRequestError, MctsrError
-from .base import Completion, FinishReason, GenerationRequest, GenerationResult, Message, Usage, failed_result
+from .base import (BackendBase, Completion, FinishReason, GenerationRequest, GenerationResult, Message, Usage,
+                   failed_result, sample_seed)
 from .http_wire import (
     _HINTS,
     _TEMPLATE_TOKENS,
@@ -121,7 +122,7 @@ class _Reply:
     asked: int  # samples asked for (the server may return fewer when it ignores `n`)
 
 
-class HttpBackend:
+class HttpBackend(BackendBase):
     """Generation on OpenAI-compatible servers (module doc)."""
 
     def __init__(self, urls: Sequence[str] | str, options: HttpOptions | None = None, **kw: Any) -> None:
@@ -130,6 +131,7 @@ class HttpBackend:
         elif kw:
             raise InvalidConfigError("give HttpOptions or keyword options, not both")
         options.validate()
+        super().__init__(options.seed)
         self.options = options
         urls = [u for u in ([urls] if isinstance(urls, str) else urls) if u.strip()]
         if not urls:
@@ -138,8 +140,6 @@ class HttpBackend:
         self.name = "http:" + ",".join(e.url for e in self.endpoints) + (f":{options.model}" if options.model else "")
         self.supports_grammar = options.grammar_field is not None
         self.thread_safe = True  # requests are independent HTTP calls
-        self.usage = Usage()
-        self.last_usage = Usage()
         key = options.api_key or os.environ.get(API_KEY_ENV)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         slots = options.concurrency * len(self.endpoints)
@@ -149,10 +149,6 @@ class HttpBackend:
         )
         self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="mctsr-http")
         self._cond = threading.Condition()
-        self._active = 0  # HTTP requests in flight (for decode_seconds)
-        self._busy_since = 0.0
-        self._busy = 0.0
-        self._calls = 0
         self._count_method: str | None = None
         self._counts: dict[tuple, int] = {}
         self._shape_extra: dict[bool, int] = {}  # template tokens the server showed beyond our count, by has-system
@@ -163,13 +159,9 @@ class HttpBackend:
     def context_size(self) -> int:
         return self.options.context_size
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+    def _generate(self, requests: list[GenerationRequest], call: Usage) -> list[GenerationResult]:
         if self._pool is None:
             raise BackendError(f"{self.name}: the backend is closed")
-        t0 = time.perf_counter()
-        call = Usage(calls=1, requests=len(requests))
-        with self._cond:
-            self._busy = 0.0
         results: list[GenerationResult | None] = [None] * len(requests)
         jobs: list[_Job] = []
         for i, req in enumerate(requests):
@@ -177,21 +169,14 @@ class HttpBackend:
                 jobs += self._jobs(i, req)
             except MctsrError as e:
                 results[i] = failed_result(req, e)
+        t0 = time.perf_counter()
         outcomes = list(self._pool.map(self._run, jobs))
+        call.decode_seconds += time.perf_counter() - t0  # the servers' time for this call
         by_request: dict[int, list] = {}
         for job, outcome in zip(jobs, outcomes):
             by_request.setdefault(job.req, []).append(outcome)
         for i, req in enumerate(requests):
-            results[i] = results[i] or self._result(req, by_request[i], call)
-            call.by_kind[req.kind] = call.by_kind.get(req.kind, 0) + req.n
-        self._calls += 1
-        call.sequences = sum(r.n for r in requests)
-        call.reused_tokens = sum(r.reused_prompt_tokens for r in results if r is not None)
-        with self._cond:
-            call.decode_seconds = self._busy
-        call.wall_seconds = time.perf_counter() - t0
-        self.usage.add(call)
-        self.last_usage = call
+            results[i] = results[i] or self._result(req, by_request[i])
         down = [o for o in outcomes if isinstance(o, _AttemptError) and o.kind == "unreachable"]
         if outcomes and len(down) == len(outcomes):
             raise BackendError(f"no server could be reached ({', '.join(e.url for e in self.endpoints)}): "
@@ -237,13 +222,12 @@ class HttpBackend:
                 f"{self.name} does not support grammars (grammar_field=None): drop SamplingParams.grammar, or "
                 "name the server's grammar field (grammar_field='grammar' for llama.cpp, 'guided_grammar' for vLLM)"
             )
-        p = req.params
-        seed = p.seed if p.seed is not None else self.options.seed * 1_000_003 + self._calls * 7919 + i * 131
+        seed = self.seed_of(req)
         if self.options.supports_n:
             return [_Job(i, req, req.n, seed)]
-        return [_Job(i, req, 1, seed + j) for j in range(req.n)]
+        return [_Job(i, req, 1, sample_seed(seed, j)) for j in range(req.n)]
 
-    def _result(self, req: GenerationRequest, outcomes: list, call: Usage) -> GenerationResult:
+    def _result(self, req: GenerationRequest, outcomes: list) -> GenerationResult:
         """Put a request's HTTP outcomes together; an outcome is a `_Reply` or the `_AttemptError` that ended it."""
         replies = [o for o in outcomes if isinstance(o, _Reply)]
         if not replies:
@@ -254,14 +238,12 @@ class HttpBackend:
                 completions.append(_error_completion(str(o.final)))
                 continue
             completions += [Completion(text=t, finish_reason=f, generated_tokens=g) for t, f, g in o.texts]
-            call.generated_tokens += sum(g for _, _, g in o.texts)
             why = (f"asked for n={o.asked} samples and the server returned {len(o.texts)}: it does not support n; "
                    "open the backend with supports_n=False")
             completions += [_error_completion(why)] * (o.asked - len(o.texts))
         prompt = max(o.prompt_tokens for o in replies)
         evaluated = sum(max(0, o.prompt_tokens - o.cached_tokens) for o in replies)
         sampled = sum(len(o.texts) for o in replies)
-        call.prompt_tokens += evaluated
         return GenerationResult(
             completions=tuple(completions[: req.n]),
             prompt_tokens=prompt,
@@ -310,9 +292,6 @@ class HttpBackend:
                     ep = min(free, key=lambda e: (e is avoid, e.in_flight, e.sent))
                     ep.in_flight += 1
                     ep.sent += 1
-                    if self._active == 0:
-                        self._busy_since = time.perf_counter()
-                    self._active += 1
                     return ep
                 self._cond.wait(0.5)  # a release wakes us; so does a down endpoint's time running out
 
@@ -322,9 +301,6 @@ class HttpBackend:
             ep.failed += err is not None
             if err is not None and err.kind == "unreachable":
                 ep.down_until = time.monotonic() + _DOWN_SECONDS
-            self._active -= 1
-            if self._active == 0:
-                self._busy += time.perf_counter() - self._busy_since
             self._cond.notify()
 
     # ----- one attempt ---------------------------------------------------------------------------------

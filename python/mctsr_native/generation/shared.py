@@ -80,7 +80,7 @@ class SharedBackend:
         merged = [r for job in batch for r in job.requests]
         try:
             results = self.inner.generate(merged)
-            call = getattr(self.inner, "last_usage", None)
+            call = getattr(self.inner, "last_usage", None) or Usage()  # this thread's call, exact
         except BaseException as e:  # every waiting client gets the failure, none hangs
             for job in batch:
                 job.error = e
@@ -92,15 +92,13 @@ class SharedBackend:
         for job in batch:
             mine = results[at : at + len(job.requests)]
             at += len(job.requests)
-            u = Usage(calls=1)
-            for req, res in zip(job.requests, mine):
-                u.count(req, res)
+            u = Usage.of_call(job.requests, mine)
             job.results = list(mine)
             usages.append(u)
         total = sum(u.prompt_tokens + u.generated_tokens for u in usages) or 1
         for job, u in zip(batch, usages):
-            if call is not None:  # model seconds of the merged call, split by each client's tokens
-                u.decode_seconds = call.decode_seconds * (u.prompt_tokens + u.generated_tokens) / total
+            # model seconds of the merged call, split by each client's tokens
+            u.decode_seconds = call.decode_seconds * (u.prompt_tokens + u.generated_tokens) / total
             job.usage = u
             job.done.set()
 

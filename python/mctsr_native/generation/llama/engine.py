@@ -10,7 +10,7 @@ one request fork from its evaluated prompt. Requests that would not fit run in l
 from __future__ import annotations
 
 import codecs
-import dataclasses
+import collections
 import os
 import time
 from dataclasses import dataclass
@@ -21,7 +21,8 @@ import numpy as np
 
 from ...errors import BackendError, ContextOverflowError, InvalidConfigError, MctsrError
 from ...models import resolve_model
-from ..base import Completion, GenerationRequest, GenerationResult, Message, Usage, failed_result
+from ..base import (BackendBase, Completion, GenerationRequest, GenerationResult, Message, Usage, failed_result,
+                    sample_seed)
 from . import native
 from .chat import prompt_tokens, renderer_for
 from .prefix_cache import PrefixCache, common_prefix
@@ -59,6 +60,9 @@ class LlamaOptions:
                 raise InvalidConfigError(message)
 
 
+_TOKENIZED_KEPT = 64  # prompts whose tokens count_tokens keeps for generate
+
+
 class _Seq:
     """One sampled completion being decoded."""
 
@@ -90,7 +94,7 @@ class _Seq:
         return "".join(self.chunks) + self.utf8.decode(b"", final=True)
 
 
-class LlamaBackend:
+class LlamaBackend(BackendBase):
     """Batched multi-sequence generation on one llama.cpp context."""
 
     supports_grammar = True
@@ -99,10 +103,10 @@ class LlamaBackend:
     def __init__(self, model: str | os.PathLike | None = None, options: LlamaOptions | None = None, **kw) -> None:
         options = options or LlamaOptions(**kw)
         options.validate()
+        super().__init__(options.seed)
         self.options = options
         self.model_path: Path = resolve_model(model)
         self.name = f"llama.cpp:{self.model_path.name}"
-        self.usage = Usage()
         self.model = native.Model(self.model_path, n_gpu_layers=options.n_gpu_layers)
         try:
             slots = options.max_sequences + options.max_cached_prefixes + 1
@@ -122,8 +126,8 @@ class LlamaBackend:
         self.cache = PrefixCache(options.max_cached_prefixes)
         self._free = list(range(self.ctx.n_seq_max - 1, -1, -1))
         self._good_grammars: set[str] = set()
-        self._calls = 0
-        self._logit_probe: list[tuple[int, np.ndarray]] | None = None
+        # prompts tokenized by count_tokens, kept so that generating them does not tokenize them again
+        self._tokenized: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
 
     # ----- the Backend interface -------------------------------------------------------------------
 
@@ -134,15 +138,23 @@ class LlamaBackend:
     def render(self, messages: Sequence[Message], assistant_prefix: str = "") -> str:
         return self.renderer.render(messages, assistant_prefix)
 
-    def tokenize_prompt(self, messages: Sequence[Message], assistant_prefix: str = "") -> list[int]:
-        return prompt_tokens(self.model, self.renderer, messages, assistant_prefix)
+    def tokenize_prompt(self, messages: Sequence[Message], assistant_prefix: str = "") -> np.ndarray:
+        """The prompt's tokens (remembered for the last `_TOKENIZED_KEPT` prompts)."""
+        key = (tuple(messages), assistant_prefix)
+        tokens = self._tokenized.get(key)
+        if tokens is None:
+            tokens = np.asarray(prompt_tokens(self.model, self.renderer, messages, assistant_prefix), dtype=np.int32)
+            self._tokenized[key] = tokens
+            if len(self._tokenized) > _TOKENIZED_KEPT:
+                self._tokenized.popitem(last=False)
+        else:
+            self._tokenized.move_to_end(key)
+        return tokens
 
     def count_tokens(self, messages: Sequence[Message], assistant_prefix: str = "") -> int:
         return len(self.tokenize_prompt(messages, assistant_prefix))
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        t0 = time.perf_counter()
-        call = Usage(calls=1, requests=len(requests))
+    def _generate(self, requests: list[GenerationRequest], call: Usage) -> list[GenerationResult]:
         results: list[GenerationResult | None] = [None] * len(requests)
         ready: list[tuple[int, GenerationRequest, np.ndarray]] = []
         for i, req in enumerate(requests):
@@ -152,26 +164,7 @@ class LlamaBackend:
                 results[i] = failed_result(req, e)
         for wave in self._plan_waves(ready):
             self._run_wave(wave, results, call)
-        self._calls += 1
-        call.reused_tokens = sum(r.reused_prompt_tokens for r in results if r is not None)
-        for req in requests:
-            call.by_kind[req.kind] = call.by_kind.get(req.kind, 0) + req.n
-        call.sequences = sum(r.n for r in requests)
-        call.wall_seconds = time.perf_counter() - t0
-        self.usage.add(call)
-        self.last_usage = call
         return results  # type: ignore[return-value]
-
-    def prompt_logits(self, requests: Sequence[GenerationRequest]) -> list[np.ndarray]:
-        """The next-token logits after each request's prompt, computed exactly as `generate` would
-        (same batching and prefix reuse). For checking that reuse does not change what the model sees."""
-        self._logit_probe = []
-        try:
-            self.generate([dataclasses.replace(r, params=dataclasses.replace(r.params, max_tokens=1), n=1) for r in requests])
-            got = dict(self._logit_probe)
-        finally:
-            self._logit_probe = None
-        return [got[i] for i in range(len(requests))]
 
     def reset_cache(self) -> None:
         """Forget every cached prefix (frees their KV cells)."""
@@ -202,7 +195,7 @@ class LlamaBackend:
 
     def _prepare(self, req: GenerationRequest) -> np.ndarray:
         req.validate()
-        tokens = np.asarray(self.tokenize_prompt(req.messages, req.assistant_prefix), dtype=np.int32)
+        tokens = self.tokenize_prompt(req.messages, req.assistant_prefix)
         need = len(tokens) + req.params.max_tokens
         if need > self.context_size:
             raise ContextOverflowError(
@@ -256,16 +249,15 @@ class LlamaBackend:
         while len(self.cache) and self.cache.cells() + cells > self.ctx.n_ctx:
             self._release(self.cache.pop_lru().seq)
 
-    def _sampler(self, req: GenerationRequest, index: int, sample: int) -> native.Sampler:
+    def _sampler(self, req: GenerationRequest, seed: int, sample: int) -> native.Sampler:
         p = req.params
-        seed = p.seed if p.seed is not None else self.options.seed * 1_000_003 + self._calls * 7919 + index * 131
         return native.Sampler(
             self.model,
             temperature=p.temperature,
             top_k=p.top_k,
             top_p=p.top_p,
             min_p=p.min_p,
-            seed=seed + sample,
+            seed=sample_seed(seed, sample),
             grammar=p.grammar,
         )
 
@@ -281,6 +273,7 @@ class LlamaBackend:
         mains: list[tuple[_Seq, np.ndarray]] = []
         try:
             for i, req, tokens in wave:
+                seed = self.seed_of(req)
                 start = 0
                 src = None
                 if reuse:
@@ -291,14 +284,14 @@ class LlamaBackend:
                     seq = self._take_slot()
                     if src is not None and start > 0:
                         self.ctx.seq_cp(src.seq, seq, 0, start)
-                    s = _Seq(seq, i, self._sampler(req, i, j), tokens[start:], start, req.params.stop, req.params.max_tokens)
+                    s = _Seq(seq, i, self._sampler(req, seed, j), tokens[start:], start, req.params.stop, req.params.max_tokens)
                     seqs.append(s)
                     if j == 0:
                         mains.append((s, tokens))
                 if reuse:
                     main = seqs[-1]
                     for j in range(1, req.n):
-                        fork = _Seq(self._take_slot(), i, self._sampler(req, i, j), None, len(tokens), req.params.stop, req.params.max_tokens)
+                        fork = _Seq(self._take_slot(), i, self._sampler(req, seed, j), None, len(tokens), req.params.stop, req.params.max_tokens)
                         main.forks.append(fork)
                         seqs.append(fork)
             self._decode_all([s for s in seqs if s.todo is not None], evaluated, call)
@@ -335,7 +328,7 @@ class LlamaBackend:
             take = todo[: self.ctx.n_batch]
             self.batch.clear()
             self.batch.add(take, pos, seq, want_last_logits=False)
-            self._decode(call, prompt_tokens=len(take))
+            self._decode(call)
             pos += len(take)
             todo = todo[len(take):]
         while len(self.cache) >= self.cache.capacity:
@@ -359,14 +352,13 @@ class LlamaBackend:
             if s.seq not in kept:
                 self._release(s.seq)
 
-    def _decode(self, call: Usage, *, prompt_tokens: int = 0) -> None:
+    def _decode(self, call: Usage) -> None:
         """One llama_decode of the current batch; makes room in the KV memory when it is full."""
         while True:
             t = time.perf_counter()
             ret = self.ctx.decode(self.batch)
             call.decode_seconds += time.perf_counter() - t
             if ret == 0:
-                call.prompt_tokens += prompt_tokens
                 return
             if ret == 1 and len(self.cache):
                 self._release(self.cache.pop_lru().seq)
@@ -387,7 +379,6 @@ class LlamaBackend:
             for s in live:
                 feed.append((s, b.add_one(s.pending, s.pos, s.seq)))
                 s.pos += 1
-            n_prompt = 0
             while queue and b.n < cap:
                 s = queue[0]
                 take = min(cap - b.n, len(s.todo) - s.fed)
@@ -395,13 +386,12 @@ class LlamaBackend:
                 idx = b.add(s.todo[s.fed : s.fed + take], s.pos, s.seq, want_last_logits=last)
                 s.fed += take
                 s.pos += take
-                n_prompt += take
                 evaluated[s.req] += take
                 if last:
                     feed.append((s, idx))
                     queue.pop(0)
             try:
-                self._decode(call, prompt_tokens=n_prompt)
+                self._decode(call)
             except BackendError as e:
                 self._fail_longest(live, str(e))
                 live = [s for s in live if s.finish is None]
@@ -409,14 +399,12 @@ class LlamaBackend:
             for s, idx in feed:
                 for f in s.forks:
                     self.ctx.seq_cp(s.seq, f.seq, -1, -1)
-                    self._accept(f, f.sampler.sample(self.ctx, idx), call)
+                    self._accept(f, f.sampler.sample(self.ctx, idx))
                     if f.finish is None:
                         live.append(f)
                 s.forks = []
-                if self._logit_probe is not None and s.n_gen == 0:
-                    self._logit_probe.append((s.req, self.ctx.logits(idx, self.model.n_vocab)))
                 was_live = s.n_gen > 0
-                self._accept(s, s.sampler.sample(self.ctx, idx), call)
+                self._accept(s, s.sampler.sample(self.ctx, idx))
                 if s.finish is None and not was_live:
                     live.append(s)
             live = [s for s in live if s.finish is None]
@@ -427,10 +415,9 @@ class LlamaBackend:
         worst = max(live, key=lambda s: s.n_gen)
         worst.finish, worst.error = "error", why
 
-    def _accept(self, s: _Seq, token: int, call: Usage) -> None:
+    def _accept(self, s: _Seq, token: int) -> None:
         """Take a sampled token: end of generation, stop string, token cap, or feed it next."""
         s.n_gen += 1
-        call.generated_tokens += 1
         if self.model.is_eog(token):
             s.finish = "stop"
             return

@@ -175,9 +175,6 @@ class Context:
     def seq_rm(self, seq: int, p0: int = -1, p1: int = -1) -> bool:
         return bool(L.llama_memory_seq_rm(self.memory, seq, p0, p1))
 
-    def clear(self) -> None:
-        L.llama_memory_clear(self.memory, True)
-
     def decode(self, batch: "Batch") -> int:
         """Run one batch; 0 = ok, 1 = no room in the KV memory, < 0 = error. Waits for the device."""
         ret = int(L.llama_decode(self.ptr, batch.view))

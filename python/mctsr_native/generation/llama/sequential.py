@@ -12,11 +12,12 @@ from typing import Sequence
 
 from ...errors import ContextOverflowError, MctsrError
 from ...models import resolve_model
-from ..base import Completion, GenerationRequest, GenerationResult, Message, Usage, failed_result
+from ..base import (BackendBase, Completion, GenerationRequest, GenerationResult, Message, Usage, failed_result,
+                    sample_seed)
 from . import native
 
 
-class SequentialLlamaBackend:
+class SequentialLlamaBackend(BackendBase):
     supports_grammar = True
     thread_safe = False
 
@@ -35,8 +36,7 @@ class SequentialLlamaBackend:
         native.backend_init()  # routes llama.cpp's log through our quiet callback
         self.model_path = resolve_model(model)
         self.name = f"llama-cpp-python high-level (sequential):{self.model_path.name}"
-        self.seed = seed
-        self.usage = Usage()
+        super().__init__(seed)
         self.llm = Llama(
             model_path=str(self.model_path),
             n_ctx=n_ctx,
@@ -46,7 +46,6 @@ class SequentialLlamaBackend:
             flash_attn=flash_attn == "on",
             verbose=False,
         )
-        self._calls = 0
 
     @property
     def context_size(self) -> int:
@@ -58,13 +57,11 @@ class SequentialLlamaBackend:
         text = "\n".join(m.content for m in messages) + assistant_prefix
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)) + 8 * len(messages)
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+    def _generate(self, requests: list[GenerationRequest], call: Usage) -> list[GenerationResult]:
         from llama_cpp import LlamaGrammar
 
-        t0 = time.perf_counter()
-        call = Usage(calls=1, requests=len(requests))
         results: list[GenerationResult] = []
-        for i, req in enumerate(requests):
+        for req in requests:
             try:
                 req.validate()
             except MctsrError as e:
@@ -73,8 +70,8 @@ class SequentialLlamaBackend:
             p = req.params
             grammar = LlamaGrammar.from_string(p.grammar, verbose=False) if p.grammar else None
             completions, prompt_len = [], 0
+            seed = self.seed_of(req)
             for j in range(req.n):
-                seed = p.seed if p.seed is not None else self.seed * 1_000_003 + self._calls * 7919 + i * 131
                 self.llm.reset()  # no prefix reuse: every call evaluates its whole prompt
                 messages = [{"role": m.role, "content": m.content} for m in req.messages]
                 t = time.perf_counter()
@@ -87,7 +84,7 @@ class SequentialLlamaBackend:
                         top_k=p.top_k,
                         min_p=p.min_p,
                         stop=list(p.stop) or None,
-                        seed=seed + j,
+                        seed=sample_seed(seed, j),
                         grammar=grammar,
                     )
                 except ValueError as e:  # llama-cpp-python reports context overflow as ValueError
@@ -96,9 +93,7 @@ class SequentialLlamaBackend:
                 call.decode_seconds += time.perf_counter() - t
                 choice = out["choices"][0]
                 prompt_len = out["usage"]["prompt_tokens"]
-                call.prompt_tokens += prompt_len
                 n_gen = out["usage"]["completion_tokens"]
-                call.generated_tokens += n_gen
                 completions.append(
                     Completion(
                         text=choice["message"]["content"] or "",
@@ -115,12 +110,6 @@ class SequentialLlamaBackend:
                         reused_prompt_tokens=0,
                     )
                 )
-            call.by_kind[req.kind] = call.by_kind.get(req.kind, 0) + req.n
-        self._calls += 1
-        call.sequences = sum(r.n for r in requests)
-        call.wall_seconds = time.perf_counter() - t0
-        self.usage.add(call)
-        self.last_usage = call
         return results
 
     def close(self) -> None:

@@ -1,0 +1,75 @@
+"""Seconds of Python work per rollout: a whole solve against a scripted model that costs nothing, so every
+microsecond measured is ours (the search loop, the model client, prompt fitting, reward parsing, answer
+extraction, the C++ tree). The goal is that it never grows; the figure is in benchmarks/README.md.
+
+    pytest benchmarks/bench_python_work.py --benchmark-group-by=group
+
+One group per parallel width P; extra_info["seconds_per_rollout"] is the benchmark's mean over its rollouts.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pytest
+
+from mctsr_native.generation.base import (BackendBase, Completion, GenerationRequest, GenerationResult, Message,
+                                          Usage)
+from mctsr_native.solver import solve
+
+PROBLEM = ("Janet's ducks lay 16 eggs per day. She eats three for breakfast and bakes muffins with four. "
+           "She sells the rest for $2 each. How much does she make every day?")
+ROLLOUTS = 32
+
+
+class ScriptedModel(BackendBase):
+    """Replies keyed on the call kind and the request seed; one token per word; no time spent."""
+
+    name = "scripted"
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    @property
+    def context_size(self) -> int:
+        return 4096
+
+    def count_tokens(self, messages: Sequence[Message], assistant_prefix: str = "") -> int:
+        return sum(len(m.content.split()) + 4 for m in messages) + 2
+
+    def _generate(self, requests: list[GenerationRequest], call: Usage) -> list[GenerationResult]:
+        out = []
+        for r in requests:
+            seed = self.seed_of(r)
+            texts = [self._reply(r.kind, seed + i) for i in range(r.n)]
+            out.append(GenerationResult(
+                completions=tuple(Completion(text=t, finish_reason="stop", generated_tokens=len(t.split()))
+                                  for t in texts),
+                prompt_tokens=40, evaluated_prompt_tokens=40, reused_prompt_tokens=0))
+        return out
+
+    @staticmethod
+    def _reply(kind: str, seed: int) -> str:
+        if kind == "reward":
+            return f"The steps are mostly right but the check is thin.\n[Score] {(seed * 7) % 150 - 40}"
+        if kind == "critique":
+            return "The answer never checks the subtraction of the eggs eaten and baked."
+        return f"16 - 3 - 4 = 9 eggs, 9 * 2 = 18 dollars.\nThe answer is: {18 if seed % 3 else 20}"
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("parallel", [1, 4])
+def test_python_work_per_rollout(benchmark, parallel: int, quick: bool) -> None:
+    benchmark.group = f"python work per rollout P={parallel}"
+    rollouts = 2 if quick else ROLLOUTS
+    model = ScriptedModel()
+
+    def run():
+        return solve(PROBLEM, backend=model, rollouts=rollouts, parallel=parallel)
+
+    result = benchmark(run)
+    assert result.stats["rollouts"] == rollouts and result.answer is not None
+    if benchmark.stats is not None:
+        benchmark.extra_info["seconds_per_rollout"] = benchmark.stats.stats.mean / rollouts
