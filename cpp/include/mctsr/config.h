@@ -16,8 +16,9 @@
 //   - UCT refresh (§3.5 "UCT update"): every node's UCT is current (paper), or kept in a bank the way the
 //       reference's update_ucb writes it: after each back-propagation only leaves and parents of leaves are
 //       re-banked, every other node keeps the value it was last given ("stale");
-//   - initialisation (§3.1, "a root node is established using a naive answer and a dummy response"): the
-//       dummy as the single root with the first answer as its child (paper), or both as roots (reference);
+//   - initialisation (§3.1: "a root node", from a naive answer and a dummy "I don't know"): the dummy as the
+//       single root with the first answer as its child (paper; docs/design.md says why), or two roots
+//       (reference);
 //   - search constraints (§3.5 "Termination"): a maximum depth, beyond the rollout budget.
 #pragma once
 
