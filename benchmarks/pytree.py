@@ -25,12 +25,14 @@ class PyTree:
         self.q_own: dict[int, float] = {}
         self.q_back: dict[int, float] = {}
         self.pending: set[int] = set()
+        self.bank: dict[int, float] = {}  # uct_refresh = "stale": the UCT selection ranks by
         self.roots: list[int] = []
         self.n_rollouts = 0
 
     # --- the rules ------------------------------------------------------------------------------------------
     def suppress(self, r: float) -> float:
-        if not r > self.cfg.suppress_threshold:
+        threshold = self.cfg.suppress_threshold
+        if not (r >= threshold if self.cfg.suppress_inclusive else r > threshold):
             return r
         if self.cfg.suppression == "subtract":
             return r - self.cfg.suppress_penalty
@@ -63,21 +65,40 @@ class PyTree:
             return float(sum(len(self.rewards[r]) for r in self.roots))
         return 0.0
 
-    def uct(self, node: int) -> float | None:
-        if node not in self.q_own:
-            return None
+    def live_uct(self, node: int) -> float:
         explore = math.sqrt(math.log(self.parent_visits(node) + 1.0) / (len(self.rewards[node]) + self.cfg.epsilon))
         return self.q_back[node] + self.exploration_c() * explore
 
+    def uct(self, node: int) -> float | None:
+        if node not in self.q_own:
+            return None
+        return self.bank[node] if self.cfg.uct_refresh == "stale" else self.live_uct(node)
+
     def is_fully_expanded(self, node: int) -> bool:
-        enough = len(self.children[node]) >= self.cfg.max_children
-        better = node in self.q_own and any(
-            c in self.q_own and self.child_value(c) > self.q_own[node] for c in self.children[node]
-        )
-        return (enough and better) if self.cfg.expanded_rule == "paper" else (enough or better)
+        if len(self.children[node]) < self.cfg.max_children or node not in self.q_own:
+            return False
+        own = self.q_own[node]
+        values = [self.child_value(c) for c in self.children[node] if c in self.q_own]
+        if self.cfg.expanded_rule == "paper":
+            return any(v > own for v in values)
+        return any(v >= own for v in values)
 
     def is_candidate(self, node: int) -> bool:
-        return node in self.q_own and node not in self.pending and not self.is_fully_expanded(node)
+        too_deep = self.cfg.max_depth > 0 and self.depth(node) >= self.cfg.max_depth
+        return node in self.q_own and node not in self.pending and not too_deep and not self.is_fully_expanded(node)
+
+    def depth(self, node: int) -> int:
+        parent = self.parent[node]
+        return 0 if parent is None else 1 + self.depth(parent)
+
+    def is_leaf(self, node: int) -> bool:
+        return node in self.q_own and not self.children[node]
+
+    def rebank(self) -> None:
+        """The reference's update_ucb: every scored leaf and every scored parent of a scored leaf."""
+        for node in self.parent:
+            if node in self.q_own and (self.is_leaf(node) or any(self.is_leaf(c) for c in self.children[node])):
+                self.bank[node] = self.live_uct(node)
 
     # --- the steps ------------------------------------------------------------------------------------------
     def _add(self, parent: int | None, kind: str) -> int:
@@ -119,12 +140,16 @@ class PyTree:
         mean = total / len(samples)
         self.q_own[node] = 0.5 * (min(samples) + mean) if self.cfg.q_rule == "min_mean" else mean
         self.recompute_q(node)
+        if node not in self.bank:  # first scored: banked once
+            self.bank[node] = self.live_uct(node)
 
     def backpropagate(self, node: int) -> None:
         ancestor = self.parent[node]
         while ancestor is not None:
             self.recompute_q(ancestor)
             ancestor = self.parent[ancestor]
+        if self.cfg.uct_refresh == "stale":
+            self.rebank()
 
     def record_and_backpropagate(self, node: int, rewards: list[float]) -> None:
         self.record_rewards(node, rewards)
@@ -147,7 +172,7 @@ class PyTree:
         while stack:
             node = stack.pop()
             if not self.is_fully_expanded(node):
-                if node not in self.pending:
+                if self.is_candidate(node):
                     return node
                 continue
             stack.extend(reversed(self._ranked(self.children[node])))

@@ -18,6 +18,7 @@ DEFAULTS = {
     "c_final": 0.0,
     "rollout_budget": 0,
     "suppress_threshold": 95,
+    "suppress_inclusive": False,
     "suppression": "subtract",
     "suppress_penalty": 5,
     "suppress_replacement": 50,
@@ -26,7 +27,9 @@ DEFAULTS = {
     "expanded_rule": "paper",
     "selection": "greedy",
     "root_parent_visits": "virtual_root",
-    "init": "two_roots",
+    "init": "dummy_root",
+    "uct_refresh": "live",
+    "max_depth": 0,
 }
 
 
@@ -43,14 +46,37 @@ def test_defaults_match_the_cpp_defaults() -> None:
 
 def test_reference_preset() -> None:
     ref = TreeConfig.reference()
-    assert ref.suppression == "replace"
+    assert (ref.suppression, ref.suppress_threshold, ref.suppress_inclusive) == ("replace", 95, True)
     assert ref.backprop == "one_level"
     assert ref.expanded_rule == "reference"
     assert ref.root_parent_visits == "zero"
     assert ref.init == "two_roots"
-    core = _core.Config.reference()
-    assert {f: getattr(core, f) for f in DEFAULTS} == ref.to_dict()
+    assert ref.uct_refresh == "stale"
     assert TreeConfig.reference(max_children=5).max_children == 5
+    assert TreeConfig.reference(max_children=5).uct_refresh == "stale"
+
+
+def test_presets_come_from_the_cpp_presets() -> None:
+    """One definition: a change to reference_config() / paper_config() in C++ reaches Python unchanged."""
+    for preset, core in ((TreeConfig.reference(), _core.Config.reference()), (TreeConfig.paper(), _core.Config.paper())):
+        assert {f: getattr(core, f) for f in DEFAULTS} == preset.to_dict()
+    core = _core.Config.reference()
+    core.max_depth = 4
+    core.suppression = "none"
+    assert TreeConfig.from_core(core) == TreeConfig.reference(max_depth=4, suppression="none")
+    assert TreeConfig.from_core(core, max_depth=2).max_depth == 2
+    # The dataclass has exactly the C++ struct's fields.
+    exposed = {name for name in dir(_core.Config) if not name.startswith("_")} - {"paper", "reference", "validate"}
+    assert exposed == set(DEFAULTS)
+
+
+def test_new_fields_are_checked() -> None:
+    with pytest.raises(InvalidConfigError, match="max_depth = -1"):
+        TreeConfig(max_depth=-1).validate()
+    with pytest.raises(InvalidConfigError, match="uct_refresh"):
+        TreeConfig(uct_refresh="sometimes").validate()  # type: ignore[arg-type]
+    with pytest.raises(InvalidConfigError, match="suppress_inclusive"):
+        TreeConfig(suppress_inclusive=1).validate()  # type: ignore[arg-type]
 
 
 def test_frozen_and_keyword_only() -> None:

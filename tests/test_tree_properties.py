@@ -35,6 +35,7 @@ configs = st.builds(
     c_final=st.sampled_from([0.0, 0.3]),
     rollout_budget=st.integers(1, 12),
     suppress_threshold=st.sampled_from([95, 80]),
+    suppress_inclusive=st.booleans(),
     suppression=st.sampled_from(["subtract", "replace", "none"]),
     suppress_penalty=st.sampled_from([5, 20]),
     suppress_replacement=st.sampled_from([50, -10]),
@@ -44,6 +45,8 @@ configs = st.builds(
     selection=st.sampled_from(["greedy", "descent"]),
     root_parent_visits=st.sampled_from(["virtual_root", "zero"]),
     init=st.sampled_from(["two_roots", "dummy_root"]),
+    uct_refresh=st.sampled_from(["live", "stale"]),
+    max_depth=st.sampled_from([0, 0, 1, 2, 3]),
 )
 
 node_pick = st.integers(0, 10_000)

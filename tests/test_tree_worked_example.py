@@ -17,18 +17,21 @@ from mctsr_native.tree import Tree, TreeConfig
 from tree_example import Q_A, build
 
 
-def test_initialize_two_roots() -> None:
-    tree = Tree()
+def test_initialize_two_roots_reference() -> None:
+    tree = Tree(TreeConfig.reference())
     assert tree.initialize() == (0, 1)
     assert tree.parent(0) is None and tree.parent(1) is None
     assert tree.kind(0) == "answer" and tree.kind(1) == "dummy"
     assert len(tree) == 2 and tree.rollouts() == 0
 
 
-def test_initialize_dummy_root() -> None:
-    tree = Tree(TreeConfig(init="dummy_root"))
+def test_initialize_dummy_root_paper() -> None:
+    """The paper (§3.1): "a root node is established using a naive answer and a dummy response": one root,
+    the dummy; the first answer is its child (docs/design.md says why)."""
+    tree = Tree(TreeConfig.paper())
     answer, dummy = tree.initialize()
     assert (answer, dummy) == (1, 0)
+    assert tree.kind(dummy) == "dummy" and tree.kind(answer) == "answer"
     assert tree.parent(answer) == dummy
     assert tree.depth(answer) == 1
     assert tree.roots() == [dummy]
@@ -85,12 +88,65 @@ def test_root_parent_visits_zero() -> None:
     assert tree.uct(n["d"]) == -7.5
 
 
-def test_reference_expanded_rule() -> None:
-    paper, n = build(TreeConfig(backprop="one_level"))
-    assert not paper.is_fully_expanded(n["a"])
-    reference, _ = build(TreeConfig(backprop="one_level", expanded_rule="reference"))
-    assert reference.is_fully_expanded(n["a"])  # Q(C) = 91.25 > Q(A) suffices
-    assert reference.select() == n["b"]
+def test_expanded_rule_needs_the_count_under_both_presets() -> None:
+    for rule in ("paper", "reference"):
+        tree, n = build(TreeConfig(backprop="one_level", expanded_rule=rule))
+        assert not tree.is_fully_expanded(n["a"])  # Q(C) = 91.25 > Q(A), but A has 2 < 3 children
+        assert tree.select() == n["a"]
+
+
+def test_expanded_rule_paper_greater_reference_greater_or_equal() -> None:
+    """A third child of A scoring exactly Q(A): the paper's "exceeds" keeps A a candidate, the reference's
+    >= (it keeps a node while its best child's Q is below its own) does not."""
+    for rule, expanded in (("paper", False), ("reference", True)):
+        tree = Tree(TreeConfig(backprop="one_level", expanded_rule=rule))
+        a = tree.add_root()
+        tree.record_rewards(a, [60, 40])  # Q(A) = ½(40 + 50) = 45
+        for score in (10, 45, 20):
+            tree.record_and_backpropagate(tree.add_child(a), [score])
+        assert tree.is_fully_expanded(a) is expanded, rule
+        assert (a in tree.candidates()) is not expanded
+
+
+def test_suppression_presets() -> None:
+    paper = Tree(TreeConfig.paper())
+    reference = Tree(TreeConfig.reference())
+    for tree in (paper, reference):
+        tree.add_root()
+        tree.record_rewards(0, [95, 96, 94])
+    assert paper.suppressed_rewards(0) == [95, 91, 94]  # > 95: subtract 5
+    assert reference.suppressed_rewards(0) == [50, 50, 94]  # >= 95: 50
+
+
+def test_max_depth_stops_growing_deeper() -> None:
+    tree, n = build(TreeConfig(max_depth=2))
+    assert tree.depth(n["e"]) == 2
+    assert n["e"] not in tree.candidates()
+    assert tree.candidates() == [n["a"], n["d"], n["b"], n["c"]]
+    shallow = Tree(TreeConfig(max_depth=1, max_children=1))
+    root = shallow.add_root()
+    shallow.record_rewards(root, [10])
+    child = shallow.add_child(shallow.select())
+    shallow.record_and_backpropagate(child, [20])
+    assert shallow.select() is None  # the root is fully expanded and its child too deep: "exhausted"
+
+
+def test_stale_uct_bank() -> None:
+    """Under "stale" a node whose children all have children is not re-banked: C keeps the UCT it had
+    before N(A) changed, while "live" follows."""
+    trees = {}
+    for refresh in ("live", "stale"):
+        tree, n = build(TreeConfig.reference(uct_refresh=refresh))
+        before = tree.uct(n["c"])
+        tree.record_rewards(n["a"], [0])
+        tree.record_and_backpropagate(tree.add_child(n["e"]), [60])
+        trees[refresh] = (tree, before)
+    (live, before), (stale, stale_before) = trees["live"], trees["stale"]
+    assert before == stale_before
+    assert stale.uct(n["c"]) == stale_before
+    assert live.uct(n["c"]) != before
+    assert stale.q(n["c"]) == live.q(n["c"])
+    assert stale.uct(n["b"]) == live.uct(n["b"])  # a leaf: re-banked
 
 
 def test_select_batch_and_pending() -> None:

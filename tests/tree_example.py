@@ -9,7 +9,7 @@ Q_A = 0.5 * (80 + 265 / 3)
 
 def build(config: TreeConfig | None = None) -> tuple[Tree, dict[str, int]]:
     tree = Tree(config)
-    a, d = tree.initialize()
+    a, d = tree.add_root("answer"), tree.add_root("dummy")  # two roots whatever config.init says
     tree.record_rewards(a, [90, 100, 80])
     tree.record_rewards(d, [0, -10])
     b = tree.add_child(a)

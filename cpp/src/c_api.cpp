@@ -66,13 +66,16 @@ mctsr::Config to_config(const mctsr_tree_params& p) {
   c.selection = static_cast<mctsr::Selection>(p.selection);
   c.root_parent_visits = static_cast<mctsr::RootParentVisits>(p.root_parent_visits);
   c.init = static_cast<mctsr::InitLayout>(p.init);
+  c.suppress_inclusive = p.suppress_inclusive != 0;
+  c.uct_refresh = static_cast<mctsr::UctRefresh>(p.uct_refresh);
+  c.max_depth = p.max_depth;
   return c;
 }
 
 // Enum fields arrive as int32; reject values the C++ enums (8-bit) cannot hold before casting.
 bool enums_in_range(const mctsr_tree_params& p) {
   const int32_t fields[] = {p.c_schedule, p.suppression, p.q_rule, p.backprop,
-                            p.expanded_rule, p.selection, p.root_parent_visits, p.init};
+                            p.expanded_rule, p.selection, p.root_parent_visits, p.init, p.uct_refresh};
   for (int32_t f : fields) {
     if (f < 0 || f > 255) return false;
   }
@@ -102,6 +105,9 @@ mctsr_tree_params mctsr_tree_default_params(void) {
   p.selection = static_cast<int32_t>(d.selection);
   p.root_parent_visits = static_cast<int32_t>(d.root_parent_visits);
   p.init = static_cast<int32_t>(d.init);
+  p.suppress_inclusive = d.suppress_inclusive ? 1 : 0;
+  p.uct_refresh = static_cast<int32_t>(d.uct_refresh);
+  p.max_depth = d.max_depth;
   return p;
 }
 

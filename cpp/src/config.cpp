@@ -50,6 +50,7 @@ constexpr Name<RootParentVisits> kRootParentVisits[] = {{RootParentVisits::kVirt
                                                         {RootParentVisits::kZero, "zero"}};
 constexpr Name<InitLayout> kInitLayouts[] = {{InitLayout::kTwoRoots, "two_roots"},
                                              {InitLayout::kDummyRoot, "dummy_root"}};
+constexpr Name<UctRefresh> kUctRefreshes[] = {{UctRefresh::kLive, "live"}, {UctRefresh::kStale, "stale"}};
 
 template <typename Enum, std::size_t N>
 const char* name_of(const Name<Enum> (&table)[N], Enum value) {
@@ -91,6 +92,8 @@ void Config::validate() const {
   require_known("selection", selection, Selection::kDescent);
   require_known("root_parent_visits", root_parent_visits, RootParentVisits::kZero);
   require_known("init", init, InitLayout::kDummyRoot);
+  require_known("uct_refresh", uct_refresh, UctRefresh::kStale);
+  if (max_depth < 0) reject("max_depth", max_depth, "an integer >= 0 (0 = unlimited)");
 }
 
 Config paper_config() { return Config{}; }
@@ -98,10 +101,12 @@ Config paper_config() { return Config{}; }
 Config reference_config() {
   Config config;
   config.suppression = Suppression::kReplace;
+  config.suppress_inclusive = true;
   config.backprop = Backprop::kOneLevel;
   config.expanded_rule = ExpandedRule::kReference;
   config.root_parent_visits = RootParentVisits::kZero;
   config.init = InitLayout::kTwoRoots;
+  config.uct_refresh = UctRefresh::kStale;
   return config;
 }
 
@@ -113,6 +118,7 @@ const char* to_string(Selection v) { return name_of(kSelections, v); }
 const char* to_string(CSchedule v) { return name_of(kCSchedules, v); }
 const char* to_string(RootParentVisits v) { return name_of(kRootParentVisits, v); }
 const char* to_string(InitLayout v) { return name_of(kInitLayouts, v); }
+const char* to_string(UctRefresh v) { return name_of(kUctRefreshes, v); }
 
 QRule parse_q_rule(const std::string& s) { return parse(kQRules, "q_rule", s); }
 Suppression parse_suppression(const std::string& s) { return parse(kSuppressions, "suppression", s); }
@@ -124,5 +130,6 @@ RootParentVisits parse_root_parent_visits(const std::string& s) {
   return parse(kRootParentVisits, "root_parent_visits", s);
 }
 InitLayout parse_init(const std::string& s) { return parse(kInitLayouts, "init", s); }
+UctRefresh parse_uct_refresh(const std::string& s) { return parse(kUctRefreshes, "uct_refresh", s); }
 
 }  // namespace mctsr

@@ -6,7 +6,9 @@
 namespace mctsr {
 
 double suppress(const Config& config, double raw_reward) {
-  if (!(raw_reward > config.suppress_threshold)) return raw_reward;
+  const bool full = config.suppress_inclusive ? raw_reward >= config.suppress_threshold
+                                              : raw_reward > config.suppress_threshold;
+  if (!full) return raw_reward;
   switch (config.suppression) {
     case Suppression::kSubtract:
       return raw_reward - config.suppress_penalty;

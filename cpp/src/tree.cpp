@@ -68,6 +68,7 @@ NodeId Tree::add_node(NodeId parent, NodeKind kind) {
   own_q_.push_back(kNaN);
   q_.push_back(kNaN);
   pending_.push_back(0);
+  banked_uct_.push_back(kNaN);
   index_.resize(size());
   if (parent == kNoParent) {
     roots_.push_back(id);
@@ -134,12 +135,13 @@ void Tree::record_rewards(NodeId node, const double* rewards, std::size_t count)
   visits_[node] += static_cast<double>(count);
   own_q_[node] = q_value(config_.q_rule, reward_sum_[node], reward_min_[node], static_cast<std::int64_t>(raw.size()));
   recompute_q(node);
-
   const NodeId parent = parent_[node];
+  if (parent == kNoParent) root_visits_ += static_cast<double>(count);
+  if (std::isnan(banked_uct_[node])) banked_uct_[node] = uct_unchecked(node);  // first scored: banked once
+
   refresh(node);
   for (NodeId child = first_child_[node]; child != kNoNode; child = next_sibling_[child]) refresh(child);
   if (parent == kNoParent) {
-    root_visits_ += static_cast<double>(count);
     if (config_.root_parent_visits == RootParentVisits::kVirtualRoot) {
       for (NodeId root : roots_) refresh(root);
     }
@@ -153,6 +155,24 @@ void Tree::backpropagate(NodeId node) {
   for (NodeId ancestor = parent_[node]; ancestor != kNoParent; ancestor = parent_[ancestor]) {
     recompute_q(ancestor);
     refresh(ancestor);
+  }
+  if (config_.uct_refresh == UctRefresh::kStale) rebank();
+}
+
+bool Tree::is_leaf(NodeId node) const { return visits_[node] > 0.0 && first_child_[node] == kNoNode; }
+
+void Tree::rebank() {
+  // The reference's update_ucb: every leaf, then every parent of a leaf (its Q' from its children's values);
+  // nodes whose children all have children of their own keep their old value.
+  for (NodeId node = 0; node < size(); ++node) {
+    if (visits_[node] == 0.0) continue;
+    bool rebanked = is_leaf(node);
+    for (NodeId child = first_child_[node]; child != kNoNode && !rebanked; child = next_sibling_[child]) {
+      rebanked = is_leaf(child);
+    }
+    if (!rebanked) continue;
+    banked_uct_[node] = uct_unchecked(node);
+    refresh(node);
   }
 }
 

@@ -15,27 +15,33 @@ double Tree::parent_visits(NodeId node) const {
 }
 
 bool Tree::expanded(NodeId node) const {
-  const bool enough_children = num_children_[node] >= config_.max_children;
-  bool better_child = false;
-  if (visits_[node] > 0.0) {
-    for (NodeId child = first_child_[node]; child != kNoNode && !better_child; child = next_sibling_[child]) {
-      better_child = visits_[child] > 0.0 && child_value(child) > own_q_[node];
-    }
+  if (num_children_[node] < config_.max_children || visits_[node] == 0.0) return false;
+  const bool or_equal = config_.expanded_rule == ExpandedRule::kReference;
+  for (NodeId child = first_child_[node]; child != kNoNode; child = next_sibling_[child]) {
+    if (visits_[child] == 0.0) continue;
+    const double value = child_value(child);
+    if (value > own_q_[node] || (or_equal && value == own_q_[node])) return true;
   }
-  return config_.expanded_rule == ExpandedRule::kPaper ? (enough_children && better_child)
-                                                        : (enough_children || better_child);
+  return false;
 }
 
-bool Tree::candidate(NodeId node) const { return visits_[node] > 0.0 && !pending_[node] && !expanded(node); }
+bool Tree::candidate(NodeId node) const {
+  return visits_[node] > 0.0 && !pending_[node] && (config_.max_depth == 0 || depth_[node] < config_.max_depth) &&
+         !expanded(node);
+}
 
 double Tree::uct_unchecked(NodeId node) const {
   return mctsr::uct(q_[node], exploration_c(), parent_visits(node), visits_[node], config_.epsilon);
 }
 
+double Tree::selection_key(NodeId node) const {
+  return config_.uct_refresh == UctRefresh::kStale ? banked_uct_[node] : uct_unchecked(node);
+}
+
 double Tree::uct(NodeId node) const {
   check_node(node);
   if (visits_[node] == 0.0) return std::numeric_limits<double>::quiet_NaN();
-  return uct_unchecked(node);
+  return selection_key(node);
 }
 
 bool Tree::is_fully_expanded(NodeId node) const {
@@ -59,13 +65,14 @@ std::vector<NodeId> Tree::candidates() const {
 void Tree::refresh(NodeId node) {
   if (config_.selection != Selection::kGreedy) return;
   if (candidate(node)) {
-    index_.set(node, uct_unchecked(node));
+    index_.set(node, selection_key(node));
   } else {
     index_.clear(node);
   }
 }
 
 void Tree::refresh_index_if_c_changed() {
+  if (config_.uct_refresh == UctRefresh::kStale) return;  // banked values keep the c they were banked with
   const double c = exploration_c();
   if (c == index_c_) return;
   index_c_ = c;
@@ -89,7 +96,7 @@ NodeId Tree::select_descent() const {
     }
     std::vector<std::pair<double, NodeId>> ranked;
     ranked.reserve(level.size());
-    for (NodeId node : level) ranked.emplace_back(uct_unchecked(node), node);
+    for (NodeId node : level) ranked.emplace_back(selection_key(node), node);
     std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
       return a.first != b.first ? a.first < b.first : a.second > b.second;
     });
@@ -101,7 +108,7 @@ NodeId Tree::select_descent() const {
     const NodeId node = stack.back();
     stack.pop_back();
     if (!expanded(node)) {
-      if (!pending_[node]) return node;
+      if (candidate(node)) return node;  // pending or too deep: try the next-best branch
       continue;
     }
     kids.clear();

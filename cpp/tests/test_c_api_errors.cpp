@@ -7,6 +7,33 @@
 
 #include "mctsr/mctsr.h"
 
+TEST_CASE("C ABI: the new rule fields reach the tree") {
+  // The reference's >= 95 suppression and max_depth, through the params struct.
+  mctsr_tree_params params = mctsr_tree_default_params();
+  params.suppression = MCTSR_SUPPRESS_REPLACE;
+  params.suppress_inclusive = 1;
+  params.uct_refresh = MCTSR_UCT_STALE;
+  params.max_depth = 1;
+  params.init = MCTSR_INIT_TWO_ROOTS;
+  mctsr_tree* tree = nullptr;
+  REQUIRE(mctsr_tree_create(&params, &tree) == MCTSR_OK);
+  mctsr_node answer = MCTSR_NO_NODE, dummy = MCTSR_NO_NODE, child = MCTSR_NO_NODE, out = MCTSR_NO_NODE;
+  REQUIRE(mctsr_tree_initialize(tree, &answer, &dummy) == MCTSR_OK);
+  const double full[] = {95};
+  const double low[] = {-50};
+  REQUIRE(mctsr_tree_record_rewards(tree, answer, full, 1) == MCTSR_OK);
+  REQUIRE(mctsr_tree_record_rewards(tree, dummy, low, 1) == MCTSR_OK);
+  double q = 0;
+  CHECK((mctsr_tree_own_q(tree, answer, &q) == MCTSR_OK && q == 50));  // 95 >= 95: replaced by 50
+  REQUIRE(mctsr_tree_add_child(tree, answer, &child) == MCTSR_OK);
+  const double high[] = {90};
+  REQUIRE(mctsr_tree_record_rewards(tree, child, high, 1) == MCTSR_OK);
+  REQUIRE(mctsr_tree_backpropagate(tree, child) == MCTSR_OK);
+  CHECK(mctsr_tree_select(tree, &out) == MCTSR_OK);
+  CHECK(out == answer);  // the child (UCT > 90 > the answer's 70) is at depth 1: too deep to be selected
+  mctsr_tree_free(tree);
+}
+
 TEST_CASE("C ABI: each error kind becomes its status code and message, the tree stays as it was") {
   mctsr_tree* tree = nullptr;
   mctsr_tree_params params = mctsr_tree_default_params();
@@ -17,6 +44,17 @@ TEST_CASE("C ABI: each error kind becomes its status code and message, the tree 
   params = mctsr_tree_default_params();
   params.q_rule = 1000;
   CHECK(mctsr_tree_create(&params, &tree) == MCTSR_ERROR_INVALID_CONFIG);
+  params = mctsr_tree_default_params();
+  params.uct_refresh = 1000;
+  CHECK(mctsr_tree_create(&params, &tree) == MCTSR_ERROR_INVALID_CONFIG);
+  params.uct_refresh = 2;
+  CHECK(mctsr_tree_create(&params, &tree) == MCTSR_ERROR_INVALID_CONFIG);
+  CHECK(std::string(mctsr_last_error()).find("uct_refresh = 2") != std::string::npos);
+  params = mctsr_tree_default_params();
+  params.max_depth = -1;
+  CHECK(mctsr_tree_create(&params, &tree) == MCTSR_ERROR_INVALID_CONFIG);
+  CHECK(std::string(mctsr_last_error()).find("max_depth = -1") != std::string::npos);
+  CHECK(tree == nullptr);
 
   REQUIRE(mctsr_tree_create(nullptr, &tree) == MCTSR_OK);
   mctsr_node answer = MCTSR_NO_NODE, dummy = MCTSR_NO_NODE, out = 0;

@@ -33,6 +33,11 @@ TEST_CASE("defaults are the paper's rules and valid") {
   CHECK(c.suppress_replacement == 50);
   CHECK(c.q_rule == QRule::kMinMean);
   CHECK(c.backprop == Backprop::kFullDepth);
+  CHECK(c.expanded_rule == ExpandedRule::kPaper);
+  CHECK_FALSE(c.suppress_inclusive);
+  CHECK(c.init == InitLayout::kDummyRoot);
+  CHECK(c.uct_refresh == UctRefresh::kLive);
+  CHECK(c.max_depth == 0);
   CHECK(validation_error(c).empty());
   CHECK(validation_error(paper_config()).empty());
 }
@@ -40,6 +45,10 @@ TEST_CASE("defaults are the paper's rules and valid") {
 TEST_CASE("the reference preset") {
   const Config c = reference_config();
   CHECK(c.suppression == Suppression::kReplace);
+  CHECK(c.suppress_threshold == 95);
+  CHECK(c.suppress_inclusive);
+  CHECK(c.suppress_replacement == 50);
+  CHECK(c.uct_refresh == UctRefresh::kStale);
   CHECK(c.backprop == Backprop::kOneLevel);
   CHECK(c.expanded_rule == ExpandedRule::kReference);
   CHECK(c.root_parent_visits == RootParentVisits::kZero);
@@ -85,6 +94,12 @@ TEST_CASE("validate names the bad field and value") {
   c = Config{};
   c.q_rule = static_cast<QRule>(7);
   CHECK(validation_error(c).find("q_rule = 7") != std::string::npos);
+  c = Config{};
+  c.uct_refresh = static_cast<UctRefresh>(2);
+  CHECK(validation_error(c).find("uct_refresh = 2") != std::string::npos);
+  c = Config{};
+  c.max_depth = -1;
+  CHECK(validation_error(c).find("max_depth = -1") != std::string::npos);
 }
 
 TEST_CASE("strategy names round-trip, unknown names are InvalidConfig") {
@@ -97,6 +112,8 @@ TEST_CASE("strategy names round-trip, unknown names are InvalidConfig") {
   CHECK(parse_c_schedule("linear_decay") == CSchedule::kLinearDecay);
   CHECK(parse_root_parent_visits("zero") == RootParentVisits::kZero);
   CHECK(parse_init("dummy_root") == InitLayout::kDummyRoot);
+  CHECK(parse_uct_refresh("stale") == UctRefresh::kStale);
+  CHECK(std::string(to_string(UctRefresh::kLive)) == "live");
   CHECK_THROWS_AS(parse_q_rule("median"), InvalidConfig);
   CHECK_THROWS_WITH(parse_selection("random"), doctest::Contains("'random'"));
 }

@@ -7,7 +7,7 @@
 
 using namespace mctsr;
 
-TEST_CASE("full-score suppression: subtract (paper), replace (reference), none") {
+TEST_CASE("full-score suppression: subtract above 95 (paper), replace at or above 95 (reference), none") {
   Config config;  // threshold 95, subtract 5
   CHECK(suppress(config, 100) == 95);
   CHECK(suppress(config, 96) == 91);
@@ -16,6 +16,14 @@ TEST_CASE("full-score suppression: subtract (paper), replace (reference), none")
   config.suppression = Suppression::kReplace;
   CHECK(suppress(config, 100) == 50);
   CHECK(suppress(config, 95) == 95);
+  config.suppress_inclusive = true;  // the reference: r >= 95 becomes 50
+  CHECK(suppress(config, 95) == 50);
+  CHECK(suppress(config, 94.99) == 94.99);
+  CHECK(suppress(reference_config(), 95) == 50);
+  CHECK(suppress(paper_config(), 95) == 95);
+  config.suppression = Suppression::kSubtract;
+  CHECK(suppress(config, 95) == 90);  // inclusive applies to either rule
+  config.suppress_inclusive = false;
   config.suppression = Suppression::kNone;
   CHECK(suppress(config, 100) == 100);
   config.suppression = Suppression::kSubtract;

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <memory>
 #include <random>
 
 #include "mctsr/errors.h"
@@ -43,24 +44,105 @@ TEST_CASE("greedy: argmax UCT over all candidates") {
   CHECK(tree.select() == f);  // 95 + 1.4 sqrt(ln 4 / 1.00001) = 96.648
 }
 
-TEST_CASE("expanded rule: paper needs count AND a better child, reference either") {
+TEST_CASE("expanded rule: count AND a child's value > own Q (paper), or >= own Q (reference)") {
+  // A root with Q = 50 and children scoring 40, 30 and then exactly 50.
+  auto build = [](ExpandedRule rule, int children) {
+    Config config;
+    config.expanded_rule = rule;
+    auto tree = std::make_unique<Tree>(config);
+    const NodeId root = tree->add_root(NodeKind::kAnswer);
+    tree->record_rewards(root, {50});
+    const double scores[] = {40, 30, 50};
+    for (int i = 0; i < children; ++i) {
+      const NodeId child = tree->add_child(root);
+      tree->record_and_backpropagate(child, &scores[i], 1);
+    }
+    return tree;
+  };
+  // Three children, the best equal to Q(root): only the reference's >= makes it fully expanded.
+  CHECK_FALSE(build(ExpandedRule::kPaper, 3)->is_fully_expanded(0));
+  CHECK(build(ExpandedRule::kPaper, 3)->is_candidate(0));
+  CHECK(build(ExpandedRule::kReference, 3)->is_fully_expanded(0));
+  CHECK_FALSE(build(ExpandedRule::kReference, 3)->is_candidate(0));
+  // The count is needed under both (the old OR reading made a better child alone enough).
   Config config;
-  config.backprop = Backprop::kOneLevel;  // child value = own Q: Q(C) = 91.25 > Q(A)
-  Tree paper(config);
-  const Example x = build_example(paper);
-  CHECK_FALSE(paper.is_fully_expanded(x.a));  // 2 children < 3
-  config.expanded_rule = ExpandedRule::kReference;
-  Tree reference(config);
-  build_example(reference);
-  CHECK(reference.is_fully_expanded(x.a));  // a better child is enough
-  CHECK(reference.select() == x.b);
-  // Count alone is enough under the reference rule, even with no scored child.
-  Tree counted(config);
+  config.backprop = Backprop::kOneLevel;  // child value = own Q: Q(C) = 91.25 > Q(A), but A has 2 children
+  for (ExpandedRule rule : {ExpandedRule::kPaper, ExpandedRule::kReference}) {
+    config.expanded_rule = rule;
+    Tree tree(config);
+    const Example x = build_example(tree);
+    CHECK_FALSE(tree.is_fully_expanded(x.a));
+    CHECK(tree.select() == x.a);
+  }
+  // Children alone are not enough either: with no scored child nothing is better.
+  Tree counted(reference_config());
   const NodeId root = counted.add_root(NodeKind::kAnswer);
   counted.record_rewards(root, {10});
   for (int i = 0; i < 3; ++i) counted.add_child(root);
-  CHECK(counted.is_fully_expanded(root));
-  CHECK(counted.select() == kNoNode);
+  CHECK_FALSE(counted.is_fully_expanded(root));
+  CHECK(counted.select() == root);
+}
+
+TEST_CASE("max_depth: nodes at that depth are never candidates, so the tree stops growing deeper") {
+  Config config;
+  config.max_depth = 2;
+  Tree tree(config);
+  const Example x = build_example(tree);  // A, D at depth 0; B, C at 1; E at 2
+  CHECK(tree.depth(x.e) == 2);
+  CHECK_FALSE(tree.is_candidate(x.e));
+  CHECK(tree.candidates() == std::vector<NodeId>{x.a, x.d, x.b, x.c});
+  config.selection = Selection::kDescent;
+  Tree descent(config);
+  build_example(descent);
+  CHECK(descent.select() == x.a);
+  // Depth 1: only the roots can be refined; once they are fully expanded nothing is left ("exhausted").
+  config = Config{};
+  config.max_depth = 1;
+  config.max_children = 1;
+  Tree shallow(config);
+  const NodeId root = shallow.add_root(NodeKind::kAnswer);
+  shallow.record_rewards(root, {10});
+  CHECK(shallow.select() == root);
+  const NodeId child = shallow.add_child(root);
+  shallow.record_and_backpropagate(child, std::vector<double>{20}.data(), 1);
+  CHECK(shallow.is_fully_expanded(root));
+  CHECK(shallow.select() == kNoNode);
+  CHECK(shallow.select_batch(4).empty());
+  config.max_depth = -1;
+  CHECK_THROWS_AS(Tree{config}, InvalidConfig);
+}
+
+TEST_CASE("stale UCT bank: only leaves and parents of leaves are re-banked by backpropagate (reference)") {
+  // A -> {B, C -> {E}}, D; one-level backup, N(root parent) = 0. Then: A re-sampled, F added under E.
+  auto run = [](UctRefresh refresh, double* b_before, double* c_before) {
+    Config config = reference_config();
+    config.uct_refresh = refresh;
+    auto tree = std::make_unique<Tree>(config);
+    const Example x = build_example(*tree);
+    CHECK(tree->uct(x.a) == tree->q(x.a));  // a root: N(parent) = 0, so UCT = Q'
+    *b_before = tree->uct(x.b);
+    *c_before = tree->uct(x.c);
+    tree->record_rewards(x.a, {0});  // N(A) 3 -> 4: the UCT of B and C changes
+    return std::make_pair(std::move(tree), x);
+  };
+  double b0 = 0, c0 = 0, b1 = 0, c1 = 0;
+  auto [stale, x] = run(UctRefresh::kStale, &b0, &c0);
+  auto [live, y] = run(UctRefresh::kLive, &b1, &c1);
+  CHECK(stale->uct(x.b) == b0);  // nothing is re-banked before backpropagate
+  CHECK(stale->uct(x.c) == c0);
+  CHECK(live->uct(y.b) != b1);
+  CHECK(live->uct(y.c) != c1);
+  for (Tree* tree : {stale.get(), live.get()}) {
+    const NodeId f = tree->add_child(x.e);
+    tree->record_rewards(f, {60});
+    tree->backpropagate(f);
+  }
+  // B is a leaf: re-banked. C's only child E has a child now, so C is no parent of a leaf: it stays stale.
+  CHECK(stale->uct(x.b) == live->uct(y.b));
+  CHECK(stale->uct(x.e) == live->uct(y.e));
+  CHECK(stale->uct(x.c) == c0);
+  CHECK(live->uct(y.c) != c0);
+  CHECK(stale->q(x.c) == live->q(y.c));  // Q' is always current; only the UCT is banked
 }
 
 TEST_CASE("select_batch marks distinct nodes pending; add_child or cancel clears the mark") {
@@ -124,11 +206,14 @@ TEST_CASE("linear decay of c over the rollout budget changes the greedy choice")
 }
 
 TEST_CASE("the greedy index agrees with a brute-force argmax on random trees") {
-  for (int variant = 0; variant < 8; ++variant) {
+  for (int variant = 0; variant < 32; ++variant) {
     Config config;
     config.backprop = (variant & 1) ? Backprop::kOneLevel : Backprop::kFullDepth;
     config.expanded_rule = (variant & 2) ? ExpandedRule::kReference : ExpandedRule::kPaper;
     config.root_parent_visits = (variant & 4) ? RootParentVisits::kZero : RootParentVisits::kVirtualRoot;
+    config.uct_refresh = (variant & 8) ? UctRefresh::kStale : UctRefresh::kLive;
+    config.max_depth = (variant & 16) ? 3 : 0;
+    config.init = (variant & 1) ? InitLayout::kTwoRoots : InitLayout::kDummyRoot;
     Tree tree(config);
     std::mt19937 rng(1234 + variant);
     std::uniform_int_distribution<int> reward(-100, 100);

@@ -10,8 +10,8 @@
 using namespace mctsr;
 using namespace mctsr::testing;
 
-TEST_CASE("initialize: two roots (reference) or dummy root with the answer as its child (paper)") {
-  Tree two;
+TEST_CASE("initialize: dummy root with the answer as its child (paper, the default) or two roots (reference)") {
+  Tree two(reference_config());
   const auto [answer, dummy] = two.initialize();
   CHECK(answer == 0);
   CHECK(dummy == 1);
@@ -22,10 +22,11 @@ TEST_CASE("initialize: two roots (reference) or dummy root with the answer as it
   CHECK_THROWS_AS(two.initialize(), InvalidArgument);
   CHECK(two.size() == 2);
 
-  Config config;
-  config.init = InitLayout::kDummyRoot;
-  Tree one(config);
+  Tree one;
   const auto [answer1, dummy1] = one.initialize();
+  CHECK(dummy1 == 0);
+  CHECK(answer1 == 1);
+  CHECK(one.kind(dummy1) == NodeKind::kDummy);
   CHECK(one.parent(answer1) == dummy1);
   CHECK(one.depth(answer1) == 1);
   CHECK(one.roots() == std::vector<NodeId>{dummy1});

@@ -40,9 +40,8 @@ struct Example {
 
 inline Example build_example(Tree& tree) {
   Example x{};
-  const auto roots = tree.initialize();
-  x.a = roots.first;
-  x.d = roots.second;
+  x.a = tree.add_root(NodeKind::kAnswer);  // two roots whatever config.init says
+  x.d = tree.add_root(NodeKind::kDummy);
   tree.record_rewards(x.a, {90, 100, 80});
   tree.record_rewards(x.d, {0, -10});
   x.b = tree.add_child(x.a);

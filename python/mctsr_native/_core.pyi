@@ -18,6 +18,7 @@ class Config:
     c_final: float
     rollout_budget: int
     suppress_threshold: float
+    suppress_inclusive: bool
     suppression: str
     suppress_penalty: float
     suppress_replacement: float
@@ -27,6 +28,8 @@ class Config:
     selection: str
     root_parent_visits: str
     init: str
+    uct_refresh: str
+    max_depth: int
     def __init__(self) -> None: ...
     def validate(self) -> None: ...
     @staticmethod

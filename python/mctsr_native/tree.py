@@ -24,10 +24,12 @@ BackpropRule = Literal["full_depth", "one_level"]
 ExpandedRule = Literal["paper", "reference"]
 SelectionRule = Literal["greedy", "descent"]
 RootParentVisits = Literal["virtual_root", "zero"]
-InitLayout = Literal["two_roots", "dummy_root"]
+InitLayout = Literal["dummy_root", "two_roots"]
+UctRefresh = Literal["live", "stale"]
 NodeKind = Literal["answer", "dummy"]
 
-_INT_FIELDS = ("max_children", "rollout_budget")
+_INT_FIELDS = ("max_children", "rollout_budget", "max_depth")
+_BOOL_FIELDS = ("suppress_inclusive",)
 _REAL_FIELDS = (
     "exploration_c",
     "epsilon",
@@ -55,7 +57,9 @@ class TreeConfig:
     rollout_budget: int = 0
     """Rollouts the search plans (needed by "linear_decay"; 0 = unknown)."""
     suppress_threshold: float = 95
-    """Raw rewards strictly above this are suppressed."""
+    """Raw rewards above this (or equal to it, with `suppress_inclusive`) are suppressed."""
+    suppress_inclusive: bool = False
+    """Also suppress a reward equal to the threshold (the reference: r >= 95; the paper: r > 95)."""
     suppression: Suppression = "subtract"
     """"subtract" (paper: r - suppress_penalty), "replace" (reference: suppress_replacement), "none"."""
     suppress_penalty: float = 5
@@ -67,29 +71,33 @@ class TreeConfig:
     backprop: BackpropRule = "full_depth"
     """"full_depth": Q'(a) = ½(Q(a) + max_c Q'(c)); "one_level": children's own Q (the reference's rule)."""
     expanded_rule: ExpandedRule = "paper"
-    """"paper": ≥ max_children children AND a child's value > own Q; "reference": OR."""
+    """Fully expanded at ≥ max_children children AND a child's value "paper": > own Q; "reference": ≥ own Q."""
     selection: SelectionRule = "greedy"
     """"greedy": argmax UCT over all candidates; "descent": from the roots, follow the max-UCT child."""
     root_parent_visits: RootParentVisits = "virtual_root"
     """N(parent) of a root: "virtual_root" = sum of the roots' visits; "zero" (reference)."""
-    init: InitLayout = "two_roots"
-    """"two_roots": answer and dummy are roots (reference); "dummy_root": dummy root, answer its child (paper)."""
+    init: InitLayout = "dummy_root"
+    """"dummy_root": the dummy is the root, the first answer its child (paper); "two_roots": both roots (reference)."""
+    uct_refresh: UctRefresh = "live"
+    """"live": UCT always current (paper); "stale": the reference's bank (only leaves and their parents re-banked)."""
+    max_depth: int = 0
+    """Nodes at this depth or deeper are never selected, so the tree grows no deeper (0 = unlimited)."""
 
     @classmethod
     def paper(cls, **overrides: Any) -> TreeConfig:
-        """The paper's rules (the defaults)."""
-        return cls(**overrides)
+        """The paper's rules (the C++ `paper_config()`, which are also the defaults)."""
+        return cls.from_core(_core.Config.paper(), **overrides)
 
     @classmethod
     def reference(cls, **overrides: Any) -> TreeConfig:
-        """The reference code's rules: replace-by-50, one-level backup, OR expanded rule, N(root parent) = 0."""
-        fields: dict[str, Any] = {
-            "suppression": "replace",
-            "backprop": "one_level",
-            "expanded_rule": "reference",
-            "root_parent_visits": "zero",
-            "init": "two_roots",
-        }
+        """The reference code's rules (the C++ `reference_config()`): r ≥ 95 replaced by 50, one-level backup,
+        expanded with ≥, N(root parent) = 0, two roots, stale UCT bank."""
+        return cls.from_core(_core.Config.reference(), **overrides)
+
+    @classmethod
+    def from_core(cls, core: _core.Config, **overrides: Any) -> TreeConfig:
+        """The fields of a C++ config (the presets are defined there, once), with `overrides` applied."""
+        fields: dict[str, Any] = {f.name: getattr(core, f.name) for f in dataclasses.fields(cls)}
         fields.update(overrides)
         return cls(**fields)
 
@@ -124,9 +132,13 @@ class TreeConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise InvalidConfigError(f"invalid TreeConfig.{name} = {value!r}: expected a number")
+        for name in _BOOL_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise InvalidConfigError(f"invalid TreeConfig.{name} = {value!r}: expected True or False")
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if field.name not in _INT_FIELDS and field.name not in _REAL_FIELDS:
+            if field.name not in _INT_FIELDS and field.name not in _REAL_FIELDS and field.name not in _BOOL_FIELDS:
                 if not isinstance(value, str):
                     raise InvalidConfigError(f"invalid TreeConfig.{field.name} = {value!r}: expected a name")
             elif field.name in _REAL_FIELDS:

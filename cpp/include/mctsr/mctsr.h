@@ -64,6 +64,7 @@ typedef enum mctsr_root_parent_visits {
   MCTSR_ROOT_PARENT_ZERO = 1
 } mctsr_root_parent_visits;
 typedef enum mctsr_init { MCTSR_INIT_TWO_ROOTS = 0, MCTSR_INIT_DUMMY_ROOT = 1 } mctsr_init;
+typedef enum mctsr_uct_refresh { MCTSR_UCT_LIVE = 0, MCTSR_UCT_STALE = 1 } mctsr_uct_refresh;
 typedef enum mctsr_best_by { MCTSR_BEST_BY_OWN_Q = 0, MCTSR_BEST_BY_Q = 1 } mctsr_best_by;
 
 /* The tree's options; start from mctsr_tree_default_params() and change fields. */
@@ -74,16 +75,19 @@ typedef struct mctsr_tree_params {
   int32_t c_schedule;              /* mctsr_c_schedule: constant, or linear decay to c_final over the budget */
   double c_final;                  /* c after rollout_budget rollouts (linear decay only) */
   int64_t rollout_budget;          /* rollouts planned; linear decay needs > 0 */
-  double suppress_threshold;       /* raw rewards strictly above this are suppressed */
+  double suppress_threshold;       /* raw rewards above this (or equal, see suppress_inclusive) are suppressed */
   int32_t suppression;             /* mctsr_suppression */
   double suppress_penalty;         /* subtracted under MCTSR_SUPPRESS_SUBTRACT */
   double suppress_replacement;     /* used under MCTSR_SUPPRESS_REPLACE */
   int32_t q_rule;                  /* mctsr_q_rule */
   int32_t backprop;                /* mctsr_backprop */
-  int32_t expanded_rule;           /* mctsr_expanded_rule: count AND better child (paper), or OR */
+  int32_t expanded_rule;           /* mctsr_expanded_rule: count AND a child's Q > own Q (paper), or >= */
   int32_t selection;               /* mctsr_selection */
   int32_t root_parent_visits;      /* mctsr_root_parent_visits: N(parent) of a root */
   int32_t init;                    /* mctsr_init: layout made by mctsr_tree_initialize */
+  int32_t suppress_inclusive;      /* nonzero: a reward equal to suppress_threshold is suppressed too */
+  int32_t uct_refresh;             /* mctsr_uct_refresh: UCT always current, or the reference's stale bank */
+  int32_t max_depth;               /* nodes at this depth or deeper are never selected; 0 = unlimited */
 } mctsr_tree_params;
 
 typedef struct mctsr_tree mctsr_tree; /* opaque */

@@ -1,8 +1,9 @@
 // mctsr/rules.h — the formulas of MCTSr (arXiv 2406.07394), as pure functions chosen by Config.
 //
-//   suppress(r)  = r - penalty   if r > threshold   (§3.2 full-score suppression, "subtract", paper)
-//                = replacement   if r > threshold   ("replace", reference code: 50)
+//   suppress(r)  = r - penalty   if r > threshold   (§3.2 full-score suppression, "subtract", paper: > 95)
+//                = replacement   if r >= threshold  ("replace", suppress_inclusive, reference code: >= 95 -> 50)
 //                = r             otherwise / "none"
+//                (suppress_inclusive chooses > or >= for either rule)
 //   Q(a)         = ½ (min R_a + mean R_a)            (§3.2 eq. 1, "min_mean")  |  mean R_a ("mean")
 //   Q'(a)        = ½ (Q(a) + max_c Q'(c))            (§3.4, "full_depth": children's backed-up values)
 //                = ½ (Q(a) + max_c Q(c))             ("one_level": children's own Q, reference code)

@@ -13,12 +13,16 @@
 //   - Q'(a) is derived, never accumulated: it is recomputed from a's own rewards and its children's current
 //     values each time, so calling backpropagate() twice changes nothing (no compounding).
 //   - A child's "value" is what the backup reads: Q'(c) under full_depth, Q(c) under one_level. A node is fully
-//     expanded when it has >= max_children children AND (paper) / OR (reference) some scored child's value
-//     exceeds the node's own Q(a) (when Q'(a) is fresh this is the same as exceeding Q'(a)).
+//     expanded when it has >= max_children children AND some scored child's value exceeds (paper) or equals or
+//     exceeds (reference) the node's own Q(a) (when Q'(a) is fresh this is the same as comparing with Q'(a)).
 //   - N(parent) of a root: the sum of all roots' visits (virtual_root: the roots hang under an implicit root),
 //     or 0 (zero: the reference code, which makes a root's UCT equal its Q').
-//   - Candidates: scored, not fully expanded, not pending. select_batch() marks what it returns pending; the
-//     mark clears on add_child(node) or cancel(node).
+//   - The UCT selection ranks by: under uct_refresh = live, the formula on the current values. Under stale
+//     (the reference's ucb_bank), a banked value: a node is banked when first scored, and backpropagate()
+//     re-banks every scored leaf and every scored parent of a scored leaf, as the reference's update_ucb does;
+//     any other node keeps its last banked value. uct(node) reports the value selection ranks by.
+//   - Candidates: scored, not fully expanded, not pending, and shallower than max_depth (when it is > 0).
+//     select_batch() marks what it returns pending; the mark clears on add_child(node) or cancel(node).
 //   - Every call checks all of its input before its first write: a call that throws changes nothing.
 #pragma once
 
@@ -91,7 +95,7 @@ class Tree {
   bool is_scored(NodeId node) const;
   double own_q(NodeId node) const;  // Q(a); NaN when unscored
   double q(NodeId node) const;      // Q'(a), used by UCT; NaN when unscored
-  double uct(NodeId node) const;    // NaN when unscored
+  double uct(NodeId node) const;    // what selection ranks by (the banked value under stale); NaN when unscored
   bool is_fully_expanded(NodeId node) const;
   bool is_pending(NodeId node) const;
   bool is_candidate(NodeId node) const;
@@ -107,7 +111,10 @@ class Tree {
   double child_value(NodeId child) const;
   bool expanded(NodeId node) const;
   bool candidate(NodeId node) const;
-  double uct_unchecked(NodeId node) const;
+  double uct_unchecked(NodeId node) const;  // the formula on the current values
+  double selection_key(NodeId node) const;  // uct_unchecked, or the banked value under stale
+  bool is_leaf(NodeId node) const;          // scored and childless (the reference's leaves)
+  void rebank();
   void recompute_q(NodeId node);
   void refresh(NodeId node);
   void refresh_index_if_c_changed();
@@ -131,6 +138,7 @@ class Tree {
   std::vector<double> own_q_;  // NaN until scored
   std::vector<double> q_;      // NaN until scored
   std::vector<std::uint8_t> pending_;
+  std::vector<double> banked_uct_;  // uct_refresh = stale: the UCT selection ranks by; NaN until scored
 
   std::vector<NodeId> roots_;
   double root_visits_ = 0.0;  // sum of the roots' visits: N(parent) of a root under virtual_root
