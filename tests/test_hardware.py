@@ -294,3 +294,25 @@ def test_model_path_that_is_not_utf8_loads(tmp_path, default_model_path):
     odd.symlink_to(default_model_path)
     backend = open_backend(odd, n_ctx=512, n_threads=1)
     backend.close()
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("flags, expected", [(AMX, "False"), (NO_AMX, "True")])
+def test_the_tests_llama_server_loads_with_the_guard(flags, expected, tmp_path, default_model_path):
+    """The real server of the HTTP tests is llama-cpp-python's, started through `guarded_server`: its load
+    gets the guard too. The load is intercepted at the ctypes call, which records the flag and stops the
+    process before the server starts."""
+    seen = tmp_path / "seen"
+    code = (
+        "import runpy, sys, llama_cpp.llama_cpp as raw\n"
+        "def record(path, params):\n"
+        f"    open({str(seen)!r}, 'w').write(str(params.use_extra_bufts))\n"
+        "    raise SystemExit(0)\n"
+        "raw.llama_model_load_from_file = record\n"
+        f"sys.argv = ['guarded_server', '--model', {str(default_model_path)!r}, '--port', '0']\n"
+        "runpy.run_module('mctsr_native.generation.llama.guarded_server', run_name='__main__', alter_sys=True)\n")
+    env = {**os.environ, hardware.CPU_FLAGS_ENV: flags}
+    env.pop(hardware.EXTRA_BUFTS_ENV, None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert seen.read_text() == expected
