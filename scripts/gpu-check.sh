@@ -12,7 +12,7 @@
 #   bench           the generation and solve benchmark groups (benchmarks/bench_generation.py, bench_solve.py)
 # and prints one table (model, check, exit status, seconds). Exit status 1 when any check failed.
 #
-# Usage: bash scripts/gpu-check.sh [--cpu] [--sdist ARCHIVE.tar.gz] [--gpu-kit DIR] [--synth PATH.gguf]
+# Usage: bash scripts/gpu-check.sh [--cpu] [--sdist ARCHIVE.tar.gz | ARCHIVE.tar.gz] [--gpu-kit DIR] [--synth PATH.gguf]
 #   --cpu         no GPU: skip the CUDA build, n_gpu_layers 0, a small synthetic file (2 layers, 128k vocabulary)
 #                 and the benchmarks in quick mode. Checks the script itself on any machine.
 #   --sdist       a local llama-cpp-python source archive (offline GPU machine; ../shared/tools/llama-sdist-slim.sh)
@@ -24,6 +24,7 @@
 #   CUDA_ARCH    CMAKE_CUDA_ARCHITECTURES [native]; CUDA_EXTRA extra CMake arguments (e.g. -DGGML_CUDA_FA=off)
 #   SKIP_BUILD=1 llama-cpp-python is already built with CUDA
 #   BENCH_ARGS   extra pytest arguments for the benchmarks (e.g. "-k 'N=8 or P=1'"); BENCH_QUICK=1 quick mode
+#                (each benchmark once, untimed: the paths without the figures; keeps a short GPU lease short)
 #   CHECK_TIMEOUT seconds per check [300]; OUT folder for the synthetic file and logs [.benchmarks/gpu-check/DATE]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,7 @@ while (($#)); do
     --sdist) sdist=$2; shift ;;
     --gpu-kit) kit=$2; shift ;;
     --synth) synth=$2; shift ;;
+    *.tar.gz|*.zip) sdist=$1 ;;  # the old positional form: a source archive
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu-check: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -45,8 +47,10 @@ out=${OUT:-.benchmarks/gpu-check/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
 limit=${CHECK_TIMEOUT:-300}
 
+threads=0  # 0 = all cores
 if ((cpu)); then
   layers=0
+  threads=1  # a shared CPU: llama.cpp's spinning threads slow down many times over when cores are contended
   synth_args=(--layers 2 --dim 256 --ff 512 --heads 4 --kv-heads 2)  # 128k vocabulary, near-free layers
 else
   layers=-1
@@ -122,7 +126,7 @@ if "$1" == "solver-first":
 from mctsr_native import open_backend
 from mctsr_native.generation.base import GenerationRequest, Message, SamplingParams
 mode = "sequential" if "$1" == "sequential" else "batched"
-b = open_backend(sys.argv[1], mode=mode, n_gpu_layers=int(sys.argv[2]), n_ctx=2048)
+b = open_backend(sys.argv[1], mode=mode, n_gpu_layers=int(sys.argv[2]), n_ctx=2048, n_threads=int(sys.argv[3]) or None)
 reqs = [GenerationRequest(messages=[Message(role="user", content="What is 12 times 7?")],
                           params=SamplingParams(max_tokens=16, temperature=0.0), n=1) for _ in range(2)]
 for r in b.generate(reqs):
@@ -154,6 +158,8 @@ run_check() {  # name, model label, log file, command...
   printf 'gpu-check: %-10s %-14s %s\n' "$label" "$name" "$verdict"
 }
 
+threads_arg=()
+((threads)) && threads_arg=(--threads "$threads")
 problem="Janet's ducks lay 16 eggs per day. She eats three for breakfast and bakes muffins with four. She sells the rest for \$2 each. How much does she make every day?"
 bench_mode=(--benchmark-only --benchmark-group-by=group)
 [[ ${BENCH_QUICK:-$cpu} == 1 ]] && bench_mode=(--benchmark-disable)
@@ -161,11 +167,11 @@ for label in default synthetic; do
   model=$default_model
   [[ $label == synthetic ]] && model=$synth
   for check in load-c-api open_backend solver-first sequential; do
-    run_check "$check" "$label" "$out/$label-$check.log" "$PY" -X faulthandler -c "$(probe_code "$check")" "$model" "$layers"
+    run_check "$check" "$label" "$out/$label-$check.log" "$PY" -X faulthandler -c "$(probe_code "$check")" "$model" "$layers" "$threads"
   done
   for p in 1 4; do
     run_check "solve P=$p" "$label" "$out/$label-solve-P$p.log" "$PY" -X faulthandler -m mctsr_native.cli solve \
-      --model "$model" --n-gpu-layers "$layers" --n-ctx 4096 --rollouts 2 --parallel "$p" --quiet \
+      --model "$model" --n-gpu-layers "$layers" "${threads_arg[@]}" --n-ctx 4096 --rollouts 2 --parallel "$p" --quiet \
       --answer-max-tokens 48 --critique-max-tokens 32 --refine-max-tokens 48 --reward-max-tokens 24 \
       --json "$out/$label-solve-P$p.json" "$problem"
   done
