@@ -25,7 +25,8 @@
 #   SKIP_BUILD=1 llama-cpp-python is already built with CUDA
 #   BENCH_ARGS   extra pytest arguments for the benchmarks (e.g. "-k 'N=8 or P=1'"); BENCH_QUICK=1 quick mode
 #                (each benchmark once, untimed: the paths without the figures; keeps a short GPU lease short)
-#   CHECK_TIMEOUT seconds per check [300]; OUT folder for the synthetic file and logs [.benchmarks/gpu-check/DATE]
+#   CHECK_TIMEOUT seconds per check [300]; BENCH_TIMEOUT seconds per benchmark run [2 x CHECK_TIMEOUT]
+#   OUT          folder for the synthetic file and logs [.benchmarks/gpu-check/DATE]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -46,6 +47,7 @@ done
 out=${OUT:-.benchmarks/gpu-check/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
 limit=${CHECK_TIMEOUT:-300}
+bench_limit=${BENCH_TIMEOUT:-$((2 * limit))}
 
 threads=0  # 0 = all cores
 if ((cpu)); then
@@ -142,13 +144,13 @@ rows=()
 failed=0
 run_check() {  # name, model label, log file, command...
   local name=$1 label=$2 log=$3; shift 3
-  local t0=$SECONDS rc
-  MCTSR_LLAMA_VERBOSE=1 PYTHONFAULTHANDLER=1 timeout "$limit" "$@" >"$log" 2>&1
+  local t0=$SECONDS rc seconds=${CHECK_LIMIT:-$limit}
+  MCTSR_LLAMA_VERBOSE=1 PYTHONFAULTHANDLER=1 timeout "$seconds" "$@" >"$log" 2>&1
   rc=$?
   local verdict=ok
   case $rc in
     0) ;;
-    124) verdict="TIMEOUT (${limit}s)" ;;
+    124) verdict="TIMEOUT (${seconds}s)" ;;
     139) verdict="SIGSEGV" ;;
     134) verdict="SIGABRT" ;;
     *) verdict="FAILED" ;;
@@ -175,9 +177,9 @@ for label in default synthetic; do
       --answer-max-tokens 48 --critique-max-tokens 32 --refine-max-tokens 48 --reward-max-tokens 24 \
       --json "$out/$label-solve-P$p.json" "$problem"
   done
-  run_check "info" "$label" "$out/$label-info.log" "$PY" -m mctsr_native.cli info
+  [[ $label == default ]] && run_check "info" "-" "$out/info.log" "$PY" -m mctsr_native.cli info
   # shellcheck disable=SC2086
-  MCTSR_MODEL=$model MCTSR_BENCH_GPU_LAYERS=$layers run_check "bench" "$label" "$out/$label-bench.log" \
+  CHECK_LIMIT=$bench_limit MCTSR_MODEL=$model MCTSR_BENCH_GPU_LAYERS=$layers run_check "bench" "$label" "$out/$label-bench.log" \
     "$PY" -X faulthandler -m pytest benchmarks/bench_generation.py benchmarks/bench_solve.py -q -p no:cacheprovider \
     "${bench_mode[@]}" --benchmark-json="$out/$label-bench.json" ${BENCH_ARGS:-}
   if [[ ${bench_mode[0]} == --benchmark-only && -s $out/$label-bench.json ]]; then
