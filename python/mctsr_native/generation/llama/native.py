@@ -5,6 +5,7 @@ Model, context, vocabulary and batch live here so that the engine reads as the a
 
 from __future__ import annotations
 
+import atexit
 import collections
 import ctypes
 import os
@@ -14,20 +15,38 @@ from pathlib import Path
 import llama_cpp as L
 import numpy as np
 
+from ... import hardware
 from ...errors import BackendError, GrammarError, InvalidModelError
 
 _init_lock = threading.Lock()
 _initialised = False
 _LOG_TAIL: collections.deque[str] = collections.deque(maxlen=64)  # recent llama.cpp log lines
 _VERBOSE = os.environ.get("MCTSR_LLAMA_VERBOSE", "") not in ("", "0")
+_LOG_CONT = 5  # GGML_LOG_LEVEL_CONT: the text continues the previous line (load progress dots)
 
 
-@L.llama_log_callback
-def _log_callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+def _log(level: int, text: bytes | None, user_data: ctypes.c_void_p) -> None:
+    """llama.cpp's (and ggml's) log sink. It runs inside native calls, possibly on a native thread, so it
+    must never raise: a NULL text arrives as None and is ignored."""
+    if not text:
+        return
     line = text.decode("utf-8", errors="replace")
-    _LOG_TAIL.append(line)
+    if level == _LOG_CONT and _LOG_TAIL:
+        _LOG_TAIL[-1] += line
+    else:
+        _LOG_TAIL.append(line)
     if _VERBOSE:
         print(line, end="", flush=True)
+
+
+# The ctypes thunk llama.cpp calls: a module global, so it lives as long as the interpreter, and
+# `_log_reset` hands logging back to llama.cpp's own sink before the interpreter goes away.
+_log_callback = L.llama_log_callback(_log)
+
+
+def _log_reset() -> None:
+    if _initialised:
+        L.llama_log_set(L.llama_log_callback(), ctypes.c_void_p(0))  # a NULL pointer: llama.cpp's own sink
 
 
 def log_tail(n: int = 8) -> str:
@@ -42,6 +61,7 @@ def backend_init() -> None:
             L.llama_log_set(_log_callback, ctypes.c_void_p(0))
             L.llama_backend_init()
             _initialised = True
+            atexit.register(_log_reset)  # no call into a freed Python callback from a late native log line
 
 
 FLASH_ATTN = {
@@ -51,15 +71,26 @@ FLASH_ATTN = {
 }
 
 
+def model_params(n_gpu_layers: int, guard: hardware.LoadGuard) -> L.llama_model_params:
+    """llama.cpp's default model parameters with our two settings. Every pointer field (devices,
+    tensor_buft_overrides, tensor_split, kv_overrides, progress_callback) stays NULL: llama.cpp then uses all
+    devices, its default split and its own progress sink, and no Python object has to outlive the call."""
+    params = L.llama_model_default_params()
+    params.n_gpu_layers = n_gpu_layers
+    guard.apply(params)
+    return params
+
+
 class Model:
     """A loaded GGUF: weights, vocabulary and metadata."""
 
     def __init__(self, path: Path, *, n_gpu_layers: int) -> None:
         backend_init()
-        params = L.llama_model_default_params()
-        params.n_gpu_layers = n_gpu_layers
+        self.load_guard = hardware.load_guard()
+        params = model_params(n_gpu_layers, self.load_guard)
+        path_bytes = os.fsencode(path)  # the file system's bytes, any name; alive for the whole call
         _LOG_TAIL.clear()
-        ptr = L.llama_model_load_from_file(str(path).encode(), params)
+        ptr = L.llama_model_load_from_file(path_bytes, params)
         if not ptr:
             raise InvalidModelError(
                 f"llama.cpp could not load {path}: {log_tail(4) or 'unknown error'} "
@@ -185,6 +216,8 @@ class Context:
     def logits(self, batch_index: int, n_vocab: int) -> np.ndarray:
         """A copy of the next-token logits at one output of the last decode."""
         ptr = L.llama_get_logits_ith(self.ptr, batch_index)
+        if not ptr:
+            raise BackendError(f"llama.cpp has no logits at batch index {batch_index}: {log_tail(2)}")
         return np.ctypeslib.as_array(ptr, shape=(n_vocab,)).copy()
 
     def close(self) -> None:
@@ -315,7 +348,10 @@ class Sampler:
     def _constrained(self, ctx: Context, batch_index: int) -> int:
         """Draw again among the tokens the grammar allows: first among the `_SHORTLIST` most likely (cheap),
         and over the whole vocabulary only when none of those is allowed."""
-        logits = np.ctypeslib.as_array(L.llama_get_logits_ith(ctx.ptr, batch_index), shape=(self.n_vocab,))
+        ptr = L.llama_get_logits_ith(ctx.ptr, batch_index)
+        if not ptr:
+            raise BackendError(f"llama.cpp has no logits at batch index {batch_index}: {log_tail(2)}")
+        logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
         top = np.argpartition(logits, -_SHORTLIST)[-_SHORTLIST:]
         token = self._draw(np.ascontiguousarray(top, dtype=np.int32), logits[top])
         if token is None:
@@ -359,3 +395,55 @@ def compile_grammar(model: Model, grammar: str):
 
 def check_grammar(model: Model, grammar: str) -> None:
     L.llama_sampler_free(compile_grammar(model, grammar))
+
+
+# ----- what this llama.cpp build is and sees (for `mctsr info`) -----------------------------------------
+
+DEVICE_TYPES = ("CPU", "GPU", "IGPU", "ACCEL", "META")  # enum ggml_backend_dev_type, in order
+
+
+def _ggml_function(name: str, restype, argtypes: list) -> ctypes._CFuncPtr:
+    """A ggml function llama-cpp-python does not bind. libllama is loaded with RTLD_GLOBAL and links libggml,
+    so dlsym on its handle finds ggml's symbols; `_lib[name]` is a fresh function object, not a shared one."""
+    fn = L.llama_cpp._lib[name]
+    fn.restype, fn.argtypes = restype, argtypes
+    return fn
+
+
+def devices() -> list[dict]:
+    """The devices ggml's registry sees (after backend_init): name, description, type and memory in bytes."""
+    backend_init()
+    dev_p = ctypes.c_void_p
+    count = _ggml_function("ggml_backend_dev_count", ctypes.c_size_t, [])
+    get = _ggml_function("ggml_backend_dev_get", dev_p, [ctypes.c_size_t])
+    name = _ggml_function("ggml_backend_dev_name", ctypes.c_char_p, [dev_p])
+    description = _ggml_function("ggml_backend_dev_description", ctypes.c_char_p, [dev_p])
+    kind = _ggml_function("ggml_backend_dev_type", ctypes.c_int, [dev_p])
+    memory = _ggml_function("ggml_backend_dev_memory", None,
+                            [dev_p, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_size_t)])
+    found = []
+    for i in range(count()):
+        dev = get(i)
+        if not dev:
+            continue
+        free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
+        memory(dev, ctypes.byref(free), ctypes.byref(total))
+        t = kind(dev)
+        found.append({
+            "name": (name(dev) or b"").decode("utf-8", errors="replace"),
+            "description": (description(dev) or b"").decode("utf-8", errors="replace"),
+            "type": DEVICE_TYPES[t] if 0 <= t < len(DEVICE_TYPES) else str(t),
+            "memory_free": int(free.value),
+            "memory_total": int(total.value),
+        })
+    return found
+
+
+def system_info() -> str:
+    """llama.cpp's one-line summary of the CPU features it was compiled for (llama_print_system_info)."""
+    backend_init()
+    return (L.llama_print_system_info() or b"").decode("utf-8", errors="replace").strip()
+
+
+def supports_gpu_offload() -> bool:
+    return bool(L.llama_supports_gpu_offload())

@@ -8,13 +8,38 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
+from llama_cpp import Llama
+
+from ... import hardware
 from ...errors import ContextOverflowError, MctsrError
 from ...models import resolve_model
 from ..base import (BackendBase, Completion, GenerationRequest, GenerationResult, Message, Usage, failed_result,
                     sample_seed)
 from . import native
+
+
+class GuardedLlama(Llama):
+    """llama-cpp-python's `Llama`, loaded with a `hardware.LoadGuard` applied to its model parameters.
+
+    `Llama.__init__` takes no argument for `use_extra_bufts`: it assigns `self.model_params` (llama.cpp's
+    defaults), sets its own fields on that struct, then loads with it. This subclass intercepts that one
+    assignment, so the guard is on the struct the load uses, and nothing global is patched.
+    """
+
+    def __init__(self, *args: Any, load_guard: hardware.LoadGuard | None = None, **kwargs: Any) -> None:
+        self.load_guard = load_guard or hardware.load_guard()
+        super().__init__(*args, **kwargs)
+
+    @property
+    def model_params(self) -> Any:
+        return self.__dict__["model_params"]
+
+    @model_params.setter
+    def model_params(self, params: Any) -> None:
+        self.load_guard.apply(params)
+        self.__dict__["model_params"] = params
 
 
 class SequentialLlamaBackend(BackendBase):
@@ -31,13 +56,13 @@ class SequentialLlamaBackend(BackendBase):
         seed: int = 0,
         flash_attn: str = "auto",
     ) -> None:
-        from llama_cpp import Llama
-
         native.backend_init()  # routes llama.cpp's log through our quiet callback
         self.model_path = resolve_model(model)
         self.name = f"llama-cpp-python high-level (sequential):{self.model_path.name}"
         super().__init__(seed)
-        self.llm = Llama(
+        self.load_guard = hardware.load_guard()
+        self.llm = GuardedLlama(
+            load_guard=self.load_guard,
             model_path=str(self.model_path),
             n_ctx=n_ctx,
             n_gpu_layers=n_gpu_layers,

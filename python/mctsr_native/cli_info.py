@@ -1,0 +1,129 @@
+"""`mctsr info`: what a user (and a bug report) needs when something is off.
+
+Versions, llama.cpp's build line, GPU offload and the devices ggml sees, the CPU and the load guard chosen for
+it, the default model and whether its checksum matches. Every part is collected on its own: a part that fails
+(llama-cpp-python not importable, the default model missing) is reported as an error in its place, and the rest
+is still printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+from typing import Any, Callable
+
+from . import hardware
+
+_GIB = 1 << 30
+
+
+def _part(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return fn()
+    except Exception as e:  # a report must come out whatever is broken; the error is the finding
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu() -> dict[str, Any]:
+    cpu = hardware.cpu_info()
+    return {"model": cpu.model, "amx": list(cpu.amx), "flags_source": cpu.source}
+
+
+def _guard() -> dict[str, Any]:
+    return hardware.load_guard().to_dict()
+
+
+def _llama() -> dict[str, Any]:
+    from .generation.llama import native
+
+    line = native.system_info()
+    return {
+        "version": _version("llama_cpp_python"),
+        "system_info": line,
+        "build_has_amx": "AMX_INT8 = 1" in line,  # ggml-cpu compiled with AMX: its AMX buffer type exists
+        "gpu_offload": native.supports_gpu_offload(),
+        "devices": native.devices(),
+    }
+
+
+def _model() -> dict[str, Any]:
+    from .models import DEFAULT_MODEL_SHA256, MODEL_ENV, default_model_path, sha256_file
+
+    path = default_model_path()
+    digest = sha256_file(path)
+    return {"path": str(path), "size": path.stat().st_size, "sha256": digest, "expected_sha256": DEFAULT_MODEL_SHA256,
+            "checksum_ok": digest == DEFAULT_MODEL_SHA256, "env_override": os.environ.get(MODEL_ENV)}
+
+
+def collect() -> dict[str, Any]:
+    """Everything `mctsr info` reports, as a JSON-serialisable dict."""
+    from . import __version__
+
+    return {
+        "mctsr_native": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _part(_cpu),
+        "load_guard": _part(_guard),
+        "llama_cpp": _part(_llama),
+        "default_model": _part(_model),
+    }
+
+
+def _devices(devs: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{d['name']} ({d['type']}, {d['description']}, {d['memory_total'] / _GIB:.1f} GiB)"
+                     for d in devs) or "none"
+
+
+def format_info(info: dict[str, Any]) -> str:
+    rows = [("mctsr-native", f"{info['mctsr_native']} (Python {info['python']}, {info['platform']})")]
+    llama = info["llama_cpp"]
+    if "error" in llama:
+        rows.append(("llama-cpp-python", f"ERROR {llama['error']}"))
+    else:
+        offload = "yes" if llama["gpu_offload"] else 'no (CPU build; for CUDA: CMAKE_ARGS="-DGGML_CUDA=on" scripts/setup.sh)'
+        rows += [("llama-cpp-python", str(llama["version"])), ("llama.cpp build", llama["system_info"]),
+                 ("build has AMX", "yes" if llama["build_has_amx"] else "no"),
+                 ("GPU offload", offload), ("devices", _devices(llama["devices"]))]
+    cpu = info["cpu"]
+    rows.append(("CPU", f"ERROR {cpu['error']}" if "error" in cpu else
+                 f"{cpu['model']}; AMX: {' '.join(cpu['amx']) or 'none'} (flags from {cpu['flags_source']})"))
+    guard = info["load_guard"]
+    rows.append(("load guard", f"ERROR {guard['error']}" if "error" in guard else
+                 f"{'ON' if guard['active'] else 'off'}: {guard['reason']} [{hardware.EXTRA_BUFTS_ENV}={guard['setting']}]"))
+    model = info["default_model"]
+    if "error" in model:
+        rows.append(("default model", f"ERROR {model['error']}"))
+    else:
+        check = "matches" if model["checksum_ok"] else f"MISMATCH (expected {model['expected_sha256']}): reinstall it"
+        rows.append(("default model", f"{model['path']} (sha256 {check})"))
+        if model["env_override"]:
+            rows.append(("$MCTSR_MODEL", f"{model['env_override']} (used instead of the default)"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    info = collect()
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    sys.stdout.flush()
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "info", help="print versions, the llama.cpp build, devices, the CPU's load guard and the model check",
+        description="What to look at, and to paste into a bug report, when something goes wrong.")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run)
