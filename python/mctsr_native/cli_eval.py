@@ -11,7 +11,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli_solve import _positive, add_model_options, add_search_options, backend_from_args, solve_config_from_args
+from .cli_solve import (
+    _positive,
+    add_model_options,
+    add_search_options,
+    backend_from_args,
+    check_model_options,
+    solve_config_from_args,
+)
 
 __all__ = ["add_parser", "parse_rollouts", "solve_identity", "cmd_eval", "cmd_report"]
 
@@ -82,8 +89,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from .errors import InvalidConfigError
 
-    if args.model and args.server:
-        raise InvalidConfigError("give --model or --server, not both")
+    check_model_options(args)
     if args.out.is_dir():  # checked again when the run file opens; here so that nothing else runs first
         raise InvalidConfigError(f"--out {args.out} is a directory: give a file name for the run's records")
     # --rollouts and --seed here are the eval's (a list, a run seed), not SolveConfig fields.

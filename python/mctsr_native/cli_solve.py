@@ -87,10 +87,10 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                         "or fails [120]")
 
 
-def backend_from_args(args: argparse.Namespace, *, seed: int = 0) -> Any:
-    """Open the backend the model options describe (the caller closes it)."""
+def check_model_options(args: argparse.Namespace) -> str | None:
+    """The model argument (a path, URLs, or None for the default), after the checks that need no model:
+    --model and --server together, --server without an http(s) URL, --timeout without a server."""
     from .errors import InvalidConfigError
-    from .generation import open_backend
 
     model = getattr(args, "model", None)
     server = getattr(args, "server", None)
@@ -98,14 +98,23 @@ def backend_from_args(args: argparse.Namespace, *, seed: int = 0) -> Any:
         raise InvalidConfigError("give --model or --server, not both")
     target = server or model
     is_url = target is not None and "://" in target
-    if server and not is_url:
-        raise InvalidConfigError(f"--server takes http:// or https:// URLs, got {server!r}")
+    urls = [u.strip() for u in (target or "").split(",") if u.strip()] if is_url or server else []
+    bad = [u for u in urls if not u.startswith(("http://", "https://"))]
+    if bad:
+        raise InvalidConfigError(f"servers need http:// or https:// URLs, got {bad[0]!r}")
+    if getattr(args, "timeout", None) is not None and not is_url:
+        raise InvalidConfigError("--timeout applies to --server (HTTP requests); the in-process model has none")
+    return target
+
+
+def backend_from_args(args: argparse.Namespace, *, seed: int = 0) -> Any:
+    """Open the backend the model options describe (the caller closes it)."""
+    from .generation import open_backend
+
+    target = check_model_options(args)
     options: dict[str, Any] = {"seed": seed}
-    timeout = getattr(args, "timeout", None)
-    if timeout is not None:
-        if not is_url:
-            raise InvalidConfigError("--timeout applies to --server (HTTP requests); the in-process model has none")
-        options["timeout"] = timeout
+    if getattr(args, "timeout", None) is not None:
+        options["timeout"] = args.timeout
     for flag, key in (("n_ctx", "n_ctx"), ("n_gpu_layers", "n_gpu_layers"), ("threads", "n_threads")):
         value = getattr(args, flag, None)
         if value is not None:
@@ -287,6 +296,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     if not problem.strip():
         raise InvalidProblemError("the problem is empty: give the text of a math problem")
     config = solve_config_from_args(args)
+    check_model_options(args)
 
     def progress(rec: Any) -> None:
         if not args.quiet:
