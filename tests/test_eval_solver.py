@@ -117,7 +117,8 @@ def test_eval_command_against_a_different_config(tmp_path: Path, argv: list[str]
 
     out = tmp_path / "run.jsonl"
     header = {"type": "header", "format": "mctsr-eval/1", "config": {"seed": 5}}
-    out.write_text(json.dumps(header) + "\n")
+    record = {"type": "result", "id": "q0", "rollouts": 0}  # a file with records (header-only ones are replaced)
+    out.write_text(json.dumps(header) + "\n" + json.dumps(record) + "\n")
     before = out.read_bytes()
     code = main(["eval", "--data", str(_data(tmp_path)), "--out", str(out), "--no-progress", *argv])
     assert code == 2

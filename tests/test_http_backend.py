@@ -190,7 +190,7 @@ def test_a_slow_server_times_out_and_the_other_requests_complete(fake):
     assert time.perf_counter() - t < 5  # two tries of 0.3 s, not the server's 10 s
     assert fast.error is None and fast.texts == ["4"]
     assert isinstance(slow.error, BackendError) and slow.completions[0].finish_reason == "error"
-    assert "no reply within 0.3 s" in str(slow.error) and "raise timeout=" in str(slow.error)
+    assert "no complete reply within 0.3 s" in str(slow.error) and "--timeout SECONDS" in str(slow.error)
     assert "after 2 attempts" in str(slow.error)
 
 

@@ -120,28 +120,28 @@ void init_tree(py::module_& m) {
           py::arg("kind") = "answer", "Adds a root node ('answer' or 'dummy'); returns its id.")
       .def(
           "add_child",
-          [](PyTree& self, NodeId parent) {
+          [](PyTree& self, NodeArg parent) {
             Lock lock(self.mutex);
             return self.tree.add_child(parent);
           },
           py::arg("parent"), "Adds a refined answer under parent (clears its pending mark, counts a rollout).")
       .def(
           "record_rewards",
-          [](PyTree& self, NodeId node, const std::vector<double>& rewards) {
+          [](PyTree& self, NodeArg node, const std::vector<double>& rewards) {
             Lock lock(self.mutex);
             self.tree.record_rewards(node, rewards);
           },
           py::arg("node"), py::arg("rewards"), ReleaseGil(), "Appends reward samples and recomputes the node's Q.")
       .def(
           "backpropagate",
-          [](PyTree& self, NodeId node) {
+          [](PyTree& self, NodeArg node) {
             Lock lock(self.mutex);
             self.tree.backpropagate(node);
           },
           py::arg("node"), ReleaseGil(), "Recomputes Q' of the node's ancestors (idempotent).")
       .def(
           "record_and_backpropagate",
-          [](PyTree& self, NodeId node, const std::vector<double>& rewards) {
+          [](PyTree& self, NodeArg node, const std::vector<double>& rewards) {
             Lock lock(self.mutex);
             self.tree.record_and_backpropagate(node, rewards.data(), rewards.size());
           },
@@ -162,7 +162,7 @@ void init_tree(py::module_& m) {
           py::arg("k"), ReleaseGil(), "Up to k distinct nodes to refine, each marked pending.")
       .def(
           "cancel",
-          [](PyTree& self, NodeId node) {
+          [](PyTree& self, NodeArg node) {
             Lock lock(self.mutex);
             self.tree.cancel(node);
           },
@@ -183,31 +183,31 @@ void init_tree(py::module_& m) {
           py::arg("by") = "own", "The best scored non-dummy node by own Q ('own') or Q' ('q'), or None.");
 
   // Per-node readout.
-  cls.def("q", [](PyTree& self, NodeId node) { Lock lock(self.mutex); return value_or_none(self.tree.q(node)); },
+  cls.def("q", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return value_or_none(self.tree.q(node)); },
           py::arg("node"), "Q'(node), the value UCT uses; None while unscored.")
-      .def("own_q", [](PyTree& self, NodeId node) { Lock lock(self.mutex); return value_or_none(self.tree.own_q(node)); },
+      .def("own_q", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return value_or_none(self.tree.own_q(node)); },
            py::arg("node"), "Q(node) from its own rewards; None while unscored.")
-      .def("uct", [](PyTree& self, NodeId node) { Lock lock(self.mutex); return value_or_none(self.tree.uct(node)); },
+      .def("uct", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return value_or_none(self.tree.uct(node)); },
            py::arg("node"), "UCT(node) now; None while unscored.")
-      .def("visits", [](PyTree& self, NodeId node) { Lock lock(self.mutex); return self.tree.visits(node); },
+      .def("visits", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.visits(node); },
            py::arg("node"), "N(node): the number of reward samples.")
-      .def("parent", [](PyTree& self, NodeId node) { Lock lock(self.mutex); return node_or_none(self.tree.parent(node)); },
+      .def("parent", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return node_or_none(self.tree.parent(node)); },
            py::arg("node"), "The parent id, or None for a root.")
-      .def("children", [](PyTree& self, NodeId node) { Lock lock(self.mutex); return self.tree.children(node); },
+      .def("children", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.children(node); },
            py::arg("node"), "Child ids, oldest first.")
-      .def("kind", [](PyTree& self, NodeId node) { Lock lock(self.mutex); return std::string(to_string(self.tree.kind(node))); },
+      .def("kind", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return std::string(to_string(self.tree.kind(node))); },
            py::arg("node"), "'answer' or 'dummy'.")
-      .def("depth", [](PyTree& self, NodeId node) { Lock lock(self.mutex); return self.tree.depth(node); },
+      .def("depth", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.depth(node); },
            py::arg("node"), "0 for a root.")
-      .def("rewards", [](PyTree& self, NodeId node) { Lock lock(self.mutex); return self.tree.rewards_raw(node); },
+      .def("rewards", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.rewards_raw(node); },
            py::arg("node"), "The raw reward samples, as recorded.")
-      .def("suppressed_rewards", [](PyTree& self, NodeId node) { Lock lock(self.mutex); return self.tree.rewards(node); },
+      .def("suppressed_rewards", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.rewards(node); },
            py::arg("node"), "The reward samples after full-score suppression (what Q uses).")
-      .def("is_fully_expanded", [](PyTree& self, NodeId node) { Lock lock(self.mutex); return self.tree.is_fully_expanded(node); },
+      .def("is_fully_expanded", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.is_fully_expanded(node); },
            py::arg("node"))
-      .def("is_pending", [](PyTree& self, NodeId node) { Lock lock(self.mutex); return self.tree.is_pending(node); },
+      .def("is_pending", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.is_pending(node); },
            py::arg("node"))
-      .def("is_candidate", [](PyTree& self, NodeId node) { Lock lock(self.mutex); return self.tree.is_candidate(node); },
+      .def("is_candidate", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.is_candidate(node); },
            py::arg("node"))
       .def("exploration_c", [](PyTree& self) { Lock lock(self.mutex); return self.tree.exploration_c(); },
            "c now, under the config's schedule.")

@@ -133,7 +133,7 @@ mctsr_status mctsr_tree_initialize(mctsr_tree* tree, mctsr_node* out_answer, mct
   });
 }
 
-mctsr_status mctsr_tree_add_root(mctsr_tree* tree, mctsr_node_kind kind, mctsr_node* out_node) {
+mctsr_status mctsr_tree_add_root(mctsr_tree* tree, int32_t kind, mctsr_node* out_node) {
   MCTSR_REQUIRE(tree);
   MCTSR_REQUIRE(out_node);
   if (kind != MCTSR_NODE_ANSWER && kind != MCTSR_NODE_DUMMY) {
@@ -214,7 +214,7 @@ mctsr_status mctsr_tree_uct(const mctsr_tree* tree, mctsr_node node, double* out
   return guarded([&] { *out_uct = tree->tree.uct(node); });
 }
 
-mctsr_status mctsr_tree_best(const mctsr_tree* tree, mctsr_best_by by, mctsr_node* out_node) {
+mctsr_status mctsr_tree_best(const mctsr_tree* tree, int32_t by, mctsr_node* out_node) {
   MCTSR_REQUIRE(tree);
   MCTSR_REQUIRE(out_node);
   if (by != MCTSR_BEST_BY_OWN_Q && by != MCTSR_BEST_BY_Q) {

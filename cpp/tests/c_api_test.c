@@ -52,6 +52,9 @@ int main(void) {
   EXPECT(mctsr_last_error()[0] != '\0');
   EXPECT(mctsr_tree_q(tree, 99, &q) == MCTSR_ERROR_INVALID_NODE);
   EXPECT(mctsr_tree_uct(tree, child, &q) == MCTSR_OK && q > 70.0);
+  EXPECT(mctsr_tree_add_root(tree, 7, &parent) == MCTSR_ERROR_INVALID_ARGUMENT); /* enums are checked int32_t */
+  EXPECT(mctsr_tree_best(tree, -3, &best) == MCTSR_ERROR_INVALID_ARGUMENT);
+  EXPECT(mctsr_tree_add_root(tree, MCTSR_NODE_DUMMY, &parent) == MCTSR_OK && mctsr_tree_size(tree) == 4);
 
   mctsr_tree_free(tree);
   printf("c_api_test ok\n");

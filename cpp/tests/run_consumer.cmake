@@ -10,8 +10,10 @@ function(run)
   endif()
 endfunction()
 run(${CMAKE_COMMAND} --install ${MCTSR_BUILD_DIR} --prefix ${WORK_DIR}/prefix --config ${CONFIG})
+# A sanitized core (MCTSR_SANITIZE) needs its runtime in the consumer too: the same flags, compile and link.
+string(REPLACE ";" " " flags "${SANITIZE_FLAGS}")
 run(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${WORK_DIR}/build -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
-    -DCMAKE_BUILD_TYPE=${CONFIG})
+    -DCMAKE_BUILD_TYPE=${CONFIG} "-DCMAKE_CXX_FLAGS=${flags}" "-DCMAKE_EXE_LINKER_FLAGS=${flags}")
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build --config ${CONFIG})
 find_program(consumer NAMES mctsr_consumer PATHS ${WORK_DIR}/build ${WORK_DIR}/build/${CONFIG} NO_DEFAULT_PATH)
 run(${consumer})

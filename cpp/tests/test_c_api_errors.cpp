@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <thread>
 
@@ -68,7 +69,13 @@ TEST_CASE("C ABI: each error kind becomes its status code and message, the tree 
   mctsr_node batch[4];
   size_t n = 99;
   CHECK(mctsr_tree_select_batch(tree, 0, batch, &n) == MCTSR_ERROR_INVALID_ARGUMENT);
-  CHECK(mctsr_tree_add_root(tree, static_cast<mctsr_node_kind>(7), &out) == MCTSR_ERROR_INVALID_ARGUMENT);
+  // Enum arguments are int32_t at the ABI: a value outside the enum is a checked error, not UB.
+  CHECK(mctsr_tree_add_root(tree, 7, &out) == MCTSR_ERROR_INVALID_ARGUMENT);
+  CHECK(std::string(mctsr_last_error()).find("node kind 7") != std::string::npos);
+  CHECK(mctsr_tree_add_root(tree, -1, &out) == MCTSR_ERROR_INVALID_ARGUMENT);
+  CHECK(mctsr_tree_best(tree, 7, &out) == MCTSR_ERROR_INVALID_ARGUMENT);
+  CHECK(std::string(mctsr_last_error()).find("best_by 7") != std::string::npos);
+  CHECK(mctsr_tree_best(tree, INT32_MIN, &out) == MCTSR_ERROR_INVALID_ARGUMENT);
   CHECK(mctsr_tree_select(nullptr, &out) == MCTSR_ERROR_INVALID_ARGUMENT);
   CHECK(mctsr_tree_size(tree) == 2);
   int64_t visits = -1;

@@ -29,6 +29,7 @@ __all__ = ["extract_answer", "answer_kind", "equivalent", "answer_key", "group_a
 FLOAT_DECIMALS = 6  # numbers equal after rounding to this many decimals are equal (math-verify's default)
 MATH_VERIFY_TIMEOUT_S = 1  # per parse / per verify call (SIGALRM granularity is whole seconds)
 MAX_SYMBOLIC_CHARS = 300  # longer answers are compared as normalized strings only
+MAX_ANSWER_LINE = 500  # characters after an answer prefix that are read for the answer
 
 # --------------------------------------------------------------------------------------------------- extraction
 
@@ -50,63 +51,72 @@ _WORD_ANSWERS = {"yes", "no", "true", "false", "none", "odd", "even", "neither",
 _PLACEHOLDERS = {"<answer>", "[answer]", "<your answer>", "x", "...", "<number>", "<answer>'", '<answer>"'}
 
 
-def _balanced(text: str, open_at: int) -> int | None:
-    """Index just past the brace group opening at `open_at` (text[open_at] == "{"), or None if unclosed."""
-    depth = 0
-    i = open_at
-    while i < len(text):
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
+_BRACE_TOKEN_RE = re.compile(r"\\.|[{}]", re.S)  # an escaped character (skipped) or a brace
+
+
+def _brace_closes(text: str) -> dict[int, int]:
+    """For every "{" that closes, the index just past its matching "}": one pass over the braces and escapes
+    (so finding the group of every \\boxed{ costs O(len(text)) in all, not per box)."""
+    closes: dict[int, int] = {}
+    stack: list[int] = []
+    for m in _BRACE_TOKEN_RE.finditer(text):
+        c = m.group()
         if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return None
+            stack.append(m.start())
+        elif c == "}" and stack:
+            closes[stack.pop()] = m.end()
+    return closes
+
+
+_BARE_BOX_RE = re.compile(r"[^\s$]*")
 
 
 def _last_boxed(text: str) -> str | None:
     """Content of the last complete `\\boxed{...}` / `\\fbox{...}` (or `\\boxed 5`)."""
-    for m in reversed(list(_BOX_RE.finditer(text))):
+    boxes = list(_BOX_RE.finditer(text))
+    closes = _brace_closes(text) if boxes else {}
+    for m in reversed(boxes):
         start = m.end()
         if start < len(text) and text[start] == "{":
-            end = _balanced(text, start)
+            end = closes.get(start)
             if end is None:
                 continue  # truncated box: try an earlier one
             content = text[start + 1 : end - 1].strip()
         else:
-            content = re.match(r"[^\s$]*", text[start:]).group(0).strip()  # type: ignore[union-attr]
+            content = _BARE_BOX_RE.match(text, start).group(0).strip()  # type: ignore[union-attr]
         if content:
             return content
     return None
+
+
+_COMMA_WORD_RE = re.compile(r",\s+[a-z]{2,}")
+# What can end an answer's sentence, or change the bracket depth (the scan visits only these).
+_SENTENCE_TOKEN_RE = re.compile(r"[([{]|[)\]}]|\.(?=\s)|,(?=\s+[a-z]{2,})|\s+(?:because|since|which|where)\b")
 
 
 def _sentence_end(s: str) -> int:
     """Where the answer's sentence ends: the first ". " / ", word" / " because|since|which" outside brackets
     (a decimal point is never followed by a space), else the end."""
     depth = 0
-    for i, c in enumerate(s):
+    for m in _SENTENCE_TOKEN_RE.finditer(s):
+        c = m.group()[0]
         if c in "([{":
             depth += 1
         elif c in ")]}":
             depth = max(0, depth - 1)
-        elif depth == 0 and c in ".," and i + 1 < len(s) and s[i + 1].isspace():
-            if c == "." or re.match(r",\s+[a-z]{2,}", s[i:]):
-                return i
-        elif depth == 0 and c.isspace() and re.match(r"\s+(?:because|since|which|where)\b", s[i:]):
-            return i
+        elif depth == 0:
+            return m.start()
     return len(s)
+
+
+_BRACE_RE = re.compile(r"[{}]")
 
 
 def _balanced_brackets(s: str) -> bool:
     """Braces pair up, and as many ( / [ open as ) / ] close (intervals like "[1, 2)" mix them)."""
     depth = 0
-    for c in s:
-        depth += (c == "{") - (c == "}")
+    for m in _BRACE_RE.finditer(s):
+        depth += 1 if m.group() == "{" else -1
         if depth < 0:
             return False
     return depth == 0 and s.count("(") + s.count("[") == s.count(")") + s.count("]")
@@ -136,22 +146,25 @@ def extract_answer(text: str) -> str | None:
     boxed = _last_boxed(text)
     if boxed is not None:
         return boxed
-    matches: list[tuple[int, str]] = []
-    for pattern in _LINE_PREFIXES:
-        for m in pattern.finditer(text):
-            rest = text[m.end() :]
-            captured = rest.split("\n", 1)[0]
-            if not captured.strip():  # "The answer is:" then the answer on the next non-empty line
-                captured = next((ln for ln in rest.splitlines() if ln.strip()), "")
-            answer = _clean_line_answer(_FILLER_RE.sub("", captured.strip()))
-            if not answer or answer.lower().strip("'\"`") in _PLACEHOLDERS:
-                continue
-            if re.fullmatch(r"[a-z][a-z '’-]+", answer) and answer not in _WORD_ANSWERS:
-                continue  # commentary, not an answer
-            matches.append((m.end(), answer))
-    if not matches:
-        return None
-    return max(matches, key=lambda t: t[0])[1]
+    # Every answer-line prefix, latest first; the first that yields an answer wins. Each looks at most
+    # MAX_ANSWER_LINE characters past its prefix, so the whole extraction is linear in the reply's length.
+    ends = sorted({m.end() for pattern in _LINE_PREFIXES for m in pattern.finditer(text)}, reverse=True)
+    for end in ends:
+        window = text[end : end + MAX_ANSWER_LINE + 1]
+        captured, newline, after = window.partition("\n")
+        if not captured.strip() and newline:  # "The answer is:" then the answer on the next non-empty line
+            captured = next((ln for ln in after.splitlines() if ln.strip()), "")
+        long_line = len(captured) > MAX_ANSWER_LINE
+        captured = captured[:MAX_ANSWER_LINE]
+        answer = _clean_line_answer(_FILLER_RE.sub("", captured.strip()))
+        if long_line and len(answer) >= MAX_ANSWER_LINE // 2:
+            continue  # a line with no end in sight is not an answer
+        if not answer or answer.lower().strip("'\"`") in _PLACEHOLDERS:
+            continue
+        if re.fullmatch(r"[a-z][a-z '’-]+", answer) and answer not in _WORD_ANSWERS:
+            continue  # commentary, not an answer
+        return answer
+    return None
 
 
 _AMOUNT_END = r"(?=\s|[.,;!?)](?:\s|$)|/[a-zA-Z]|$)"  # an amount of money ends: "$2 each", "$2.", "$35/hour"

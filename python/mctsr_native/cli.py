@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     except MctsrError as e:
         print(f"mctsr: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the file system or a device said no: name the path, no traceback
+        where = f" {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"mctsr: error:{where} {e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("mctsr: interrupted", file=sys.stderr)
         return 130

@@ -11,8 +11,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli_solve import (_positive, add_model_options, add_search_options, backend_from_args, model_source,
-                        solve_config_from_args)
+from .cli_solve import (
+    _positive,
+    add_model_options,
+    add_search_options,
+    backend_from_args,
+    check_model_options,
+    solve_config_from_args,
+)
 
 __all__ = ["add_parser", "parse_rollouts", "solve_identity", "cmd_eval", "cmd_report"]
 
@@ -81,7 +87,11 @@ def solve_identity(config: Any) -> dict[str, Any]:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import EvalConfig, run_eval
 
-    model = model_source(args)
+    from .errors import InvalidConfigError
+
+    model = check_model_options(args)
+    if args.out.is_dir():  # checked again when the run file opens; here so that nothing else runs first
+        raise InvalidConfigError(f"--out {args.out} is a directory: give a file name for the run's records")
     # --rollouts and --seed here are the eval's (a list, a run seed), not SolveConfig fields.
     solve_config = solve_config_from_args(argparse.Namespace(**{**vars(args), "rollouts": None, "seed": None}))
     backend_options = {k: v for k, v in (("n_ctx", args.n_ctx), ("n_gpu_layers", args.n_gpu_layers),
@@ -100,12 +110,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import build_table, format_table, load_runs, plot_runs, table_json
+    from .runfile import atomic_write_text, check_writable
 
+    for flag, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is not None:  # before reading the runs: a bad path fails now, not after the table
+            check_writable(path, what=flag)
     records = load_runs(args.runs)
     table = build_table(records, by=args.by)
     print(format_table(table), flush=True)
     if args.json is not None:
-        args.json.write_text(table_json(table), encoding="utf-8")
+        atomic_write_text(args.json, table_json(table))
     if args.plot is not None:
         plot_runs(table, args.plot)
         print(f"plot written to {args.plot}", file=sys.stderr)

@@ -24,8 +24,13 @@ __all__ = [
 ]
 
 
-def _int_at_least(low: int):
-    """An argparse type: an integer >= low (argparse turns the error into a usage message)."""
+INT32_MAX = 2**31 - 1  # integers that reach llama.cpp or the C++ core are 32-bit there
+SEED_MAX = 2**32 - 1  # seeds are unsigned 32-bit in llama.cpp's samplers
+MAX_PROBLEM_BYTES = 1 << 20  # a longer problem cannot fit any model's context: refused before reading more
+
+
+def _int_at_least(low: int, high: int = INT32_MAX):
+    """An argparse type: an integer in [low, high] (argparse turns the error into a usage message)."""
 
     def parse(text: str) -> int:
         try:
@@ -34,6 +39,25 @@ def _int_at_least(low: int):
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"expected an integer <= {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _finite(low: float, *, strict: bool = False):
+    """An argparse type: a finite number >= low (> low when strict); "nan" and "inf" are refused by name."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"expected a number {'>' if strict else '>='} {low:g}, got {text!r}")
         return value
 
     return parse
@@ -41,6 +65,8 @@ def _int_at_least(low: int):
 
 _positive = _int_at_least(1)
 _non_negative = _int_at_least(0)
+_seed = _int_at_least(0, SEED_MAX)
+_seconds = _finite(0.0, strict=True)
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -52,40 +78,55 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--server", default=None, metavar="URL",
                    help="OpenAI-compatible server(s) (llama-server, vLLM, SGLang), comma-separated; "
                         "same as --model URL")
-    g.add_argument("--n-gpu-layers", type=int, default=None, help="layers to offload to the GPU (-1 = all) [0]")
+    g.add_argument("--n-gpu-layers", type=_int_at_least(-1), default=None,
+                   help="layers to offload to the GPU (-1 = all) [0]")
     g.add_argument("--n-ctx", type=_positive, default=None, help="context size in tokens [engine default]")
     g.add_argument("--threads", type=_positive, default=None, help="CPU threads for llama.cpp [auto]")
+    g.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="with --server: the most one HTTP request may take, start to end, before it is retried "
+                        "or fails [120]")
 
 
-def model_source(args: argparse.Namespace) -> str | None:
-    """The model the options name: --server URL(s), else --model PATH, else None (the default model)."""
+def check_model_options(args: argparse.Namespace) -> str | None:
+    """The model argument (a path, URLs, or None for the default), after the checks that need no model:
+    --model and --server together, --server without an http(s) URL, --timeout without a server."""
     from .errors import InvalidConfigError
 
     model = getattr(args, "model", None)
     server = getattr(args, "server", None)
     if model and server:
         raise InvalidConfigError("give --model or --server, not both")
-    return server or model
+    target = server or model
+    is_url = target is not None and "://" in target
+    urls = [u.strip() for u in (target or "").split(",") if u.strip()] if is_url or server else []
+    bad = [u for u in urls if not u.startswith(("http://", "https://"))]
+    if bad:
+        raise InvalidConfigError(f"servers need http:// or https:// URLs, got {bad[0]!r}")
+    if getattr(args, "timeout", None) is not None and not is_url:
+        raise InvalidConfigError("--timeout applies to --server (HTTP requests); the in-process model has none")
+    return target
 
 
 def backend_from_args(args: argparse.Namespace, *, seed: int = 0) -> Any:
     """Open the backend the model options describe (the caller closes it)."""
     from .generation import open_backend
 
-    source = model_source(args)
+    target = check_model_options(args)
     options: dict[str, Any] = {"seed": seed}
+    if getattr(args, "timeout", None) is not None:
+        options["timeout"] = args.timeout
     for flag, key in (("n_ctx", "n_ctx"), ("n_gpu_layers", "n_gpu_layers"), ("threads", "n_threads")):
         value = getattr(args, flag, None)
         if value is not None:
             options[key] = value
-    return open_backend(source, **options)
+    return open_backend(target, **options)
 
 
 # Search options: (flag, SolveConfig field, argparse keywords). Unset flags keep SolveConfig's default.
 _SEARCH_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--rollouts", "rollouts", {"type": _non_negative, "help": "refinements to make; 0 = zero-shot CoT [8]"}),
     ("--parallel", "parallel", {"type": _positive, "help": "P: candidates refined per step in one batch [1]"}),
-    ("--seed", "seed", {"type": int, "help": "seed of the search and of the model [0]"}),
+    ("--seed", "seed", {"type": _seed, "help": "seed of the search and of the model [0]"}),
     ("--rules", "rules", {"choices": ("paper", "reference"), "help": "tree rules preset [paper]"}),
     ("--selector", "selector", {"choices": ("vote", "max_q"), "help": "final-answer rule [vote]"}),
     ("--reward-samples", "reward_samples", {"type": _positive, "help": "k: reward samples per new answer [3]"}),
@@ -95,11 +136,13 @@ _SEARCH_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--critique-max-tokens", "critique_max_tokens", {"type": _positive, "help": "cap of each critique [256]"}),
     ("--refine-max-tokens", "refine_max_tokens", {"type": _positive, "help": "cap of each rewrite [384]"}),
     ("--reward-max-tokens", "reward_max_tokens", {"type": _positive, "help": "cap of each reward reply [64]"}),
-    ("--temperature", "temperature", {"type": float, "help": "sampling temperature of answers, critiques [0.7]"}),
+    ("--temperature", "temperature",
+     {"type": _finite(0.0), "help": "sampling temperature of answers, critiques [0.7]"}),
     ("--patience", "patience",
      {"type": _non_negative, "help": "stop when the best Q has not improved for N rollouts (0 = off) [0]"}),
-    ("--max-seconds", "max_seconds", {"type": float, "help": "wall-clock budget, checked between steps"}),
-    ("--token-budget", "token_budget", {"type": _positive, "help": "budget of model tokens (evaluated+generated)"}),
+    ("--max-seconds", "max_seconds", {"type": _seconds, "help": "wall-clock budget, checked between steps"}),
+    ("--token-budget", "token_budget",
+     {"type": _int_at_least(1, 2**63 - 1), "help": "budget of model tokens (evaluated+generated)"}),
 ]
 
 
@@ -159,15 +202,49 @@ def _read_problem(args: argparse.Namespace) -> str:
     if args.file is not None and args.problem is not None:
         raise InvalidProblemError("give the problem as an argument, with --file, or on standard input (-), once")
     if args.file is not None:
+        if args.file.is_dir():
+            raise InvalidProblemError(f"cannot read {args.file}: it is a directory")
         try:
-            return args.file.read_text(encoding="utf-8")
+            with open(args.file, "rb") as f:
+                return _decode_problem(f.read(MAX_PROBLEM_BYTES + 1), str(args.file))
         except OSError as e:
             raise InvalidProblemError(f"cannot read {args.file}: {e.strerror or e}") from None
     if args.problem == "-" or (args.problem is None and not sys.stdin.isatty()):
-        return sys.stdin.read()
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:  # a text stream (tests, embedding): bounded all the same
+            return _check_size(sys.stdin.read(MAX_PROBLEM_BYTES + 1), "standard input")
+        return _decode_problem(stream.read(MAX_PROBLEM_BYTES + 1), "standard input")
     if args.problem is None:
         raise InvalidProblemError('no problem given: mctsr solve "PROBLEM", --file PATH, or - for standard input')
-    return args.problem
+    return _check_size(args.problem, "the problem argument")
+
+
+def _check_size(text: str, source: str) -> str:
+    from .errors import InvalidProblemError
+
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_PROBLEM_BYTES:
+        raise InvalidProblemError(f"{source} is longer than {MAX_PROBLEM_BYTES >> 20} MiB: not a math problem "
+                                  "(no model context holds it)")
+    return text
+
+
+def _decode_problem(raw: bytes, source: str) -> str:
+    """The problem as text: at most MAX_PROBLEM_BYTES, UTF-8 (a BOM is dropped), no NUL bytes."""
+    from .errors import InvalidProblemError
+
+    if len(raw) > MAX_PROBLEM_BYTES:
+        raise InvalidProblemError(f"{source} is longer than {MAX_PROBLEM_BYTES >> 20} MiB: not a math problem "
+                                  "(no model context holds it)")
+    try:
+        text = raw.decode("utf-8").lstrip("\ufeff")
+    except UnicodeDecodeError as e:
+        raise InvalidProblemError(
+            f"{source} is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}): convert it, e.g. "
+            "`iconv -f latin1 -t utf-8`"
+        ) from None
+    if "\x00" in text:
+        raise InvalidProblemError(f"{source} holds NUL bytes: it is binary data, not a problem's text")
+    return text
 
 
 def _fmt_q(q: float | None) -> str:
@@ -211,10 +288,13 @@ def format_summary(result: Any, model_name: str = "") -> str:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
+    from .errors import InvalidProblemError, MctsrError
+    from .runfile import atomic_write_text, check_writable
     from .solver import check_problem, solve
 
     problem = check_problem(_read_problem(args))
     config = solve_config_from_args(args)
+    check_model_options(args)
 
     def progress(rec: Any) -> None:
         if not args.quiet:
@@ -222,19 +302,23 @@ def cmd_solve(args: argparse.Namespace) -> int:
             print(f"[mctsr] {what}, best answer {rec.best_answer}, best Q {_fmt_q(rec.best_q)} "
                   f"({rec.seconds:.1f} s)", file=sys.stderr, flush=True)
 
+    if args.json is not None:  # before any model work: a bad path must not cost the whole search
+        check_writable(args.json, what="--json")
     backend = backend_from_args(args, seed=config.seed)
     try:
         result = solve(problem, backend=backend, config=config, progress=progress)
     finally:
         backend.close()
+    print(format_summary(result, getattr(backend, "name", "")), flush=True)  # first: a late failure keeps it
+    if args.show_text:
+        print("\n--- chosen answer ---\n" + result.text, flush=True)
     if args.json is not None:
         data = result.to_dict()
         data["tree"] = result.tree
-        args.json.write_text(json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n",
-                             encoding="utf-8")
-    print(format_summary(result, getattr(backend, "name", "")))
-    if args.show_text:
-        print("\n--- chosen answer ---\n" + result.text)
-    if args.json is not None:
+        try:
+            atomic_write_text(args.json, json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+        except OSError as e:
+            raise MctsrError(f"cannot write --json {args.json}: {e.strerror or e} (the summary above is the "
+                             "result)") from None
         print(f"result written to {args.json}", file=sys.stderr)
     return 0 if result.stats["stop_reason"] != "cancelled" else 130

@@ -19,6 +19,7 @@ from .errors import DataError
 __all__ = ["Problem", "load_problems", "dataset_name", "REQUIRED_FIELDS"]
 
 REQUIRED_FIELDS = ("id", "problem", "answer")
+MAX_LINE_BYTES = 1 << 20  # one problem record; a longer line (or /dev/zero) is refused, never read whole
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,19 +82,33 @@ def load_problems(
     p = Path(path)
     if limit is not None and limit < 1:
         raise DataError(f"limit must be >= 1, got {limit}")
+    if p.is_dir():
+        raise DataError(f"{p}: is a directory, not a JSONL file")
     try:
-        raw = p.read_bytes()
+        f = open(p, "rb")
     except FileNotFoundError:
         raise DataError(f"{p}: no such data file") from None
-    except IsADirectoryError:
-        raise DataError(f"{p}: is a directory, not a JSONL file") from None
     except OSError as e:
         raise DataError(f"{p}: cannot read: {e.strerror or e}") from None
-    name = dataset or dataset_name(p)
+    with f:
+        return _parse(f, p, dataset or dataset_name(p), limit)
+
+
+def _parse(f: Any, p: Path, name: str, limit: int | None) -> list[Problem]:
     problems: list[Problem] = []
     first_line_of: dict[str, int] = {}
-    for lineno, line_bytes in enumerate(raw.split(b"\n"), start=1):
+    lineno = 0
+    while True:
+        try:
+            line_bytes = f.readline(MAX_LINE_BYTES + 1)
+        except OSError as e:
+            raise DataError(f"{p}: cannot read: {e.strerror or e}") from None
+        if not line_bytes:
+            break
+        lineno += 1
         where = f"{p}:{lineno}"
+        if len(line_bytes) > MAX_LINE_BYTES:
+            raise DataError(f"{where}: a line longer than {MAX_LINE_BYTES >> 20} MiB: not one problem record")
         try:
             line = line_bytes.decode("utf-8").strip()
         except UnicodeDecodeError as e:

@@ -36,7 +36,7 @@ from .answers import answer_key, equivalent, extract_answer
 from .data import Problem, dataset_name, load_problems
 from .generation.client import BackendShare
 from .result import json_safe
-from .runfile import FORMAT, RunFile
+from .runfile import FORMAT, RunFile, atomic_write_text, check_writable
 
 __all__ = ["EvalConfig", "EvalSummary", "run_eval", "score_result", "problem_seed", "SolveFn"]
 
@@ -52,7 +52,7 @@ class EvalConfig:
     rollouts: tuple[int, ...] = (0, 1, 4, 8)  # rollout budgets to run per problem (0 = zero-shot CoT)
     limit: int | None = None  # only the first N problems of the file
     seed: int = 0  # (identity) run seed; each problem's seed derives from it and the problem id
-    model: str | None = None  # (identity, by file name or URL) GGUF path or server URL(s); None = default model
+    model: str | None = None  # (identity, by content or URL) GGUF path or server URL(s); None = default model
     solve: Mapping[str, Any] = field(default_factory=dict)  # (identity) solver options as recorded (JSON)
     backend_options: Mapping[str, Any] = field(default_factory=dict)  # open_backend options (n_ctx is identity)
     concurrency: int = 1  # problems in flight at once (HTTP backends only)
@@ -103,18 +103,36 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _model_identity(model: str | None) -> str:
-    """The model as it matters for results: a GGUF by file name, a server by URL, the default by name."""
-    if model is None:
+_SAMPLE_BYTES = 1 << 20  # a model file is identified by its size and a hash of its first and last MiB
+
+
+def _model_identity(model: str | None) -> str | dict[str, Any]:
+    """The model as it matters for results: a GGUF file by content (its size and a hash of its first and last
+    MiB: the header, tensor index and a sample of the weights; fast on an 8B file), so the same file at
+    another path resumes and another file of the same name does not; a server by URL."""
+    if model is not None and "://" in model:
+        return model
+    path: Path | None = Path(model) if model is not None else None
+    if path is None:
         try:
             from .models import default_model_path
 
-            return "default:" + Path(default_model_path()).name
-        except Exception:  # noqa: BLE001 - models.py missing or the default not installed: still comparable
+            path = Path(default_model_path())
+        except Exception:  # noqa: BLE001 - the default not installed: opening it will say so
             return "default"
-    if "://" in model:
-        return model
-    return Path(model).name
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            import hashlib
+
+            h = hashlib.sha256(f"{size}:".encode())
+            h.update(f.read(_SAMPLE_BYTES))
+            if size > _SAMPLE_BYTES:
+                f.seek(max(_SAMPLE_BYTES, size - _SAMPLE_BYTES))
+                h.update(f.read(_SAMPLE_BYTES))
+    except OSError:  # missing or unreadable: opening the model will say so (the header is then replaced)
+        return path.name
+    return {"size": size, "sample_sha256": h.hexdigest()}
 
 
 def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
@@ -134,6 +152,7 @@ def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
         "problems": n_problems,
         "concurrency": config.concurrency,
         "backend_options": json_safe(dict(config.backend_options)),
+        "model": config.model if config.model is None or "://" in str(config.model) else str(config.model),
     }
     return {"type": "header", "format": FORMAT, "version": __version__, "created": time.time(),
             "config": identity, "plan": plan}
@@ -221,9 +240,7 @@ def _tree_ref(config: EvalConfig, problem: Problem, rollouts: int, result: Mappi
     trees.mkdir(parents=True, exist_ok=True)
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", problem.id).strip("_") or "problem"
     name = f"{safe}-{zlib.crc32(problem.id.encode()):08x}-r{rollouts}.json"
-    tmp = trees / f".{name}.tmp"
-    tmp.write_text(json.dumps(json_safe(tree), ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, trees / name)
+    atomic_write_text(trees / name, json.dumps(json_safe(tree), ensure_ascii=False))
     try:
         ref = os.path.relpath(trees / name, Path(config.out).resolve().parent)
     except ValueError:  # another drive (Windows)
@@ -307,6 +324,8 @@ def run_eval(
     config.validate()
     started = time.perf_counter()
     problems = load_problems(config.data, limit=config.limit)
+    if config.trees_dir is not None:  # before any model work, not at the first tree
+        check_writable(config.trees_dir, what="--trees", directory=True)
     header = build_header(config, len(problems))
     with RunFile(config.out, header, log=say) as run:
         done = run.keys()
@@ -375,6 +394,10 @@ def run_eval(
                     finish(problem, rollouts, solve_one(problem, rollouts))
             else:
                 _run_pool(pending, workers, solve_one, finish)
+        except BaseException:  # a late failure: the records written so far are safe; say so before the error
+            say(f"stopped: {summary.written} records written to {config.out} by this run "
+                f"({summary.already_done + summary.written} of {summary.planned} done); re-run to resume")
+            raise
         finally:
             bar.close()
             if own_backend:

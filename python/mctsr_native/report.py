@@ -85,7 +85,7 @@ def load_runs(paths: Sequence[str | Path], *, warn: Any = None) -> list[dict[str
     included: records merge only within one) and `_group` (a row label suffix: "" when every run shares
     one setup apart from the data, else the run file's name)."""
     say = warn or (lambda msg: print(f"mctsr report: {msg}", file=sys.stderr))
-    runs = [read_run(p) for p in paths]
+    runs = [read_run(p, keep_trees=False) for p in paths]  # streamed; trees are not needed here
     for run in runs:
         if run.torn_bytes:
             say(f"{run.path}: ignoring an incomplete last line ({run.torn_bytes} bytes; `mctsr eval` repairs it)")
@@ -243,5 +243,9 @@ def plot_runs(table: Table, path: str | Path) -> None:
     ax_acc.legend(fontsize=7)
     ax_tok.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=120)
+    except (OSError, ValueError) as e:  # a bad path, or an extension matplotlib cannot write
+        raise MctsrError(f"cannot write the plot {path}: {getattr(e, 'strerror', None) or e}") from None
+    finally:
+        plt.close(fig)

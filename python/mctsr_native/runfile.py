@@ -7,7 +7,14 @@ torn line at the end. On reopening, a torn last line (no final newline, or not J
 (the file is truncated back to its last complete line) before anything is appended; a damaged line anywhere
 else is an error, never silently dropped. While a run appends, it holds an exclusive `flock` on the file, so
 two runs can never interleave lines. A header that does not match the current configuration raises
-`RunMismatchError` naming every difference, and the file is left exactly as it was.
+`RunMismatchError` naming every difference, and the file is left exactly as it was; so does a file whose
+first line is not a run header (a torn tail is repaired only after a valid header). A header with no record
+after it is replaced (nothing is lost: the run that wrote it never finished a problem).
+
+Durability (docs/bad-input.md): an appended record is fsynced before `append` returns; a new run file's
+directory entry is fsynced on creation; tree files and other whole-file outputs go through
+`atomic_write_text` (temporary file, fsync, rename, fsync of the directory). After a power loss a run file
+holds every record whose `append` returned, and at most one torn line, which the next run cuts off.
 """
 
 from __future__ import annotations
@@ -16,13 +23,39 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 from .errors import DataError, RunMismatchError
 
-__all__ = ["RunFile", "RunContents", "read_run", "config_differences", "FORMAT"]
+__all__ = ["RunFile", "RunContents", "read_run", "config_differences", "atomic_write_text", "check_writable",
+           "fsync_dir", "FORMAT"]
 
 FORMAT = "mctsr-eval/1"  # the header's "format": bump when records change incompatibly
+
+
+MAX_LINE_BYTES = 256 << 20  # a longer line is not a record this package wrote (inline trees stay far below)
+_HEADER_START = b'{"type": "header"'  # how every header line begins (json.dumps keeps the key order)
+
+# What a result record's fields must be, when present: report, resume and the progress bar read them.
+_INT = (int,)
+_RECORD_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {  # name -> (types, None allowed)
+    "id": ((str,), False),
+    "rollouts": (_INT, False),
+    "dataset": ((str,), True),
+    "level": ((str, int), True),
+    "subject": ((str,), True),
+    "correct": ((bool,), True),
+    "correct_max_q": ((bool,), True),
+    "pass_at_tree": ((bool,), True),
+    "tokens_evaluated": (_INT, True),
+    "tokens_reused": (_INT, True),
+    "tokens_generated": (_INT, True),
+    "model_calls": (_INT, True),
+    "seconds": ((int, float), True),
+    "model_seconds": ((int, float), True),
+    "error": ((str,), True),
+    "tree_path": ((str,), True),
+}
 
 
 @dataclass
@@ -40,61 +73,169 @@ class RunContents:
         return {(r["id"], int(r["rollouts"])) for r in self.records}
 
 
-def _lines(raw: bytes) -> Iterator[tuple[int, int, bytes]]:
-    """(line number, end offset incl. newline, line bytes) of every newline-terminated line."""
-    start = 0
-    lineno = 0
-    while True:
-        nl = raw.find(b"\n", start)
-        if nl < 0:
-            return
-        lineno += 1
-        yield lineno, nl + 1, raw[start:nl]
-        start = nl + 1
+def _check_record(obj: dict[str, Any], where: str) -> None:
+    """A result record's fields have the types the readers rely on; DataError naming line and field if not."""
+    for name in ("id", "rollouts"):
+        if name not in obj:
+            raise DataError(f"{where}: damaged run record (a result record without {name!r}); the file was not changed")
+    for name, (types, nullable) in _RECORD_FIELDS.items():
+        if name not in obj or (nullable and obj[name] is None):
+            continue
+        value = obj[name]
+        ok = isinstance(value, types) and (bool in types or not isinstance(value, bool))
+        if ok and types is _INT:
+            ok = value >= 0
+        if ok and isinstance(value, float):
+            ok = value == value and value not in (float("inf"), float("-inf"))
+        if not ok:
+            want = {(str,): "a string", _INT: "an integer >= 0", (bool,): "true or false",
+                    (int, float): "a number", (str, int): "a string or an integer"}[types]
+            raise DataError(f"{where}: field {name!r} must be {want}, got {json.dumps(value)[:80]}; "
+                            "the file was not changed")
 
 
-def read_run(path: str | os.PathLike[str]) -> RunContents:
-    """Parse a run file without changing it. A torn last line is left out and measured in `torn_bytes`."""
+def read_run(path: str | os.PathLike[str], *, keep_trees: bool = True) -> RunContents:
+    """Parse a run file without changing it, line by line (a record's inline tree is dropped unless
+    `keep_trees`, so a large run is never held in memory whole). A torn last line is left out and measured
+    in `torn_bytes`. Raises RunMismatchError when the first line is not a run header (the file is someone
+    else's), DataError naming the line and field for a damaged or ill-typed record."""
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        f = open(p, "rb")
     except FileNotFoundError:
         raise DataError(f"{p}: no such run file") from None
+    except IsADirectoryError:
+        raise DataError(f"{p}: is a directory, not a run file") from None
     except OSError as e:
         raise DataError(f"{p}: cannot read: {e.strerror or e}") from None
     contents = RunContents(path=p, header=None)
-    parsed: list[tuple[int, int, dict[str, Any] | None]] = []
-    for lineno, end, line in _lines(raw):
-        try:
-            obj = json.loads(line.decode("utf-8")) if line.strip() else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            obj = False  # type: ignore[assignment]
-        parsed.append((lineno, end, obj))  # type: ignore[arg-type]
-    tail = len(raw) - (parsed[-1][1] if parsed else 0)
-    # A complete-looking last line that is not JSON is a torn write too (its newline came from a later write).
-    if parsed and parsed[-1][2] is False:
-        tail += len(raw[(parsed[-2][1] if len(parsed) > 1 else 0) : parsed[-1][1]])
-        parsed.pop()
-    contents.torn_bytes = tail
-    contents.good_size = parsed[-1][1] if parsed else 0
-    for lineno, _, obj in parsed:
-        if obj is None:
-            continue
-        if obj is False or not isinstance(obj, dict):
-            raise DataError(f"{p}:{lineno}: damaged run record (not a JSON object); the file was not changed")
-        if contents.header is None:
-            if obj.get("type") != "header":
-                raise RunMismatchError(f"{p}:{lineno}: not an mctsr eval run file (no header line)")
-            if obj.get("format") != FORMAT:
-                raise RunMismatchError(
-                    f"{p}: run file format {obj.get('format')!r}, this version reads {FORMAT!r}"
-                )
-            contents.header = obj
-            continue
-        if obj.get("type") != "result" or "id" not in obj or "rollouts" not in obj:
-            raise DataError(f"{p}:{lineno}: damaged run record (not a result record)")
-        contents.records.append(obj)
+    with f:
+        if os.path.isdir(p):  # pragma: no cover - open() already refuses a directory on POSIX
+            raise DataError(f"{p}: is a directory, not a run file")
+        offset = 0
+        lineno = 0
+        bad: tuple[int, int] | None = None  # (line number, length) of a complete line that is not JSON
+        while True:
+            try:
+                line = f.readline(MAX_LINE_BYTES + 1)
+            except OSError as e:
+                raise DataError(f"{p}: cannot read: {e.strerror or e}") from None
+            if not line:
+                break
+            if bad is not None:  # a damaged line with more after it: not a torn write
+                raise DataError(f"{p}:{bad[0]}: damaged run record (not a JSON object); the file was not changed")
+            lineno += 1
+            if not line.endswith(b"\n"):
+                if len(line) > MAX_LINE_BYTES:
+                    raise DataError(f"{p}:{lineno}: a line longer than {MAX_LINE_BYTES >> 20} MiB: not a run file "
+                                    "this program wrote")
+                if contents.header is None and not _HEADER_START.startswith(line[: len(_HEADER_START)]):
+                    _not_a_run_file(p)
+                contents.torn_bytes = len(line)  # the last write was cut short
+                break
+            try:
+                obj = json.loads(line.decode("utf-8")) if line.strip() else None
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                if contents.header is None:
+                    _not_a_run_file(p)
+                bad = (lineno, len(line))
+                continue
+            offset += len(line)
+            contents.good_size = offset
+            if obj is None:
+                continue
+            where = f"{p}:{lineno}"
+            if contents.header is None:
+                if not isinstance(obj, dict) or obj.get("type") != "header":
+                    _not_a_run_file(p)
+                if obj.get("format") != FORMAT:
+                    raise RunMismatchError(f"{p}: run file format {obj.get('format')!r}, this version reads {FORMAT!r}")
+                if not isinstance(obj.get("config"), dict) or not isinstance(obj.get("plan", {}), dict):
+                    raise DataError(f"{where}: damaged run header (its 'config' is not an object); "
+                                    "the file was not changed")
+                contents.header = obj
+                continue
+            if not isinstance(obj, dict) or obj.get("type") != "result":
+                raise DataError(f"{where}: damaged run record (not a result record); the file was not changed")
+            _check_record(obj, where)
+            if not keep_trees:
+                obj.pop("tree", None)
+            contents.records.append(obj)
+        if bad is not None:  # a complete-looking last line that is not JSON: a torn write (its newline came later)
+            contents.torn_bytes += bad[1]
     return contents
+
+
+def _not_a_run_file(p: Path) -> None:
+    raise RunMismatchError(f"{p} exists and is not an mctsr eval run file (its first line is not a run header); "
+                           "it was left untouched: give another --out file")
+
+
+def _model_names(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """", model file: a.gguf in the file, b.gguf now" when the models differ (the identity is a content hash)."""
+    a = (old.get("plan") or {}).get("model")
+    b = (new.get("plan") or {}).get("model")
+    if old.get("config", {}).get("model") == new.get("config", {}).get("model") or not (a or b):
+        return ""
+    return f"; model file: {a or '<unknown>'} in the file, {b or '<unknown>'} now"
+
+
+def fsync_dir(directory: str | os.PathLike[str]) -> None:
+    """Make a directory's entries (a new or renamed file's name) durable; a no-op where unsupported."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows: directories cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on a directory
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write `path` so that a crash or power loss leaves either the old file or the whole new one: a temporary
+    file beside it, fsynced, renamed over it, and the directory fsynced."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(target.parent)
+
+
+def check_writable(path: str | os.PathLike[str], *, what: str, directory: bool = False) -> None:
+    """Fail now, before any model work, if `path` cannot be written later: a missing or read-only parent, a
+    directory where a file is wanted (or a file where a directory is). Creates a wanted directory."""
+    from .errors import MctsrError
+
+    target = Path(path)
+    try:
+        if directory:
+            if target.exists() and not target.is_dir():
+                raise MctsrError(f"{what} {target} exists and is not a directory: give a directory")
+            target.mkdir(parents=True, exist_ok=True)
+            folder = target
+        else:
+            if target.is_dir():
+                raise MctsrError(f"{what} {target} is a directory: give a file name")
+            folder = target.parent if str(target.parent) else Path(".")
+            if not folder.is_dir():
+                raise MctsrError(f"{what} {target}: the directory {folder} does not exist")
+        probe = folder / f".mctsr-write-check.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        if not directory and target.exists() and not os.access(target, os.W_OK):
+            raise MctsrError(f"{what} {target} is not writable")
+    except OSError as e:
+        raise MctsrError(f"{what} {target} cannot be written: {e.strerror or e}") from None
 
 
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -116,24 +257,41 @@ class RunFile:
     def __init__(self, path: str | os.PathLike[str], header: dict[str, Any], *, log: Any = None) -> None:
         """Open `path` for `header["config"]`: create it, or check it was written by the same configuration.
 
-        Raises RunMismatchError (nothing changed) when the file's configuration differs."""
+        Raises RunMismatchError (nothing changed) when the file's configuration differs, or when the file is
+        not a run file at all. A file holding only a header (a run that failed before its first record, e.g.
+        on a mistyped --model) has nothing to lose: it is rewritten with the new header."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        say = log or (lambda message: None)
+        if self.path.is_dir():
+            raise DataError(f"{self.path} is a directory: give a file name for the run's records")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            existed = self.path.exists()
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as e:
+            raise DataError(f"cannot open the run file {self.path}: {e.strerror or e}") from None
         try:
             self._lock()
-            contents = read_run(self.path) if os.fstat(self._fd).st_size else RunContents(self.path, None)
+            if not existed:
+                fsync_dir(self.path.parent)  # the new file's name survives a power loss too
+            contents = (read_run(self.path, keep_trees=False) if os.fstat(self._fd).st_size
+                        else RunContents(self.path, None))
             if contents.header is not None:
                 diffs = config_differences(contents.header.get("config", {}), header["config"])
-                if diffs:
+                if diffs and contents.records:
                     raise RunMismatchError(
-                        f"{self.path} was written by a different configuration ({'; '.join(diffs)}); "
-                        "use another --out file, or the same options as that run"
+                        f"{self.path} was written by a different configuration ({'; '.join(diffs)}"
+                        f"{_model_names(contents.header, header)}); use another --out file, or the same options "
+                        "as that run"
                     )
+                if diffs:
+                    say(f"{self.path}: replacing a header with no records (a run that never finished a problem)")
+                    contents = RunContents(self.path, None)
+                    os.ftruncate(self._fd, 0)
+                    os.fsync(self._fd)
             if contents.torn_bytes:
-                if log:
-                    log(f"{self.path}: dropped an incomplete last line ({contents.torn_bytes} bytes) "
-                        "left by an interrupted run")
+                say(f"{self.path}: dropped an incomplete last line ({contents.torn_bytes} bytes) "
+                    "left by an interrupted run")
                 os.ftruncate(self._fd, contents.good_size)
                 os.fsync(self._fd)
             self.header = contents.header or header
@@ -166,7 +324,7 @@ class RunFile:
     def append(self, record: Mapping[str, Any]) -> None:
         """Append one record as one line and make it durable before returning."""
         self._write_line(record)
-        self.records.append(dict(record))
+        self.records.append({k: v for k, v in record.items() if k != "tree"})
 
     def keys(self) -> set[tuple[str, int]]:
         return {(r["id"], int(r["rollouts"])) for r in self.records}

@@ -8,6 +8,7 @@ samples, one more sample on each re-selection, the vote selector on top.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,6 +18,9 @@ from .tree import TreeConfig
 __all__ = ["SolveConfig", "Selector"]
 
 Selector = Literal["vote", "max_q"]
+
+_INT32_MAX = 2**31 - 1  # integer options reach llama.cpp and the C++ core as 32-bit values
+_SEED_MAX = 2**32 - 1  # llama.cpp's sampler seeds are unsigned 32-bit
 
 # the smallest value of each integer option (reward replies need room for "[Score] -100")
 _INT_MINIMUMS = {"rollouts": 0, "parallel": 1, "reward_samples": 1, "reselect_samples": 0, "reward_retries": 0,
@@ -62,16 +66,34 @@ class SolveConfig:
             if not ok:
                 raise InvalidConfigError(what)
 
+        def number(name: str) -> float:
+            v = getattr(self, name)
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            need(ok, f"{name} must be a finite number, got {v!r}")
+            return float(v)
+
         for name, low in _INT_MINIMUMS.items():
             v = getattr(self, name)
-            ok = isinstance(v, int) and not isinstance(v, bool) and v >= low
-            need(ok, f"{name} must be an int >= {low}, got {v!r}")
-        v = self.fallback_reward
+            ok = isinstance(v, int) and not isinstance(v, bool) and low <= v <= _INT32_MAX
+            need(ok, f"{name} must be an int in [{low}, {_INT32_MAX}], got {v!r}")
+        v = self.seed
+        need(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= _SEED_MAX,
+             f"seed must be an int in [0, {_SEED_MAX}], got {v!r}")
+        v = number("fallback_reward")
         need(-100.0 <= v <= 100.0, f"fallback_reward must be in [-100, 100], got {v!r}")
-        for name in ("max_seconds", "token_budget"):
-            v = getattr(self, name)
-            need(v is None or v > 0, f"{name} must be > 0 or None, got {v!r}")
-        need(self.temperature >= 0 and self.reward_temperature >= 0, "temperatures must be >= 0")
+        if self.max_seconds is not None:
+            need(number("max_seconds") > 0, f"max_seconds must be > 0 or None, got {self.max_seconds!r}")
+        v = self.token_budget
+        need(v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0),
+             f"token_budget must be an int > 0 or None, got {v!r}")
+        for name in ("temperature", "reward_temperature"):
+            need(number(name) >= 0, f"{name} must be >= 0, got {getattr(self, name)!r}")
+        number("top_p")
+        for name in ("score_zero_shot", "stop_on_agreement", "use_grammar"):
+            need(isinstance(getattr(self, name), bool), f"{name} must be True or False, got {getattr(self, name)!r}")
+        need(self.tree is None or isinstance(self.tree, TreeConfig),
+             f"tree must be a TreeConfig or None, got {self.tree!r} (for a preset by name use rules='paper' or "
+             "'reference')")
         need(0.0 < self.top_p <= 1.0, f"top_p must be in (0, 1], got {self.top_p}")
         for name, allowed in (("selector", ("vote", "max_q")), ("rules", ("paper", "reference")),
                               ("answer_kind", ("auto", "number", "latex"))):

@@ -158,6 +158,8 @@ class Tree(_core.Tree):
     leaves the tree exactly as it was. Per-node and search methods come from the C++ core (see _core.pyi)."""
 
     def __init__(self, config: TreeConfig | None = None) -> None:
+        if config is not None and not isinstance(config, TreeConfig):
+            raise InvalidConfigError(f"Tree takes a TreeConfig (e.g. TreeConfig.paper()) or None, got {config!r}")
         self._config = TreeConfig() if config is None else config
         super().__init__(self._config.to_core())
 

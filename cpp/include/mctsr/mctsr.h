@@ -10,7 +10,8 @@
  * Conventions (as llama.h / the faiss C API): opaque handles with create/free pairs, mctsr_<object>_<verb>
  * names, every fallible call returns an mctsr_status; on failure the message is in mctsr_last_error()
  * (thread-local, valid until the thread's next failing call) and the tree is unchanged. No C++ exception
- * crosses this boundary.
+ * crosses this boundary. Enum arguments and enum fields of the params struct are int32_t at the ABI, so a
+ * value outside the enum is a checked error (MCTSR_ERROR_INVALID_ARGUMENT / _CONFIG), never undefined behaviour.
  */
 #ifndef MCTSR_H
 #define MCTSR_H
@@ -102,7 +103,8 @@ MCTSR_API mctsr_status mctsr_tree_create(const mctsr_tree_params* params, mctsr_
 MCTSR_API void mctsr_tree_free(mctsr_tree* tree); /* NULL is fine */
 
 MCTSR_API mctsr_status mctsr_tree_initialize(mctsr_tree* tree, mctsr_node* out_answer, mctsr_node* out_dummy);
-MCTSR_API mctsr_status mctsr_tree_add_root(mctsr_tree* tree, mctsr_node_kind kind, mctsr_node* out_node);
+/* kind: an mctsr_node_kind value (an int32_t at the ABI: any other value is MCTSR_ERROR_INVALID_ARGUMENT). */
+MCTSR_API mctsr_status mctsr_tree_add_root(mctsr_tree* tree, int32_t kind, mctsr_node* out_node);
 MCTSR_API mctsr_status mctsr_tree_add_child(mctsr_tree* tree, mctsr_node parent, mctsr_node* out_node);
 MCTSR_API mctsr_status mctsr_tree_record_rewards(mctsr_tree* tree, mctsr_node node, const double* rewards,
                                                  size_t n_rewards);
@@ -122,8 +124,9 @@ MCTSR_API mctsr_status mctsr_tree_visits(const mctsr_tree* tree, mctsr_node node
 MCTSR_API mctsr_status mctsr_tree_own_q(const mctsr_tree* tree, mctsr_node node, double* out_q);
 MCTSR_API mctsr_status mctsr_tree_q(const mctsr_tree* tree, mctsr_node node, double* out_q);
 MCTSR_API mctsr_status mctsr_tree_uct(const mctsr_tree* tree, mctsr_node node, double* out_uct);
-/* *out_node = the best scored non-dummy node, or MCTSR_NO_NODE. */
-MCTSR_API mctsr_status mctsr_tree_best(const mctsr_tree* tree, mctsr_best_by by, mctsr_node* out_node);
+/* *out_node = the best scored non-dummy node, or MCTSR_NO_NODE. by: an mctsr_best_by value (an int32_t at the
+ * ABI: any other value is MCTSR_ERROR_INVALID_ARGUMENT). */
+MCTSR_API mctsr_status mctsr_tree_best(const mctsr_tree* tree, int32_t by, mctsr_node* out_node);
 
 #ifdef __cplusplus
 }

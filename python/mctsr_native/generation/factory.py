@@ -16,7 +16,7 @@ def open_backend(model: str | os.PathLike | None = None, *, mode: str = "batched
     request at a time through llama-cpp-python's high-level API, no reuse).
     """
     text = str(model) if model is not None else ""
-    if text.startswith(("http://", "https://")):
+    if "://" in text:  # any URL is a server; HttpBackend refuses a scheme other than http(s) by name
         from .http import HttpBackend
 
         return HttpBackend([u.strip() for u in text.split(",") if u.strip()], **options)

@@ -44,6 +44,10 @@ from ..errors import BackendError, InvalidConfigError, InvalidRequestError, Mcts
 from .base import (BackendBase, Completion, FinishReason, GenerationRequest, GenerationResult, Message, Usage,
                    failed_result, sample_seed)
 from .http_wire import (
+    DeadlineTransport,
+    deadline,
+    header_value_problem,
+    read_capped,
     _HINTS,
     _TEMPLATE_TOKENS,
     _TEMPLATE_TOKENS_PER_MESSAGE,
@@ -60,6 +64,15 @@ API_KEY_ENV = "MCTSR_API_KEY"  # used when api_key is not given
 _MAX_BACKOFF = 8.0  # seconds, the longest wait between two attempts
 _DOWN_SECONDS = 5.0  # an endpoint that refused a connection is tried last for this long
 _COUNT_CACHE = 4096  # token counts remembered
+# The most a chat reply may weigh: room for every sample's max_tokens at a generous 64 bytes a token (JSON
+# escapes included), plus 1 MiB for the envelope. More is a broken or hostile server: refused, not buffered.
+_BYTES_PER_TOKEN = 64
+_REPLY_ENVELOPE = 1 << 20
+_OTHER_REPLY_CAP = 16 << 20  # model lists, templates and token lists
+
+
+def _reply_cap(job: "_Job") -> int:
+    return _REPLY_ENVELOPE + job.count * job.request.params.max_tokens * _BYTES_PER_TOKEN
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,7 +83,7 @@ class HttpOptions:
     concurrency: int = 4  # HTTP requests in flight per endpoint
     supports_n: bool = False  # ask for a request's n samples in one HTTP request (vLLM, SGLang); else n requests
     grammar_field: str | None = "grammar"  # GBNF field: "grammar" (llama.cpp), "guided_grammar" (vLLM); None = none
-    timeout: float = 120.0  # seconds per HTTP request to connect, and then to get the reply
+    timeout: float = 120.0  # seconds one HTTP request may take in all (connect, send, reply), then it is retried
     retries: int = 2  # extra attempts after connection errors, timeouts, 5xx, 429 and garbage replies
     backoff: float = 0.5  # seconds before the first retry; doubles with each retry (at most 8 s)
     context_size: int = 4096  # tokens of context one sequence has on the server (prompt fitting uses it)
@@ -81,7 +94,8 @@ class HttpOptions:
     def validate(self) -> None:
         checks = [
             (self.concurrency >= 1, f"concurrency must be >= 1, got {self.concurrency}"),
-            (self.timeout > 0, f"timeout must be > 0 seconds, got {self.timeout}"),
+            (isinstance(self.timeout, (int, float)) and not isinstance(self.timeout, bool)
+             and 0 < self.timeout < float("inf"), f"timeout must be a finite number > 0 of seconds, got {self.timeout!r}"),
             (self.retries >= 0, f"retries must be >= 0, got {self.retries}"),
             (self.backoff >= 0, f"backoff must be >= 0 seconds, got {self.backoff}"),
             (self.context_size >= 64, f"context_size must be >= 64 tokens, got {self.context_size}"),
@@ -90,6 +104,12 @@ class HttpOptions:
         for ok, message in checks:
             if not ok:
                 raise InvalidConfigError(message)
+        for name in ("api_key", "model"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise InvalidConfigError(f"{name} must be a string or None, got {value!r}")
+        if self.api_key is not None and (why := header_value_problem(self.api_key)):
+            raise InvalidConfigError(f"api_key {why}: check how it was pasted (a trailing newline?)")
 
 
 @dataclass(eq=False)
@@ -141,12 +161,13 @@ class HttpBackend(BackendBase):
         self.supports_grammar = options.grammar_field is not None
         self.thread_safe = True  # requests are independent HTTP calls
         key = options.api_key or os.environ.get(API_KEY_ENV)
+        if key and (why := header_value_problem(key)):
+            raise InvalidConfigError(f"the API key (${API_KEY_ENV}) {why}: check how it was set (a trailing newline?)")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         slots = options.concurrency * len(self.endpoints)
-        self._client = httpx.Client(
-            headers=headers, timeout=httpx.Timeout(options.timeout),
-            limits=httpx.Limits(max_connections=slots + 4, max_keepalive_connections=slots + 4),
-        )
+        limits = httpx.Limits(max_connections=slots + 4, max_keepalive_connections=slots + 4)
+        self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(options.timeout),
+                                    transport=DeadlineTransport(limits=limits))
         self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="mctsr-http")
         self._cond = threading.Condition()
         self._count_method: str | None = None
@@ -307,7 +328,7 @@ class HttpBackend(BackendBase):
 
     def _attempt(self, ep: _Endpoint, job: _Job) -> _Reply:
         body = self._body(job, self._model(ep))
-        r = self._send("POST", ep.url + "/v1/chat/completions", body)
+        r = self._send("POST", ep.url + "/v1/chat/completions", body, cap=_reply_cap(job))
         if r.status_code != 200:
             raise _status_error(r)
         try:
@@ -318,13 +339,17 @@ class HttpBackend(BackendBase):
         self._calibrate(job.request, reply.prompt_tokens, data)
         return reply
 
-    def _send(self, method: str, url: str, body: Any = None, timeout: float | None = None) -> httpx.Response:
+    def _send(self, method: str, url: str, body: Any = None, timeout: float | None = None,
+              cap: int = _OTHER_REPLY_CAP) -> httpx.Response:
+        """One HTTP request, finished within `timeout` (default: the option) in all, its body read up to `cap`."""
+        timeout = timeout or self.options.timeout
         try:
-            return self._client.request(method, url, json=body, timeout=timeout or self.options.timeout)
+            with deadline(timeout), self._client.stream(method, url, json=body, timeout=timeout) as r:
+                return read_capped(r, cap)
         except (httpx.ConnectError, httpx.ConnectTimeout) as e:
             raise _AttemptError("unreachable", f"cannot connect ({e or type(e).__name__})", retry=True) from None
         except httpx.TimeoutException as e:
-            why = f"no reply within {timeout or self.options.timeout:g} s ({type(e).__name__})"
+            why = f"no complete reply within {timeout:g} s ({type(e).__name__})"
             raise _AttemptError("timeout", why, retry=True) from None
         except httpx.TransportError as e:
             raise _AttemptError("connection", f"{type(e).__name__}: {e}", retry=True) from None

@@ -3,10 +3,14 @@ the user), the server's error message, and token estimates when the server gives
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-from typing import Any, Sequence
+import threading
+import time
+from typing import Any, Iterator, Sequence
 
+import httpcore
 import httpx
 
 from ..errors import BackendError, ContextOverflowError, InvalidConfigError
@@ -40,8 +44,10 @@ _HINTS = {
     "unreachable": "is the server running at that address? Start it (e.g. `llama-server -m MODEL.gguf --port 8080`, "
                    "`python -m llama_cpp.server --model MODEL.gguf`, `vllm serve MODEL`) or fix the URL",
     "connection": "the connection broke mid-request: check that the server is still up (see its log)",
-    "timeout": "the server did not answer within the timeout: raise timeout=, lower max_tokens or concurrency, "
-               "or check the server's load",
+    "timeout": "the server did not answer within the timeout: raise it (--timeout SECONDS, or "
+               "HttpOptions(timeout=...)), lower max_tokens or concurrency, or check the server's load",
+    "oversize": "the reply is far larger than max_tokens allows: check that the URL points at an OpenAI-compatible "
+                "server and that it honours max_tokens",
     "server": "the server failed: see its log",
     "overloaded": "the server is rate-limiting (429): lower concurrency or add endpoints",
     "garbage": "the reply is not an OpenAI chat completion: check that the URL points at an OpenAI-compatible "
@@ -107,3 +113,114 @@ def _error_completion(why: str) -> Completion:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+# ----- an overall deadline per HTTP request ------------------------------------------------------------------
+# httpx's timeouts bound each socket operation, so a server that dribbles one byte per second never times out.
+# Every socket read and write of a request made inside `deadline(seconds)` gets at most the time left until
+# that request's deadline (per thread: each request runs on its own thread), so the whole request ends by then.
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Requests made by this thread inside the block must finish within `seconds` in all."""
+    previous = getattr(_local, "deadline", None)
+    _local.deadline = time.monotonic() + seconds
+    try:
+        yield
+    finally:
+        _local.deadline = previous
+
+
+def _left(timeout: float | None, exc: type[Exception]) -> float | None:
+    end = getattr(_local, "deadline", None)
+    if end is None:
+        return timeout
+    left = end - time.monotonic()
+    if left <= 0:
+        raise exc("the request's overall deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        tls = self._stream.start_tls(ssl_context, server_hostname, _left(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(host, port, _left(timeout, httpcore.ConnectTimeout), local_address,
+                                           socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Any = None) -> httpcore.NetworkStream:  # pragma: no cover
+        return _DeadlineStream(self._backend.connect_unix_socket(path, _left(timeout, httpcore.ConnectTimeout),
+                                                                 socket_options))
+
+    def sleep(self, seconds: float) -> None:  # pragma: no cover
+        self._backend.sleep(seconds)
+
+
+class DeadlineTransport(httpx.HTTPTransport):
+    """httpx's transport with every socket operation bounded by the request's `deadline` (see above). httpx has
+    no public hook for a network backend, so the connection pool it builds is rebuilt with one."""
+
+    def __init__(self, *, limits: httpx.Limits) -> None:
+        super().__init__(limits=limits)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_DeadlineBackend(),
+        )
+
+
+def read_capped(response: httpx.Response, cap: int) -> httpx.Response:
+    """The response with its body read, refusing (an `_AttemptError`) a body over `cap` bytes: the body is read
+    in chunks and never held beyond the cap."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise _AttemptError("oversize", f"the reply is over {cap:,} bytes; stopped reading it", retry=False)
+        chunks.append(chunk)
+    return httpx.Response(response.status_code, headers=response.headers, content=b"".join(chunks),
+                          request=response.request)
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why `value` cannot be an HTTP header value (a newline, a control or non-Latin-1 character), or None."""
+    for ch in value:
+        if ch in "\r\n":
+            return "contains a line break"
+        if ord(ch) < 0x20 and ch != "\t" or ord(ch) == 0x7F:
+            return f"contains the control character {ch!r}"
+        if ord(ch) > 0xFF:
+            return f"contains the non-Latin-1 character {ch!r}"
+    return None

@@ -28,6 +28,9 @@ from .chat import prompt_tokens, renderer_for
 from .prefix_cache import PrefixCache, common_prefix
 
 
+_INT32_MAX = 2**31 - 1  # llama.cpp's int32 / uint32 parameters: a larger value would wrap silently
+
+
 @dataclass(frozen=True, kw_only=True)
 class LlamaOptions:
     """How the model is loaded and batched."""
@@ -45,6 +48,12 @@ class LlamaOptions:
     chat_template: str | None = None  # None: the GGUF's own (or its family's); "plain"; or a Jinja template
 
     def validate(self) -> None:
+        for name, low in (("n_ctx", 64), ("n_gpu_layers", -1), ("n_threads", 1), ("n_batch", 8)):
+            value = getattr(self, name)  # these cross into llama.cpp as 32-bit integers: range-check them here
+            if value is None and name == "n_threads":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= _INT32_MAX:
+                raise InvalidConfigError(f"{name} must be an integer in [{low}, {_INT32_MAX}], got {value!r}")
         checks = [
             (self.n_ctx >= 64, f"n_ctx must be >= 64, got {self.n_ctx}"),
             (self.n_gpu_layers >= -1, f"n_gpu_layers must be >= -1, got {self.n_gpu_layers}"),
