@@ -143,6 +143,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show-text", action="store_true", help="also print the chosen answer's full text")
     add_model_options(p)
     add_search_options(p)
+    from . import cli_view
+
+    cli_view.add_solve_option(p)
     p.set_defaults(func=cmd_solve)
 
 
@@ -211,6 +214,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
     if not problem.strip():
         raise InvalidProblemError("the problem is empty: give the text of a math problem")
     config = solve_config_from_args(args)
+    from . import cli_view
+
+    cli_view.check_solve(args)  # a bad --view path fails before the model loads
 
     def progress(rec: Any) -> None:
         if not args.quiet:
@@ -228,6 +234,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         data["tree"] = result.tree
         args.json.write_text(json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n",
                              encoding="utf-8")
+    cli_view.after_solve(args, result)
     print(format_summary(result, getattr(backend, "name", "")))
     if args.show_text:
         print("\n--- chosen answer ---\n" + result.text)

@@ -9,8 +9,9 @@ Content-Security-Policy forbids every network request, and the tree travels as J
 `<script type="application/json">` block with `<`, `>` and `&` escaped, so model text can never close the
 block or inject markup; the page's script writes model text with `textContent` only.
 
-Layout: a tidy top-down tree computed here (`tidy_layout`): each subtree is placed as close to its left
-sibling as their contours allow at every depth, and a parent sits centred over its first and last child.
+Layout: a tidy tree computed here (`tidy_layout`), drawn left to right (depth across, siblings down, which
+suits MCTSr's wide and shallow trees): each subtree is placed as close to its previous sibling as their
+contours allow at every depth, and a parent sits centred beside its first and last child.
 """
 
 from __future__ import annotations
@@ -296,7 +297,7 @@ def page_data(view: TreeView) -> dict[str, Any]:
     for n, answer, ok in zip(view.nodes, answers, correct):
         i = int(n["id"])
         nodes.append({
-            "id": i, "parent": parents[i], "kind": n.get("kind", "answer"), "depth": depth[i], "x": xs[i],
+            "id": i, "parent": parents[i], "kind": n.get("kind", "answer"), "depth": depth[i], "slot": xs[i],
             "q": _num(n.get("q")), "q_own": _num(n.get("q_own")), "visits": n.get("visits"),
             "uct": _num(n.get("uct")), "rewards_raw": list(n.get("rewards_raw") or []),
             "rewards": list(n.get("rewards") or []), "step": n.get("step"), "answer": answer, "correct": ok,
@@ -357,7 +358,7 @@ def render_dot(view: TreeView) -> str:
     data = page_data(view)
     lo, hi = data["q_range"]
     picks = {name: p["node"] for name, p in data["picks"].items()}
-    lines = ["digraph mctsr {", f"  label={_dot_string(data['title'])};", "  labelloc=t;",
+    lines = ["digraph mctsr {", f"  label={_dot_string(data['title'])};", "  labelloc=t;", "  rankdir=LR;",
              '  node [style=filled, fontname="Helvetica", fontsize=10];', "  edge [arrowsize=0.6];"]
     for n in data["nodes"]:
         fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
