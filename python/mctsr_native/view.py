@@ -227,7 +227,7 @@ def tidy_layout(parents: Mapping[int, int | None]) -> dict[int, float]:
             offset[kid] = shift - mid
         contour[node] = [[0.0, 0.0]] + [[lo - mid, hi - mid] for lo, hi in merged]
     forest = contour.pop(None)
-    left = forest[1][0] if len(forest) > 1 else 0.0
+    left = min(lo for lo, _ in forest[1:]) if len(forest) > 1 else 0.0  # the leftmost node goes to x = 0
     x: dict[int, float] = {}
     for node in order[1:]:  # pre-order: a parent before its children
         assert node is not None
