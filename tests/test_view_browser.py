@@ -99,9 +99,10 @@ def real_tree(tmp_path_factory) -> tuple[dict, Path]:
     pytest.importorskip("llama_cpp")
     d = tmp_path_factory.mktemp("real")
     js, page = d / "r.json", d / "tree.html"
-    rc = cli.main(["solve", PROBLEM, "--rollouts", "2", "--quiet", "--answer-max-tokens", "48",
-                   "--critique-max-tokens", "32", "--refine-max-tokens", "48", "--reward-max-tokens", "24",
-                   "--reward-samples", "2", "--n-ctx", "1024", "--json", str(js), "--view", str(page)])
+    rc = cli.main(["solve", PROBLEM, "--rollouts", "2", "--quiet", "--answer-max-tokens", "40",
+                   "--critique-max-tokens", "24", "--refine-max-tokens", "40", "--reward-max-tokens", "16",
+                   "--reward-samples", "1", "--reselect-samples", "0", "--n-ctx", "1024",
+                   "--json", str(js), "--view", str(page)])
     assert rc == 0
     return json.loads(js.read_text(encoding="utf-8")), page
 
