@@ -25,7 +25,6 @@ from mctsr_native.view import (
     render_html,
     tidy_layout,
     view_from_result,
-    write_eval_views,
 )
 
 PROBLEM = "Janet's ducks lay 16 eggs per day. She eats 3 and bakes with 4. She sells the rest for $2 each. How much?"

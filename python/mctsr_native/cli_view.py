@@ -5,6 +5,7 @@ of `mctsr solve` and `mctsr eval` (`add_solve_option` / `add_eval_option`, check
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,8 @@ def cmd_view(args: argparse.Namespace) -> int:
 
     out = args.out
     if out is None:
-        stem = args.result.stem + (f"-{args.problem_id}" if args.problem_id else "")
+        safe_id = re.sub(r"[^A-Za-z0-9._-]+", "_", args.problem_id or "")
+        stem = args.result.stem + (f"-{safe_id}" if safe_id else "")
         out = args.result.with_name(f"{stem}.{args.format}")
     check_output_path(out)
     view = load_view(args.result, args.problem_id, args.rollouts)
@@ -96,7 +98,7 @@ def check_eval(args: argparse.Namespace) -> None:
 def after_eval(args: argparse.Namespace) -> None:
     if not getattr(args, "view", False):
         return
-    from .view import write_eval_views
+    from .view_eval import write_eval_views
 
     index = write_eval_views(args.out, args.trees)
     print(f"tree pages written; open {index}", file=sys.stderr)

@@ -20,11 +20,10 @@ import html
 import json
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 from .errors import DataError, InvalidConfigError
 
@@ -38,7 +37,10 @@ __all__ = [
     "render_dot",
     "write_view",
     "check_output_path",
-    "write_eval_views",
+    "view_from_record",
+    "run_records",
+    "problem_texts",
+    "write_text",
 ]
 
 FORMATS = ("html", "dot")
@@ -62,22 +64,27 @@ class TreeView:
 # ------------------------------------------------------------------------------------------------- loading
 
 
-def _read_json(path: Path) -> Any:
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
-    first = text.lstrip()[:1]
-    if first == "{" and "\n" in text.strip():
-        head = text.strip().split("\n", 1)[0]
-        try:
-            obj = json.loads(head)
-        except json.JSONDecodeError:
-            obj = None
-        if isinstance(obj, dict) and obj.get("type") == "header":
-            return "run"
+
+
+def _is_run_file(text: str) -> bool:
+    """Whether `text` is an eval run file: JSONL whose first line is the run's header."""
+    head = text.lstrip().split("\n", 1)[0]
+    try:
+        obj = json.loads(head)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(obj, dict) and obj.get("type") == "header"
+
+
+def _read_json(path: Path, text: str | None = None) -> Any:
+    text = _read_text(path) if text is None else text
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
@@ -105,7 +112,7 @@ def view_from_result(result: Mapping[str, Any], *, gold: str | None = None, prob
     )
 
 
-def _run_records(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def run_records(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     from .runfile import read_run
 
     contents = read_run(path)
@@ -128,7 +135,7 @@ def _record_tree(run_path: Path, record: Mapping[str, Any]) -> dict[str, Any]:
     return tree
 
 
-def _problem_texts(header: Mapping[str, Any]) -> dict[str, str]:
+def problem_texts(header: Mapping[str, Any]) -> dict[str, str]:
     """Problem statements from the run's data file when it is still where the run read it (else none)."""
     data_path = (header.get("plan") or {}).get("data_path")
     if not data_path or not Path(data_path).is_file():
@@ -154,9 +161,9 @@ def load_view(path: str | os.PathLike[str], problem_id: str | None = None,
     """Read a solve result, an eval tree file, or an eval run file (then `problem_id` is needed; the
     record with the largest rollouts is shown unless `rollouts` is given)."""
     p = Path(path)
-    obj = _read_json(p)
-    if obj == "run":
-        header, records = _run_records(p)
+    text = _read_text(p)
+    if _is_run_file(text):
+        header, records = run_records(p)
         ids = list(dict.fromkeys(str(r["id"]) for r in records))
         if problem_id is None:
             listed = ", ".join(ids[:50]) + (f", ... ({len(ids)} in all)" if len(ids) > 50 else "")
@@ -172,9 +179,10 @@ def load_view(path: str | os.PathLike[str], problem_id: str | None = None,
                 raise InvalidConfigError(f"{p}: problem {problem_id!r} has no record at {rollouts} rollouts "
                                          f"(recorded: {have})")
         record = max(mine, key=lambda r: int(r["rollouts"]))
-        return view_from_record(p, record, _problem_texts(header).get(problem_id))
+        return view_from_record(p, record, problem_texts(header).get(problem_id))
     if problem_id is not None:
         raise InvalidConfigError(f"--id is for eval run files; {p} holds one search")
+    obj = _read_json(p, text)
     if not isinstance(obj, dict):
         raise DataError(f"{p}: not a search result (a JSON object with `nodes` expected)")
     return view_from_result(obj, title=None, source=p.name)
@@ -411,7 +419,7 @@ def check_output_path(path: str | os.PathLike[str], *, directory: bool = False) 
     return p
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
     """Write through a temporary file and rename, so a page is never seen half written."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -423,77 +431,5 @@ def write_view(view: TreeView, path: str | os.PathLike[str], fmt: str = "html") 
     if fmt not in FORMATS:
         raise InvalidConfigError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     p = check_output_path(path)
-    _write_text(p, render_html(view) if fmt == "html" else render_dot(view))
+    write_text(p, render_html(view) if fmt == "html" else render_dot(view))
     return p
-
-
-# ---------------------------------------------------------------------------------------------- eval pages
-
-
-_INDEX_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1d2330}
-h1{font-size:20px;margin:0 0 4px}p.sub{color:#5b6372;margin:0 0 16px}
-table{border-collapse:collapse}th,td{border-bottom:1px solid #e3e6ec;padding:5px 10px;text-align:left}
-th{background:#f5f6f9;font-weight:600}td.ok{color:#17803d;font-weight:600}td.no{color:#b42318}
-td.num{text-align:right;font-variant-numeric:tabular-nums}a{color:#2457c5}tfoot td{font-weight:600}
-"""
-
-
-def _page_name(record: Mapping[str, Any]) -> str:
-    ref = record.get("tree_path")
-    if ref:
-        return Path(ref).with_suffix(".html").name
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(record["id"])).strip("_") or "problem"
-    return f"{safe}-r{record['rollouts']}.html"
-
-
-def _mark(value: Any) -> tuple[str, str]:
-    return ("ok", "✓ correct") if value else ("no", "✗ wrong")
-
-
-def write_eval_views(run_path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
-    """One page per record (problem, rollouts) of an eval run with a tree, and `index.html` listing every
-    problem with its vote and max-Q correctness at each rollout budget. Returns the index's path."""
-    run = Path(run_path)
-    out = check_output_path(out_dir, directory=True)
-    out.mkdir(parents=True, exist_ok=True)
-    header, records = _run_records(run)
-    texts = _problem_texts(header)
-    rows = []
-    for r in records:
-        link = None
-        try:
-            view = view_from_record(run, r, texts.get(str(r["id"])))
-        except DataError:
-            view = None  # an error record: listed without a page
-        if view is not None:
-            link = _page_name(r)
-            _write_text(out / link, render_html(view))
-        rows.append((r, link))
-    body = []
-    for r, link in rows:
-        vote, best, tree = _mark(r.get("correct")), _mark(r.get("correct_max_q")), _mark(r.get("pass_at_tree"))
-        name = html.escape(str(r["id"]))
-        cell = f'<a href="{html.escape(link)}">{name}</a>' if link else f"{name} (no tree: {html.escape(str(r.get('error') or 'none'))})"
-        body.append(
-            f"<tr><td>{cell}</td><td class=num>{int(r['rollouts'])}</td><td>{html.escape(str(r.get('gold')))}</td>"
-            f"<td>{html.escape(str(r.get('answer')))}</td><td class={vote[0]}>{vote[1]}</td>"
-            f"<td>{html.escape(str(r.get('answer_max_q')))}</td><td class={best[0]}>{best[1]}</td>"
-            f"<td class={tree[0]}>{tree[1]}</td></tr>")
-    n = len(rows)
-    totals = (f"<tr><td colspan=4>{n} records</td><td>{sum(bool(r.get('correct')) for r, _ in rows)} / {n}</td>"
-              f"<td></td><td>{sum(bool(r.get('correct_max_q')) for r, _ in rows)} / {n}</td>"
-              f"<td>{sum(bool(r.get('pass_at_tree')) for r, _ in rows)} / {n}</td></tr>")
-    model = html.escape(str((header.get("config") or {}).get("model", "")))
-    page = (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        "<meta http-equiv=Content-Security-Policy content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-        f"<title>mctsr eval: {html.escape(run.name)}</title><style>{_INDEX_CSS}</style></head><body>"
-        f"<h1>mctsr eval: {html.escape(run.name)}</h1><p class=sub>model {model} · ground truth is shown here "
-        "and was never given to the search · click a problem to see its tree</p>"
-        "<table><thead><tr><th>problem</th><th>rollouts</th><th>ground truth</th><th>vote answer</th>"
-        "<th>vote</th><th>max-Q answer</th><th>max-Q</th><th>pass@tree</th></tr></thead>"
-        f"<tbody>{''.join(body)}</tbody><tfoot>{totals}</tfoot></table></body></html>\n")
-    index = out / "index.html"
-    _write_text(index, page)
-    return index
