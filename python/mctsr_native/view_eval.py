@@ -59,7 +59,8 @@ def write_eval_views(run_path: str | os.PathLike[str], out_dir: str | os.PathLik
     for r, link in rows:
         vote, best, tree = _mark(r.get("correct")), _mark(r.get("correct_max_q")), _mark(r.get("pass_at_tree"))
         name = html.escape(str(r["id"]))
-        cell = f'<a href="{html.escape(link)}">{name}</a>' if link else f"{name} (no tree: {html.escape(str(r.get('error') or 'none'))})"
+        why = html.escape(str(r.get("error") or "none"))
+        cell = f'<a href="{html.escape(link)}">{name}</a>' if link else f"{name} (no tree: {why})"
         body.append(
             f"<tr><td>{cell}</td><td class=num>{int(r['rollouts'])}</td><td>{html.escape(str(r.get('gold')))}</td>"
             f"<td>{html.escape(str(r.get('answer')))}</td><td class={vote[0]}>{vote[1]}</td>"
