@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
 need=()
-for pkg in cmake g++ make doctest-dev python3-venv python3-dev; do
+# chromium: the browser tests of `mctsr view` (driven by playwright); graphviz: they render its DOT export.
+for pkg in cmake g++ make doctest-dev python3-venv python3-dev chromium graphviz; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then
@@ -18,6 +19,7 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 PY=${PYTHON:-python3}
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1  # playwright uses the chromium above; nothing may download a browser
 [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # llama-cpp-python first and alone: it is the long compile, and pip caches the wheel it builds.

@@ -57,6 +57,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_model_options(p)
     # The solver's own flags; rollouts and seed are per record here, and both selectors are always scored.
     add_search_options(p, skip=("--rollouts", "--seed", "--selector"))
+    from . import cli_view
+
+    cli_view.add_eval_option(p)
     p.set_defaults(func=cmd_eval)
 
     r = sub.add_parser("report", help="print the paper-style table of one or more eval run files",
@@ -92,6 +95,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model = check_model_options(args)
     if args.out.is_dir():  # checked again when the run file opens; here so that nothing else runs first
         raise InvalidConfigError(f"--out {args.out} is a directory: give a file name for the run's records")
+    from . import cli_view
+
+    cli_view.check_eval(args)  # a bad --view / --trees fails before the model loads
     # --rollouts and --seed here are the eval's (a list, a run seed), not SolveConfig fields.
     solve_config = solve_config_from_args(argparse.Namespace(**{**vars(args), "rollouts": None, "seed": None}))
     backend_options = {k: v for k, v in (("n_ctx", args.n_ctx), ("n_gpu_layers", args.n_gpu_layers),
@@ -105,6 +111,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        solve_kwargs={"config": solve_config}, progress=not args.no_progress)
     print(f"{summary.path}: {summary.written} records written, {summary.already_done} already there "
           f"({summary.planned} planned), {summary.errors} errors, {summary.seconds:.1f} s", file=sys.stderr)
+    cli_view.after_eval(args)
     return 0
 
 

@@ -193,6 +193,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show-text", action="store_true", help="also print the chosen answer's full text")
     add_model_options(p)
     add_search_options(p)
+    from . import cli_view
+
+    cli_view.add_solve_option(p)
     p.set_defaults(func=cmd_solve)
 
 
@@ -295,6 +298,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
     problem = check_problem(_read_problem(args))
     config = solve_config_from_args(args)
     check_model_options(args)
+    from . import cli_view
+
+    cli_view.check_solve(args)  # a bad --view path fails before the model loads
 
     def progress(rec: Any) -> None:
         if not args.quiet:
@@ -320,5 +326,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         except OSError as e:
             raise MctsrError(f"cannot write --json {args.json}: {e.strerror or e} (the summary above is the "
                              "result)") from None
+    cli_view.after_solve(args, result)
+    if args.json is not None:
         print(f"result written to {args.json}", file=sys.stderr)
     return 0 if result.stats["stop_reason"] != "cancelled" else 130

@@ -1,0 +1,85 @@
+"""`mctsr eval --trees DIR --view`: a tree page (`view.py`) for every record of an eval run, and an
+`index.html` listing each problem and rollout budget with the vote and max-Q answers, whether each is right,
+and pass@tree. Ground truth is shown here, as the run file recorded it after the search."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import DataError
+from .view import check_output_path, problem_texts, render_html, run_records, view_from_record, write_text
+
+__all__ = ["write_eval_views"]
+
+_INDEX_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1d2330}
+h1{font-size:20px;margin:0 0 4px}p.sub{color:#5b6372;margin:0 0 16px}
+table{border-collapse:collapse}th,td{border-bottom:1px solid #e3e6ec;padding:5px 10px;text-align:left}
+th{background:#f5f6f9;font-weight:600}td.ok{color:#17803d;font-weight:600}td.no{color:#b42318}
+td.num{text-align:right;font-variant-numeric:tabular-nums}a{color:#2457c5}tfoot td{font-weight:600}
+"""
+
+
+def _page_name(record: Mapping[str, Any]) -> str:
+    ref = record.get("tree_path")
+    if ref:
+        return Path(ref).with_suffix(".html").name
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(record["id"])).strip("_") or "problem"
+    return f"{safe}-r{record['rollouts']}.html"
+
+
+def _mark(value: Any) -> tuple[str, str]:
+    return ("ok", "✓ correct") if value else ("no", "✗ wrong")
+
+
+def write_eval_views(run_path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
+    """One page per record (problem, rollouts) of an eval run with a tree, and `index.html` listing every
+    problem with its vote and max-Q correctness at each rollout budget. Returns the index's path."""
+    run = Path(run_path)
+    out = check_output_path(out_dir, directory=True)
+    out.mkdir(parents=True, exist_ok=True)
+    header, records = run_records(run)
+    texts = problem_texts(header)
+    rows = []
+    for r in records:
+        link = None
+        try:
+            view = view_from_record(run, r, texts.get(str(r["id"])))
+        except DataError:
+            view = None  # an error record: listed without a page
+        if view is not None:
+            link = _page_name(r)
+            write_text(out / link, render_html(view))
+        rows.append((r, link))
+    body = []
+    for r, link in rows:
+        vote, best, tree = _mark(r.get("correct")), _mark(r.get("correct_max_q")), _mark(r.get("pass_at_tree"))
+        name = html.escape(str(r["id"]))
+        why = html.escape(str(r.get("error") or "none"))
+        cell = f'<a href="{html.escape(link)}">{name}</a>' if link else f"{name} (no tree: {why})"
+        body.append(
+            f"<tr><td>{cell}</td><td class=num>{int(r['rollouts'])}</td><td>{html.escape(str(r.get('gold')))}</td>"
+            f"<td>{html.escape(str(r.get('answer')))}</td><td class={vote[0]}>{vote[1]}</td>"
+            f"<td>{html.escape(str(r.get('answer_max_q')))}</td><td class={best[0]}>{best[1]}</td>"
+            f"<td class={tree[0]}>{tree[1]}</td></tr>")
+    n = len(rows)
+    totals = (f"<tr><td colspan=4>{n} records</td><td>{sum(bool(r.get('correct')) for r, _ in rows)} / {n}</td>"
+              f"<td></td><td>{sum(bool(r.get('correct_max_q')) for r, _ in rows)} / {n}</td>"
+              f"<td>{sum(bool(r.get('pass_at_tree')) for r, _ in rows)} / {n}</td></tr>")
+    model = html.escape(str((header.get("config") or {}).get("model", "")))
+    page = (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<meta http-equiv=Content-Security-Policy content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        f"<title>mctsr eval: {html.escape(run.name)}</title><style>{_INDEX_CSS}</style></head><body>"
+        f"<h1>mctsr eval: {html.escape(run.name)}</h1><p class=sub>model {model} · ground truth is shown here "
+        "and was never given to the search · click a problem to see its tree</p>"
+        "<table><thead><tr><th>problem</th><th>rollouts</th><th>ground truth</th><th>vote answer</th>"
+        "<th>vote</th><th>max-Q answer</th><th>max-Q</th><th>pass@tree</th></tr></thead>"
+        f"<tbody>{''.join(body)}</tbody><tfoot>{totals}</tfoot></table></body></html>\n")
+    index = out / "index.html"
+    write_text(index, page)
+    return index
