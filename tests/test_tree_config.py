@@ -58,13 +58,24 @@ def test_reference_preset() -> None:
 
 def test_presets_come_from_the_cpp_presets() -> None:
     """One definition: a change to reference_config() / paper_config() in C++ reaches Python unchanged."""
-    for preset, core in ((TreeConfig.reference(), _core.Config.reference()), (TreeConfig.paper(), _core.Config.paper())):
+    presets = ((TreeConfig.reference(), _core.Config.reference()), (TreeConfig.paper(), _core.Config.paper()))
+    for preset, core in presets:
         assert {f: getattr(core, f) for f in DEFAULTS} == preset.to_dict()
     core = _core.Config.reference()
     core.max_depth = 4
     core.suppression = "none"
     assert TreeConfig.from_core(core) == TreeConfig.reference(max_depth=4, suppression="none")
     assert TreeConfig.from_core(core, max_depth=2).max_depth == 2
+    # TreeConfig.reference() reads the C++ preset at call time: change what the binding returns, and it follows.
+    changed = _core.Config.reference()
+    changed.max_children = 7
+    original = _core.Config.reference
+    try:
+        _core.Config.reference = staticmethod(lambda: changed)  # type: ignore[method-assign]
+        assert TreeConfig.reference().max_children == 7
+    finally:
+        _core.Config.reference = original  # type: ignore[method-assign]
+    assert TreeConfig.reference().max_children == 3
     # The dataclass has exactly the C++ struct's fields.
     exposed = {name for name in dir(_core.Config) if not name.startswith("_")} - {"paper", "reference", "validate"}
     assert exposed == set(DEFAULTS)

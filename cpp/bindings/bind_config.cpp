@@ -30,8 +30,8 @@ void init_config(py::module_& m) {
       .def_readwrite("c_final", &Config::c_final, "c at the end of the budget under linear_decay")
       .def_readwrite("rollout_budget", &Config::rollout_budget, "rollouts the search plans")
       .def_readwrite("suppress_threshold", &Config::suppress_threshold, "raw rewards above this are suppressed")
-      .def_readwrite("suppress_inclusive", &Config::suppress_inclusive, "also suppress a reward equal to the threshold")
-      .def_readwrite("max_depth", &Config::max_depth, "nodes at this depth or deeper are never candidates; 0 = unlimited")
+      .def_readwrite("suppress_inclusive", &Config::suppress_inclusive, "also suppress a reward at the threshold")
+      .def_readwrite("max_depth", &Config::max_depth, "nodes this deep or deeper are never candidates; 0 = none")
       .def_readwrite("suppress_penalty", &Config::suppress_penalty, "amount subtracted under 'subtract'")
       .def_readwrite("suppress_replacement", &Config::suppress_replacement, "value used under 'replace'");
   def_strategy(cls, "c_schedule", &Config::c_schedule, &parse_c_schedule, "'constant' or 'linear_decay'");

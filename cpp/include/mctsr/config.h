@@ -53,7 +53,7 @@ struct Config {
   CSchedule c_schedule = CSchedule::kConstant;  // constant c, or c falling linearly to c_final over the budget
   double c_final = 0.0;                // c once rollout_budget rollouts are done (linear_decay only)
   std::int64_t rollout_budget = 0;     // rollouts the search plans; linear_decay needs > 0 (0 = unknown)
-  double suppress_threshold = 95.0;    // raw rewards above this (or equal to it, with suppress_inclusive) are suppressed
+  double suppress_threshold = 95.0;    // raw rewards above this (or at it, with suppress_inclusive) are suppressed
   bool suppress_inclusive = false;     // also suppress a reward equal to the threshold (reference: r >= 95)
   Suppression suppression = Suppression::kSubtract;  // subtract a penalty (paper), replace (reference), none
   double suppress_penalty = 5.0;       // amount subtracted under kSubtract
