@@ -19,8 +19,7 @@ from mctsr_native.evaluate import EvalConfig, run_eval
 from mctsr_native.runfile import read_run
 from mctsr_native.solver import SolveConfig
 
-sys.path.insert(0, str(Path(__file__).parent))
-from solver_fakes import FakeBackend  # noqa: E402
+from solver_fakes import FakeBackend
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLD = "987654321"  # appears nowhere but in the data's answer and solution fields

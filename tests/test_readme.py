@@ -29,5 +29,5 @@ def test_the_tree_example_runs_as_written(capsys):
     exec(compile(tree_example, "README.md", "exec"), scope)
     assert "'nodes'" in capsys.readouterr().out
     tree, answer = scope["tree"], scope["answer"]
-    assert list(tree.suppressed_rewards(answer)) == [80, 60, 91]  # as the comment in the README says
+    assert list(tree.rewards(answer)) == [80, 60, 91]  # as the comment in the README says
     assert tree.parent(scope["child"]) == scope["parent"]

@@ -5,8 +5,6 @@ must raise a typed error and change nothing."""
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -15,8 +13,7 @@ from hypothesis import strategies as st
 from mctsr_native.errors import MctsrError
 from mctsr_native.tree import Tree, TreeConfig
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from pytree import PyTree  # noqa: E402
+from pytree import PyTree
 
 rewards = st.lists(st.integers(-100, 100) | st.sampled_from([96.5, 95.0, -99.25]), min_size=1, max_size=4)
 bad_rewards = st.one_of(
@@ -78,7 +75,7 @@ def observe(tree: Any) -> dict[str, Any]:
             suppressed = tree.rewards[node]
         else:
             own, back, fully = tree.own_q(node), tree.q(node), tree.is_fully_expanded(node)
-            pending, visits, suppressed = tree.is_pending(node), tree.visits(node), tree.suppressed_rewards(node)
+            pending, visits, suppressed = tree.is_pending(node), tree.visits(node), tree.rewards(node)
         values.append((own, back, tree.uct(node), fully, pending, visits, suppressed))
     return {
         "n": n,

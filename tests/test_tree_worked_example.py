@@ -39,8 +39,8 @@ def test_initialize_dummy_root_paper() -> None:
 
 def test_suppression_and_own_q() -> None:
     tree, n = build()
-    assert tree.rewards(n["a"]) == [90, 100, 80]
-    assert tree.suppressed_rewards(n["a"]) == [90, 95, 80]
+    assert tree.rewards_raw(n["a"]) == [90, 100, 80]
+    assert tree.rewards(n["a"]) == [90, 95, 80]
     assert tree.own_q(n["a"]) == pytest.approx(84.1666666667)
     assert tree.own_q(n["d"]) == -7.5
     assert tree.own_q(n["c"]) == 91.25
@@ -114,8 +114,8 @@ def test_suppression_presets() -> None:
     for tree in (paper, reference):
         tree.add_root()
         tree.record_rewards(0, [95, 96, 94])
-    assert paper.suppressed_rewards(0) == [95, 91, 94]  # > 95: subtract 5
-    assert reference.suppressed_rewards(0) == [50, 50, 94]  # >= 95: 50
+    assert paper.rewards(0) == [95, 91, 94]  # > 95: subtract 5
+    assert reference.rewards(0) == [50, 50, 94]  # >= 95: 50
 
 
 def test_max_depth_stops_growing_deeper() -> None:
@@ -187,7 +187,7 @@ def test_mean_rule_and_replace() -> None:
     tree = Tree(TreeConfig(q_rule="mean", suppression="replace"))
     a = tree.add_root()
     tree.record_rewards(a, [100, 80])
-    assert tree.suppressed_rewards(a) == [50, 80]
+    assert tree.rewards(a) == [50, 80]
     assert tree.own_q(a) == 65
 
 

@@ -199,10 +199,10 @@ void init_tree(py::module_& m) {
            py::arg("node"), "'answer' or 'dummy'.")
       .def("depth", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.depth(node); },
            py::arg("node"), "0 for a root.")
-      .def("rewards", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.rewards_raw(node); },
-           py::arg("node"), "The raw reward samples, as recorded.")
-      .def("suppressed_rewards", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.rewards(node); },
-           py::arg("node"), "The reward samples after full-score suppression (what Q uses).")
+      .def("rewards_raw", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.rewards_raw(node); },
+           py::arg("node"), "The raw reward samples, as recorded (C++ Tree::rewards_raw).")
+      .def("rewards", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.rewards(node); },
+           py::arg("node"), "The reward samples after full-score suppression, what Q uses (C++ Tree::rewards).")
       .def("is_fully_expanded", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.is_fully_expanded(node); },
            py::arg("node"))
       .def("is_pending", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.is_pending(node); },

@@ -8,7 +8,6 @@ contract and cpp/include/mctsr/tree.h for the rules.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from . import _core
 from .errors import InvalidConfigError
+from .result import json_safe
 
 CSchedule = Literal["constant", "linear_decay"]
 Suppression = Literal["subtract", "replace", "none"]
@@ -148,10 +148,6 @@ class TreeConfig:
         return core
 
 
-def _none_if_nan(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
-
-
 class Tree(_core.Tree):
     """The MCTSr search tree. Steps: `select`/`select_batch` → model → `add_child` → model → `record_rewards`
     → `backpropagate`. Bad ids raise `InvalidNodeError`, bad rewards `InvalidRewardError`; a failed call
@@ -198,9 +194,9 @@ class Tree(_core.Tree):
                 "rewards_raw": raw[reward_at[i] : reward_at[i + 1]],
                 "rewards": suppressed[reward_at[i] : reward_at[i + 1]],
                 "visits": visits[i],
-                "q_own": _none_if_nan(q_own[i]),
-                "q": _none_if_nan(q[i]),
-                "uct": _none_if_nan(uct[i]),
+                "q_own": json_safe(q_own[i]),
+                "q": json_safe(q[i]),
+                "uct": json_safe(uct[i]),
                 "fully_expanded": bool(expanded[i]),
                 "pending": bool(pending[i]),
             }
