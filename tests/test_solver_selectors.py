@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mctsr_native.selectors import NodeView, select_max_q, select_vote, vote_weight
+from mctsr_native.selectors import NodeView, select_vote, vote_weight
 from mctsr_native.tree import Tree, TreeConfig
 
 
@@ -30,12 +30,12 @@ def test_vote_prefers_agreement_and_max_q_prefers_the_single_best():
     answer, dummy = 0, 1
     names = {answer: "18", 2: "18.0", 3: "$18", 4: "20"}
     views = views_of(tree, names)
-    vote, best = select_vote(views), select_max_q(views)
-    assert best.node == 4 and best.answer == "20"
+    vote, best = select_vote(views), tree.best(by="own")  # max-Q is the tree's own best, in C++
+    assert best == 4 and names[best] == "20"
     assert vote.answer == "18" and vote.node == answer  # the group's highest-Q member
     assert vote.score == pytest.approx(vote_weight(20) + vote_weight(10) + vote_weight(0))
     assert [g["nodes"] for g in vote.groups] == [[0, 2, 3], [4]]
-    assert dummy not in {best.node, vote.node}  # the dummy never wins, however high its Q
+    assert dummy not in {best, vote.node}  # the dummy never wins, however high its Q
 
 
 def test_negative_q_counts_as_weak_support_not_negative():
@@ -52,9 +52,9 @@ def test_negative_q_counts_as_weak_support_not_negative():
 def test_nodes_without_an_answer_do_not_vote():
     tree = build([[50, 50], [0, 0], [80, 80]])
     views = views_of(tree, {0: "5", 2: None})
-    assert select_vote(views).node == 0 and select_max_q(views).node == 2
+    assert select_vote(views).node == 0 and tree.best(by="own") == 2
     empty = views_of(tree, {})
-    assert select_vote(empty).node is None and select_max_q(empty).node == 2
+    assert select_vote(empty).node is None
 
 
 def test_ties_go_to_the_better_group_then_the_earlier_one():
@@ -63,5 +63,5 @@ def test_ties_go_to_the_better_group_then_the_earlier_one():
     # both groups have support 1.1; "2" has the higher best Q
     assert select_vote(views).answer == "2"
     same = [NodeView(0, "answer", "1", 10.0), NodeView(1, "answer", "2", 10.0)]
-    assert select_vote(same).node == 0 and select_max_q(same).node == 0
-    assert select_max_q([NodeView(0, "dummy", None, 5.0)]).node is None
+    assert select_vote(same).node == 0
+    assert select_vote([NodeView(0, "dummy", "5", 5.0)]).node is None

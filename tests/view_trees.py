@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from mctsr_native import Tree, TreeConfig
-from mctsr_native.selectors import NodeView, select_max_q, select_vote
+from mctsr_native.selectors import NodeView, select_vote
 
 INJECTION = "</script><script>alert(1)</script><img src=x onerror=alert(2)> & <b>not bold</b>"
 
@@ -37,11 +37,12 @@ def synthetic_result(n_nodes: int = 500, seed: int = 0, injected_node: int = 7) 
                       "critique": None if n["parent"] is None else f"Critique of node {n['parent']}: check it.",
                       "step": n["depth"], "reward_replies": [f"Fine.\n[Score] {r:g}" for r in n["rewards_raw"]]})
     views = [NodeView(n["id"], n["kind"], n["answer"], n["q_own"]) for n in nodes if n["q_own"] is not None]
-    vote, best = select_vote(views), select_max_q(views)
+    vote, best_node = select_vote(views), tree.best(by="own")
+    best = next(n for n in nodes if n["id"] == best_node)
     return {
         "problem": "What is the synthetic answer? <i>markup stays text</i>",
         "answer": vote.answer, "text": "", "node": vote.node, "selector": "vote",
         "selectors": {"vote": {"node": vote.node, "answer": vote.answer, "support": vote.score},
-                      "max_q": {"node": best.node, "answer": best.answer, "q": best.score}},
+                      "max_q": {"node": best["id"], "answer": best["answer"], "q": best["q_own"]}},
         "nodes": nodes, "stats": {"rollouts": tree.rollouts(), "stop_reason": "rollouts"}, "config": {},
     }

@@ -1,6 +1,7 @@
 """The final answer of a search: two selectors over the scored answer nodes (the dummy never wins).
 
-- `max_q` (the paper, arXiv 2406.07394 section 3.6): the answer node with the highest own Q.
+- `max_q` (the paper, arXiv 2406.07394 section 3.6): the answer node with the highest own Q: that is the C++
+  tree's own `Tree.best(by="own")` (earliest id on ties), which the solver reads; it is not restated here.
 - `vote` (ours, the default): group answer nodes by mathematical equivalence of their extracted final answers
   (`answers.group_answers`) and pick the group with the highest total support, where a node's support is
   `w(Q) = (Q + 100) / 200`, its own Q mapped linearly from [-100, 100] onto [0, 1]. The shift makes a
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-__all__ = ["NodeView", "Choice", "vote_weight", "select_max_q", "select_vote"]
+__all__ = ["NodeView", "Choice", "vote_weight", "select_vote"]
 
 
 @dataclass(frozen=True)
@@ -42,15 +43,6 @@ class Choice:
 def vote_weight(q: float) -> float:
     """A node's support in the vote: its own Q mapped from [-100, 100] onto [0, 1]."""
     return (min(max(q, -100.0), 100.0) + 100.0) / 200.0
-
-
-def select_max_q(nodes: Sequence[NodeView]) -> Choice:
-    """The answer node with the highest own Q (earliest id on ties)."""
-    answers = [n for n in nodes if n.kind != "dummy"]
-    if not answers:
-        return Choice(None, None, None)
-    best = max(answers, key=lambda n: (n.q_own, -n.id))
-    return Choice(best.id, best.answer, best.q_own)
 
 
 def select_vote(nodes: Sequence[NodeView]) -> Choice:
