@@ -251,3 +251,12 @@ def test_stats_count_only_this_search_on_a_shared_backend():
     assert ra.stats["model_calls"] == 2 + 3 * 2 and rb.stats["model_calls"] == 2 + 3
     assert ra.stats["model_calls"] + rb.stats["model_calls"] == backend.usage.calls
     assert ra.stats["generated_tokens"] + rb.stats["generated_tokens"] == backend.usage.generated_tokens
+
+
+def test_each_refined_node_keeps_its_uct_at_selection():
+    result = solve(PROBLEM, backend=FakeBackend(), rollouts=4, parallel=2)
+    for n in result.nodes:
+        if n["children"] and n["kind"] == "answer":
+            assert isinstance(n["uct_at_selection"], float)
+        elif not n["children"]:
+            assert n["uct_at_selection"] is None  # never selected

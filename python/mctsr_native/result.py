@@ -38,6 +38,7 @@ def node_dict(tree_node: Mapping[str, Any], texts: Any) -> dict[str, Any]:
         "uct": json_safe(tree_node["uct"]), "depth": tree_node["depth"], "children": tree_node["children"],
         "step": t.step if t else None, "reward_replies": t.reward_replies if t else [],
         "finish": t.finish if t else None,
+        "uct_at_selection": json_safe(t.selected_uct) if t else None,  # UCT when last selected (None: never)
     }
 
 

@@ -77,6 +77,7 @@ class _NodeText:
     step: int
     reward_replies: list[str] = field(default_factory=list)
     finish: str | None = None  # how the answer's generation ended: "stop", "length" (cut by its cap), "error"
+    selected_uct: float | None = None  # the node's UCT when it was last selected for refinement
 
 
 @contextlib.contextmanager
@@ -227,6 +228,8 @@ class Solver:
         parents = list(self.tree.select_batch(width))
         if not parents:
             return None
+        for p in parents:
+            self.texts[p].selected_uct = self.tree.uct(p)
         try:
             critiques = self.critique(parents)
             refined = self._refine(parents, critiques)

@@ -307,7 +307,7 @@ def page_data(view: TreeView) -> dict[str, Any]:
         nodes.append({
             "id": i, "parent": parents[i], "kind": n.get("kind", "answer"), "depth": depth[i], "slot": xs[i],
             "q": _num(n.get("q")), "q_own": _num(n.get("q_own")), "visits": n.get("visits"),
-            "uct": _num(n.get("uct")), "rewards_raw": list(n.get("rewards_raw") or []),
+            "uct": _num(n.get("uct")), "uct_at_selection": _num(n.get("uct_at_selection")), "rewards_raw": list(n.get("rewards_raw") or []),
             "rewards": list(n.get("rewards") or []), "step": n.get("step"), "answer": answer, "correct": ok,
             "text": n.get("text") or "", "critique": n.get("critique"),
             "reward_replies": list(n.get("reward_replies") or []),
