@@ -373,6 +373,12 @@ def answer_key(answer: str | None) -> str:
     """A canonical form: answers with equal keys are equivalent (the converse needs `equivalent`)."""
     if not isinstance(answer, str):
         return ""
+    return _answer_key(answer)
+
+
+@lru_cache(maxsize=16384)
+def _answer_key(answer: str) -> str:
+    """answer_key of a string, remembered: the selectors regroup every answer of a tree after each step."""
     s = _strip_wrappers(answer)
     choice = _choice(s)
     if choice is not None:
