@@ -1,4 +1,4 @@
-"""The `mctsr` command: `mctsr solve`, `mctsr eval`, `mctsr report`.
+"""The `mctsr` command: `mctsr solve`, `mctsr eval`, `mctsr report`, `mctsr serve`.
 
 Each subcommand lives in its own module (`cli_solve`, `cli_eval`), which provides
 `add_parser(subparsers)` and sets `func` on its parser.
@@ -15,10 +15,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mctsr", description="Monte Carlo Tree Self-Refine on a local GGUF model."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    from . import cli_eval, cli_solve
+    from . import cli_eval, cli_serve, cli_solve
 
     cli_solve.add_parser(sub)
     cli_eval.add_parser(sub)
+    cli_serve.add_parser(sub)
     return parser
 
 
