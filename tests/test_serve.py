@@ -99,6 +99,16 @@ def test_a_cancelled_search_stops_at_the_next_step_with_its_best_answer() -> Non
     assert drive_search("What is 3 + 4?", FakeBackend(), SolveConfig(), cancel, progress) is None
 
 
+@pytest.mark.parametrize("bad", [{"max_concurrency": 0}, {"max_request_bytes": -1}, {"max_seconds": 0},
+                                 {"api_key": ""}])
+def test_bad_server_options_are_refused(bad: dict[str, Any]) -> None:
+    from mctsr_native.errors import InvalidConfigError
+    from mctsr_native.serve import ServeOptions, create_app
+
+    with pytest.raises(InvalidConfigError):
+        create_app(FakeBackend(), ServeOptions(**bad))
+
+
 # ----- the real server --------------------------------------------------------------------------------
 
 def _free_port() -> int:
@@ -236,14 +246,21 @@ def test_refusals_unknown_model_key_and_size(server) -> None:
 
 @pytest.mark.server
 @pytest.mark.model
-def test_a_client_that_disconnects_cancels_its_search(server) -> None:
+@pytest.mark.parametrize("how", ["stream", "plain"])
+def test_a_client_that_disconnects_cancels_its_search(server, how: str) -> None:
     url, log = server
     before = _stats(url)
-    stream = _ask(url, "mctsr-16", stream=True, mctsr={"answer_max_tokens": 32, "refine_max_tokens": 32})
-    for c in stream:
-        if (c.model_extra.get("mctsr") or {}).get("event") == "progress":
-            break  # the search has started: leave
-    stream.close()
+    mctsr = {**TINY, "answer_max_tokens": 32, "refine_max_tokens": 32}
+    if how == "stream":
+        stream = _ask(url, "mctsr-16", stream=True, mctsr=mctsr)
+        for c in stream:
+            if (c.model_extra.get("mctsr") or {}).get("event") == "progress":
+                break  # the search has started: leave
+        stream.close()
+    else:  # a plain request whose client gives up waiting (its connection closes)
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(url + "/chat/completions", headers={"Authorization": f"Bearer {KEY}"}, timeout=3,
+                       json={"model": "mctsr-16", "messages": USER, "mctsr": mctsr})
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         now = _stats(url)
@@ -253,6 +270,6 @@ def test_a_client_that_disconnects_cancels_its_search(server) -> None:
     else:
         pytest.fail(f"the search was not cancelled: {now}")
     assert now["completed"] == before["completed"]
-    assert "search cancelled" in log.read_text()
+    assert log.read_text().count("search cancelled") == now["cancelled"]
     reply = _ask(url, "mctsr-0")  # the server is still healthy
     assert reply.choices[0].message.content.strip()

@@ -50,6 +50,20 @@ class ServeOptions:
     max_request_bytes: int = 1 << 20  # largest request body; a larger one is a 413
     poll_seconds: float = 0.25  # how often a plain (non-streaming) request checks that its client is there
 
+    def validate(self) -> None:
+        from .errors import InvalidConfigError
+
+        for name in ("max_concurrency", "max_request_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InvalidConfigError(f"{name} must be an int >= 1, got {value!r}")
+        for name in ("max_seconds", "poll_seconds"):
+            value = getattr(self, name)
+            if not (value is None and name == "max_seconds") and not (isinstance(value, (int, float)) and value > 0):
+                raise InvalidConfigError(f"{name} must be a number > 0, got {value!r}")
+        if self.api_key is not None and not (isinstance(self.api_key, str) and self.api_key):
+            raise InvalidConfigError("api_key must be a non-empty string or None")
+
 
 def drive_search(problem: str, backend: Any, config: Any, cancel: threading.Event,
                  progress: Callable[[Rollout], None]) -> SolveResult | None:
@@ -167,6 +181,7 @@ def create_app(backend: Any, options: ServeOptions | None = None) -> Any:
     from sse_starlette.sse import EventSourceResponse
 
     options = options or ServeOptions()
+    options.validate()
     pool = SearchPool(backend, options)
     started = int(time.time())
 
