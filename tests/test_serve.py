@@ -109,6 +109,23 @@ def test_bad_server_options_are_refused(bad: dict[str, Any]) -> None:
         create_app(FakeBackend(), ServeOptions(**bad))
 
 
+def test_the_app_refuses_bad_bodies_before_any_search() -> None:
+    """In-process (no model): malformed or hostile bodies get a typed 4xx, never a 500, and start nothing."""
+    from fastapi.testclient import TestClient
+
+    from mctsr_native.serve import ServeOptions, create_app
+
+    app = create_app(FakeBackend(), ServeOptions(api_key=KEY, max_request_bytes=4096))
+    auth = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    with TestClient(app) as http:
+        for body, status in ((b"{not json", 400), (b"[" * 3000 + b"]" * 3000, 413), (b"[" * 2000 + b"]" * 2000, 400),
+                             (b"[1, 2]", 400), (b'{"model": "mctsr", "messages": []}', 400)):
+            r = http.post("/v1/chat/completions", content=body, headers=auth)
+            assert r.status_code == status and r.json()["error"]["message"], (body[:20], r.text)
+        assert http.post("/v1/chat/completions", content=b"{}", headers={"Authorization": "Bearer x"}).status_code == 401
+        assert http.get("/v1/mctsr/stats", headers=auth).json()["completed"] == 0
+
+
 # ----- the real server --------------------------------------------------------------------------------
 
 def _free_port() -> int:

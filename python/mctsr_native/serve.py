@@ -219,7 +219,7 @@ def create_app(backend: Any, options: ServeOptions | None = None) -> Any:
                 raise too_big
         try:
             return json.loads(data)
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, RecursionError) as e:  # RecursionError: nested deeper than Python's stack
             raise RequestError(400, f"the request body is not JSON: {e}") from None
 
     @app.get("/v1/models", dependencies=[Depends(authorized)])
