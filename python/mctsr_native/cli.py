@@ -1,4 +1,4 @@
-"""The `mctsr` command: `mctsr solve`, `mctsr eval`, `mctsr report`, `mctsr view`.
+"""The `mctsr` command: `mctsr solve`, `mctsr eval`, `mctsr report`, `mctsr view`, `mctsr info`, `mctsr serve`.
 
 Each subcommand lives in its own module (`cli_solve`, `cli_eval`, `cli_view`), which provides
 `add_parser(subparsers)` and sets `func` on its parser.
@@ -15,12 +15,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mctsr", description="Monte Carlo Tree Self-Refine on a local GGUF model."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    from . import cli_eval, cli_info, cli_solve, cli_view
+    from . import cli_eval, cli_info, cli_serve, cli_solve, cli_view
 
     cli_solve.add_parser(sub)
     cli_eval.add_parser(sub)
     cli_info.add_parser(sub)
     cli_view.add_parser(sub)
+    cli_serve.add_parser(sub)
     return parser
 
 

@@ -1,7 +1,8 @@
 """One in-process engine shared by several concurrent searches, their calls merged into one batch.
 
 Each search (a thread) talks to its own `SharedClient`, which looks like any `Backend`. When a client
-calls `generate`, it waits briefly for the other active clients to submit too; then one of them runs all
+calls `generate`, it waits briefly for the other active clients to submit too (and again after a call that
+ran while it waited, whose clients come back a moment later); then one of them runs all
 pending requests through the engine in a single `generate` call (one llama_batch, shared prefix cache)
 and hands every client its own results. So P problems in flight decode together, as the P candidates of
 one search do, without a thread-safe engine. Per-client accounting is exact for tokens; model seconds of
@@ -25,6 +26,7 @@ class _Job:
     results: list[GenerationResult] | None = None
     error: BaseException | None = None
     usage: Usage | None = None
+    merged: bool = False  # served in an engine call together with another client's requests
 
 
 class SharedBackend:
@@ -57,13 +59,17 @@ class SharedBackend:
             self._pending.append(job)
             self._cond.notify_all()
             deadline = time.monotonic() + self.max_wait
+            waited_out = False  # another call ran while this one waited
             while not job.done.is_set():
-                if not self._dispatching and (
-                    len(self._pending) >= self._active or time.monotonic() >= deadline
-                ):
-                    batch, self._pending = self._pending, []
-                    self._dispatching = True
-                    break
+                if self._dispatching:
+                    waited_out = True
+                else:
+                    if waited_out:  # that call's clients come back in a moment: wait for them again
+                        deadline, waited_out = time.monotonic() + self.max_wait, False
+                    if len(self._pending) >= self._active or time.monotonic() >= deadline:
+                        batch, self._pending = self._pending, []
+                        self._dispatching = True
+                        break
                 self._cond.wait(timeout=max(0.0, min(self.max_wait, deadline - time.monotonic())) or self.max_wait)
             else:
                 return job
@@ -88,6 +94,8 @@ class SharedBackend:
             return
         if len(batch) > 1:
             self.merged_calls += 1
+            for job in batch:
+                job.merged = True
         usages, at = [], 0
         for job in batch:
             mine = results[at : at + len(job.requests)]
@@ -114,6 +122,7 @@ class SharedClient:
         self.thread_safe = False  # one client per search thread
         self.usage = Usage()
         self.last_usage = Usage()
+        self.merged_calls = 0  # this client's calls that ran in one engine call with another client's
 
     @property
     def context_size(self) -> int:
@@ -132,6 +141,7 @@ class SharedClient:
         job.usage.wall_seconds = time.perf_counter() - t0
         self.usage.add(job.usage)
         self.last_usage = job.usage
+        self.merged_calls += job.merged
         return job.results
 
     def close(self) -> None:

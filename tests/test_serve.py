@@ -1,0 +1,292 @@
+"""`mctsr serve`: the wire rules (no model), then the real server process on the default model, talked to with
+the `openai` client: plain, streaming, two concurrent requests (merged), the time limit, unknown model name,
+missing or wrong key, oversized body, client disconnect mid-search."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mctsr_native.serve import drive_search
+from mctsr_native.serve_protocol import RequestError, parse_chat_request, search_shape
+from mctsr_native.solve_config import SolveConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from solver_fakes import FakeBackend  # noqa: E402
+
+KEY = "test-key-3f9a"
+USER = [{"role": "user", "content": "Tom has 3 apples and buys 4 more. How many apples does he have?"}]
+TINY = {"answer_max_tokens": 24, "critique_max_tokens": 12, "refine_max_tokens": 24, "reward_max_tokens": 12,
+        "reward_samples": 1, "reselect_samples": 0}
+
+
+# ----- the wire rules ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, shape", [("mctsr", (8, 1)), ("mctsr-0", (0, 1)), ("mctsr-8", (8, 1)),
+                                         ("mctsr-4-p2", (4, 2)), ("mctsr-64-p16", (64, 16))])
+def test_model_names_choose_the_search(name: str, shape: tuple[int, int]) -> None:
+    assert search_shape(name) == shape
+
+
+@pytest.mark.parametrize("name", ["gpt-4o", "mctsr-", "mctsr-08", "mctsr-4-p0", "mctsr-4p2", "MCTSR", "mctsr-65",
+                                  "mctsr-4-p17", "/models/x.gguf", None, 8])
+def test_other_model_names_are_refused_with_the_forms(name: Any) -> None:
+    with pytest.raises(RequestError) as e:
+        search_shape(name)
+    assert e.value.status == 400 and "mctsr-N-pW" in e.value.message and e.value.param == "model"
+
+
+def test_request_fields_map_onto_the_search() -> None:
+    req = parse_chat_request({"model": "mctsr-4-p2", "messages": [{"role": "system", "content": "be brief"},
+                                                                   *USER, {"role": "assistant", "content": "7"}],
+                              "temperature": 0.2, "top_p": 0.9, "max_tokens": 50, "seed": 7, "user": "u1",
+                              "mctsr": {"reward_samples": 2, "prompts": {"dummy_answer": "No idea."},
+                                        "tree": {"exploration_c": 1.0}, "max_seconds": 5}},
+                             max_seconds=60)
+    c = req.config
+    assert req.problem == USER[0]["content"] and req.model == "mctsr-4-p2" and not req.stream
+    assert (c.rollouts, c.parallel, c.temperature, c.top_p, c.seed) == (4, 2, 0.2, 0.9, 7)
+    assert (c.answer_max_tokens, c.refine_max_tokens, c.critique_max_tokens) == (50, 50, SolveConfig().critique_max_tokens)
+    assert c.reward_samples == 2 and c.prompts.dummy_answer == "No idea." and c.tree.exploration_c == 1.0
+    assert c.max_seconds == 5 and req.ignored_fields == ("user",)
+    assert parse_chat_request({"model": "mctsr", "messages": USER}, max_seconds=60).config.max_seconds == 60
+
+
+@pytest.mark.parametrize("body, param", [
+    ({"messages": USER}, "model"),
+    ({"model": "mctsr", "messages": []}, "messages"),
+    ({"model": "mctsr", "messages": [{"role": "system", "content": "x"}]}, "messages"),
+    ({"model": "mctsr", "messages": USER, "n": 2}, "n"),
+    ({"model": "mctsr", "messages": USER, "stop": ["\n"]}, "stop"),
+    ({"model": "mctsr", "messages": USER, "temperature": "hot"}, "temperature"),
+    ({"model": "mctsr", "messages": USER, "mctsr": {"rollouts": 3}}, "mctsr.rollouts"),
+    ({"model": "mctsr", "messages": USER, "mctsr": {"model": "/etc/passwd"}}, "mctsr.model"),
+    ({"model": "mctsr", "messages": USER, "mctsr": {"prompts": {"system": ["x"]}}}, "mctsr.prompts"),
+    ({"model": "mctsr", "messages": USER, "mctsr": {"prompts": {"path": "x"}}}, "mctsr.prompts"),
+    ({"model": "mctsr", "messages": USER, "mctsr": {"use_grammar": 1}}, "mctsr.use_grammar"),
+    ({"model": "mctsr", "messages": USER, "mctsr": {"max_seconds": 999}}, "mctsr.max_seconds"),
+    ({"model": "mctsr", "messages": USER, "mctsr": {"reward_max_tokens": 3}}, None),
+])
+def test_bad_requests_name_the_field(body: dict[str, Any], param: str | None) -> None:
+    with pytest.raises(RequestError) as e:
+        parse_chat_request(body, max_seconds=60)
+    assert e.value.status == 400 and e.value.param == param, e.value.message
+
+
+def test_a_cancelled_search_stops_at_the_next_step_with_its_best_answer() -> None:
+    cancel = threading.Event()
+    seen: list[int] = []
+
+    def progress(rec: Any) -> None:
+        seen.append(rec.step)
+        if rec.step == 2:
+            cancel.set()
+
+    result = drive_search("What is 3 + 4?", FakeBackend(), SolveConfig(rollouts=8), cancel, progress)
+    assert seen == [0, 1, 2] and result is not None
+    assert result.stats["stop_reason"] == "cancelled" and result.stats["rollouts"] == 2 and result.answer
+    assert drive_search("What is 3 + 4?", FakeBackend(), SolveConfig(), cancel, progress) is None
+
+
+@pytest.mark.parametrize("bad", [{"max_concurrency": 0}, {"max_request_bytes": -1}, {"max_seconds": 0},
+                                 {"api_key": ""}])
+def test_bad_server_options_are_refused(bad: dict[str, Any]) -> None:
+    from mctsr_native.errors import InvalidConfigError
+    from mctsr_native.serve import ServeOptions, create_app
+
+    with pytest.raises(InvalidConfigError):
+        create_app(FakeBackend(), ServeOptions(**bad))
+
+
+def test_the_app_refuses_bad_bodies_before_any_search() -> None:
+    """In-process (no model): malformed or hostile bodies get a typed 4xx, never a 500, and start nothing."""
+    from fastapi.testclient import TestClient
+
+    from mctsr_native.serve import ServeOptions, create_app
+
+    app = create_app(FakeBackend(), ServeOptions(api_key=KEY, max_request_bytes=4096))
+    auth = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    with TestClient(app) as http:
+        for body, status in ((b"{not json", 400), (b"[" * 3000 + b"]" * 3000, 413), (b"[" * 2000 + b"]" * 2000, 400),
+                             (b"[1, 2]", 400), (b'{"model": "mctsr", "messages": []}', 400)):
+            r = http.post("/v1/chat/completions", content=body, headers=auth)
+            assert r.status_code == status and r.json()["error"]["message"], (body[:20], r.text)
+        assert http.post("/v1/chat/completions", content=b"{}", headers={"Authorization": "Bearer x"}).status_code == 401
+        assert http.get("/v1/mctsr/stats", headers=auth).json()["completed"] == 0
+
+
+# ----- the real server --------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Any:
+    """`mctsr serve` on the default model, 127.0.0.1, a free port, an API key from the environment, a small
+    body limit. One llama.cpp thread: on a busy 2-core machine more threads spin and run slower."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    cmd = [sys.executable, "-m", "mctsr_native.cli", "serve", "--port", str(port), "--threads", "1", "--n-ctx", "4096",
+           "--max-request-bytes", "8192", "--max-concurrency", "2", "--max-seconds", "120"]
+    env = {**os.environ, "MCTSR_API_KEY": KEY,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "python"), os.environ.get("PYTHONPATH")]))}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited ({proc.returncode}): {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(url + "/models", headers={"Authorization": f"Bearer {KEY}"}, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not answer within 90 s: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield url, log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _client(url: str, key: str | None = KEY) -> Any:
+    import openai
+
+    return openai.OpenAI(base_url=url, api_key=key or "none", max_retries=0, timeout=300)
+
+
+def _stats(url: str) -> dict[str, Any]:
+    return httpx.get(url + "/mctsr/stats", headers={"Authorization": f"Bearer {KEY}"}, timeout=10).json()
+
+
+def _ask(url: str, model: str = "mctsr-1", **kw: Any) -> Any:
+    extra = {"mctsr": {**TINY, **kw.pop("mctsr", {})}}
+    return _client(url).chat.completions.create(model=model, messages=USER, max_tokens=24, extra_body=extra, **kw)
+
+
+@pytest.mark.model
+@pytest.mark.server
+def test_plain_request_gets_the_chosen_answer_and_every_token(server) -> None:
+    url, _ = server
+    reply = _ask(url, "mctsr-1", seed=3)
+    s = reply.model_extra["mctsr"]
+    assert reply.model == "mctsr-1" and reply.object == "chat.completion"
+    assert reply.choices[0].message.content.strip() and reply.choices[0].finish_reason in ("stop", "length")
+    assert s["rollouts"] == 1 and s["stop_reason"] == "rollouts" and s["tree"]["nodes"] == 3
+    assert s["config"]["seed"] == 3 and s["config"]["answer_max_tokens"] == 24
+    assert {"vote", "max_q", "q"} <= set(s)
+    u = reply.usage  # 5 model calls: answer, 2 reward samples, critique, rewrite, 1 reward sample; all counted
+    assert s["model_calls"] >= 4 and u.completion_tokens > 24 and u.prompt_tokens > u.completion_tokens
+    assert u.total_tokens == u.prompt_tokens + u.completion_tokens
+
+
+@pytest.mark.model
+@pytest.mark.server
+def test_streaming_sends_progress_then_the_answer_then_done(server) -> None:
+    url, _ = server
+    stream = _ask(url, "mctsr-2", stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)  # the openai client ends the iteration at [DONE] and raises on an error event
+    progress = [c for c in chunks if (c.model_extra.get("mctsr") or {}).get("event") == "progress"]
+    assert [p.model_extra["mctsr"]["rollouts"] for p in progress] == [0, 1, 2]
+    assert all(p.choices[0].delta.content == "" and "[mctsr]" in p.choices[0].delta.reasoning_content
+               for p in progress)
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    finish = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert content.strip() and len(finish) == 1 and finish[0].model_extra["mctsr"]["rollouts"] == 2
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens > 0
+
+
+@pytest.mark.model
+@pytest.mark.server
+def test_two_concurrent_requests_merge_their_model_calls(server) -> None:
+    url, _ = server
+    before = _stats(url)["merged_calls"]
+    with cf.ThreadPoolExecutor(2) as pool:
+        replies = list(pool.map(lambda seed: _ask(url, "mctsr-1", seed=seed), [1, 2]))
+    merged = [r.model_extra["mctsr"]["merged_calls"] for r in replies]
+    assert all(r.choices[0].message.content.strip() for r in replies)
+    assert all(m >= 1 for m in merged), merged  # each search had calls decoded in one batch with the other's
+    assert _stats(url)["merged_calls"] - before >= 1
+
+
+@pytest.mark.model
+@pytest.mark.server
+def test_the_time_limit_returns_the_best_answer_so_far(server) -> None:
+    url, _ = server
+    reply = _ask(url, "mctsr-8", mctsr={"max_seconds": 0.01})
+    s = reply.model_extra["mctsr"]
+    assert s["stop_reason"] == "time" and s["rollouts"] == 0 and reply.choices[0].message.content.strip()
+
+
+@pytest.mark.server
+@pytest.mark.model
+def test_refusals_unknown_model_key_and_size(server) -> None:
+    import openai
+
+    url, _ = server
+    listed = _client(url).models.list()
+    assert {"mctsr", "mctsr-8", "mctsr-4-p2"} <= {m.id for m in listed.data}
+    with pytest.raises(openai.BadRequestError) as e:
+        _client(url).chat.completions.create(model="gpt-4o", messages=USER)
+    assert "mctsr-N-pW" in str(e.value)
+    for key in (None, "wrong-key"):
+        with pytest.raises(openai.AuthenticationError):
+            _client(url, key).chat.completions.create(model="mctsr-1", messages=USER)
+        with pytest.raises(openai.AuthenticationError):
+            _client(url, key).models.list()
+    with pytest.raises(openai.APIStatusError) as big:
+        _client(url).chat.completions.create(model="mctsr-1", messages=[{"role": "user", "content": "x" * 9000}])
+    assert big.value.status_code == 413
+    assert _stats(url)["running"] == 0
+
+
+@pytest.mark.server
+@pytest.mark.model
+@pytest.mark.parametrize("how", ["stream", "plain"])
+def test_a_client_that_disconnects_cancels_its_search(server, how: str) -> None:
+    url, log = server
+    before = _stats(url)
+    mctsr = {**TINY, "answer_max_tokens": 32, "refine_max_tokens": 32}
+    if how == "stream":
+        stream = _ask(url, "mctsr-16", stream=True, mctsr=mctsr)
+        for c in stream:
+            if (c.model_extra.get("mctsr") or {}).get("event") == "progress":
+                break  # the search has started: leave
+        stream.close()
+    else:  # a plain request whose client gives up waiting (its connection closes)
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(url + "/chat/completions", headers={"Authorization": f"Bearer {KEY}"}, timeout=3,
+                       json={"model": "mctsr-16", "messages": USER, "mctsr": mctsr})
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        now = _stats(url)
+        if now["cancelled"] > before["cancelled"] and now["running"] == 0:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"the search was not cancelled: {now}")
+    assert now["completed"] == before["completed"]
+    assert log.read_text().count("search cancelled") == now["cancelled"]
+    reply = _ask(url, "mctsr-0")  # the server is still healthy
+    assert reply.choices[0].message.content.strip()
