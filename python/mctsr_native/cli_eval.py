@@ -11,12 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .cli_progress import add_progress_options, progress_mode
 from .cli_solve import (
     _positive,
     add_model_options,
     add_search_options,
     backend_from_args,
+    backend_options,
     check_model_options,
+    print_config,
     solve_config_from_args,
 )
 
@@ -53,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "in-process engine [1]")
     p.add_argument("--trees", type=Path, default=None, metavar="DIR",
                    help="write each search tree to DIR/<id>-r<rollouts>.json instead of inline in the record")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_options(p, default="bar", old_quiet="--no-progress")
     add_model_options(p)
     # The solver's own flags; rollouts and seed are per record here, and both selectors are always scored.
     add_search_options(p, skip=("--rollouts", "--seed", "--selector"))
@@ -93,22 +96,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .errors import InvalidConfigError
 
     model = check_model_options(args)
+    # --rollouts and --seed here are the eval's (a list, a run seed), not SolveConfig fields.
+    solve_config = solve_config_from_args(args)
+    if args.print_config:
+        print_config(args, solve_config)
+        return 0
     if args.out.is_dir():  # checked again when the run file opens; here so that nothing else runs first
         raise InvalidConfigError(f"--out {args.out} is a directory: give a file name for the run's records")
     from . import cli_view
 
     cli_view.check_eval(args)  # a bad --view / --trees fails before the model loads
-    # --rollouts and --seed here are the eval's (a list, a run seed), not SolveConfig fields.
-    solve_config = solve_config_from_args(argparse.Namespace(**{**vars(args), "rollouts": None, "seed": None}))
-    backend_options = {k: v for k, v in (("n_ctx", args.n_ctx), ("n_gpu_layers", args.n_gpu_layers),
-                                         ("n_threads", args.threads)) if v is not None}
     config = EvalConfig(
         data=args.data, out=args.out, rollouts=tuple(args.rollouts), limit=args.limit, seed=args.seed,
-        model=model, solve=solve_identity(solve_config), backend_options=backend_options,
+        model=model, solve=solve_identity(solve_config), backend_options=backend_options(args),
         concurrency=args.concurrency, trees_dir=args.trees,
     )
     summary = run_eval(config, open_backend_fn=lambda: backend_from_args(args, seed=args.seed),
-                       solve_kwargs={"config": solve_config}, progress=not args.no_progress)
+                       solve_kwargs={"config": solve_config}, progress=progress_mode(args))
     print(f"{summary.path}: {summary.written} records written, {summary.already_done} already there "
           f"({summary.planned} planned), {summary.errors} errors, {summary.seconds:.1f} s", file=sys.stderr)
     cli_view.after_eval(args)
