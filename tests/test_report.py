@@ -65,7 +65,8 @@ def test_format_table_text() -> None:
     assert "zero-shot CoT" in text and "4 rollouts" in text
     assert "pass@tree" in text and "not pass@1" in text
     math_line = next(line for line in text.splitlines() if line.startswith("math500 "))
-    assert " 33.3/ 33.3/ 66.7" in math_line and " 66.7/ 33.3/100.0" in math_line
+    # each accuracy with its binomial standard error sqrt(p(1-p)/n): 1/3 of 3 -> 27.2 points
+    assert "33.3±27.2 / 33.3±27.2 / 66.7±27.2" in math_line and "66.7±27.2 / 33.3±27.2 / 100.0±0.0" in math_line
     assert "733 tok / 3.7 s" in text
     assert "n=" not in text  # every cell of a row has the same problems
     assert format_table(build_table([])) == "no records"

@@ -75,7 +75,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--plot", type=Path, default=None, metavar="PATH.png",
                    help="also draw accuracy and cost against rollouts (needs matplotlib: pip install "
                         "'mctsr-native[plot]')")
-    r.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the table as JSON")
+    r.add_argument("--format", choices=("text", "csv", "markdown", "json"), default="text",
+                   help="how to print the table on standard output [default: text]")
+    r.add_argument("--json", type=Path, default=None, metavar="PATH",
+                   help="also write the table as JSON to PATH (the same as --format json, into a file)")
     r.set_defaults(func=cmd_report)
 
 
@@ -120,7 +123,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import build_table, format_table, load_runs, plot_runs, table_json
+    from .report import build_table, format_table, load_runs, plot_runs, run_title, table_json
     from .runfile import atomic_write_text, check_writable
 
     for flag, path in (("--json", args.json), ("--plot", args.plot)):
@@ -128,10 +131,10 @@ def cmd_report(args: argparse.Namespace) -> int:
             check_writable(path, what=flag)
     records = load_runs(args.runs)
     table = build_table(records, by=args.by)
-    print(format_table(table), flush=True)
+    print(format_table(table, args.format), flush=True)
     if args.json is not None:
         atomic_write_text(args.json, table_json(table))
     if args.plot is not None:
-        plot_runs(table, args.plot)
+        plot_runs(table, args.plot, title=run_title(args.runs))
         print(f"plot written to {args.plot}", file=sys.stderr)
     return 0
