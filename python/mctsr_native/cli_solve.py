@@ -300,7 +300,9 @@ def format_summary(result: Any, model_name: str = "") -> str:
     else:
         how = f"  chosen by max-Q: node {result.node}, Q {_fmt_q(best['q'])} (Q on [-100, 100])"
     lines = [f"answer: {result.answer if result.answer is not None else '(none extracted)'}", how]
-    if result.selector == "vote" and best.get("node") is not None:
+    if result.selector == "vote" and best.get("node") == result.node:
+        lines.append(f"  max-Q agrees (Q {_fmt_q(best['q'])} on [-100, 100])")
+    elif result.selector == "vote" and best.get("node") is not None:
         lines.append(f"  max-Q would choose: {best['answer']} (node {best['node']}, Q {_fmt_q(best['q'])} "
                      "on [-100, 100])")
     elif result.selector == "max_q" and vote.get("node") is not None:
@@ -378,7 +380,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
                   "tokens_per_second": speed}
         what = "initialized: first answer scored" if rec.step == 0 else f"step {rec.step}: rollouts {rec.rollouts}/{config.rollouts}"
         progress.event("first_answer" if rec.step == 0 else "rollout",
-                       f"{what}, best answer so far {rec.best_answer}, best Q so far {_fmt_q(rec.best_q)} of 100 "
+                       f"{what}, best answer so far {rec.best_answer}, best Q so far {_fmt_q(rec.best_q)} on [-100, 100] "
                        f"({rec.seconds:.1f} s, {speed:.0f} tokens/s)", **fields)
 
     if args.json is not None:  # before any model work: a bad path must not cost the whole search
