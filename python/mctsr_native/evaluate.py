@@ -293,6 +293,7 @@ class _Progress:
                         file=sys.stderr, dynamic_ncols=True,
                         bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
         self.left = [int(r) for r in pending]  # budgets of the searches not done yet
+        self.total, self.done = len(self.left), 0
         self.right: dict[int, list[int]] = {}
         self.tokens_at: dict[int, list[float]] = {}  # budget -> [tokens generated, records] (all records)
         self.wanted = set(rollouts)
@@ -334,12 +335,13 @@ class _Progress:
         self.bar.set_postfix_str(f"ETA {eta_text} | problems {done}/{self.problems} | acc {acc} | {rate:.1f} tok/s",
                                  refresh=False)
         self.bar.update(1)
+        self.done += 1
         if self.mode in ("lines", "json"):
             self.events.event(
                 "record", f"{record['id']} r{record['rollouts']}: {'right' if record.get('correct') else 'wrong'} "
-                f"({self.bar.n}/{self.bar.total} searches, ETA {eta_text}, {rate:.1f} tok/s)",
+                f"({self.done}/{self.total} searches, ETA {eta_text}, {rate:.1f} tok/s)",
                 id=record["id"], rollouts=record["rollouts"], correct=bool(record.get("correct")),
-                done=self.bar.n, total=self.bar.total, eta_seconds=eta, tokens_per_second=rate)
+                done=self.done, total=self.total, eta_seconds=eta, tokens_per_second=rate)
 
     def close(self) -> None:
         self.bar.close()
