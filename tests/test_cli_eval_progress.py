@@ -28,6 +28,7 @@ def test_records_count_capped_replies_and_the_header_time_is_iso(tmp_path: Path)
     run_eval(config(tmp_path, write_data(tmp_path)), solve_fn=CappedSolve(), progress=False, log=lambda m: None)
     header, *records = lines(tmp_path / "run.jsonl")
     assert dt.datetime.fromisoformat(header["created"]).tzinfo is not None
+    assert header["llama_cpp_python"] and header["version"]  # where the records came from
     assert {r["rollouts"]: r["capped_replies"] for r in records} == {0: {"refine": 0}, 2: {"refine": 2}}
 
 

@@ -164,8 +164,10 @@ def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
         "backend_options": json_safe(dict(config.backend_options)),
         "model": config.model if config.model is None or "://" in str(config.model) else str(config.model),
     }
+    from .cli_info import _version
+
     return {"type": "header", "format": FORMAT, "version": __version__, "created": _iso_now(),
-            "config": identity, "plan": plan}
+            "llama_cpp_python": _version("llama_cpp_python"), "config": identity, "plan": plan}
 
 
 # ----------------------------------------------------------------------------------------------- scoring
