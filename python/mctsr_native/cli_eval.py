@@ -102,7 +102,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     # --rollouts and --seed here are the eval's (a list, a run seed), not SolveConfig fields.
     solve_config = solve_config_from_args(args)
     if args.print_config:
-        print_config(args, solve_config)
+        print_config(args, solve_config, skip=("rollouts", "seed", "selector"))
         return 0
     if args.out.is_dir():  # checked again when the run file opens; here so that nothing else runs first
         raise InvalidConfigError(f"--out {args.out} is a directory: give a file name for the run's records")

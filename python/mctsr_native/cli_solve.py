@@ -163,8 +163,9 @@ def solve_config_from_args(args: argparse.Namespace) -> Any:
     return solve_config
 
 
-def print_config(args: argparse.Namespace, solve_config: Any) -> None:
-    """`--print-config`: the effective config as TOML, with each field's comment, loadable by --config."""
+def print_config(args: argparse.Namespace, solve_config: Any, skip: tuple[str, ...] = ()) -> None:
+    """`--print-config`: the effective config as TOML, with each field's comment, loadable by --config
+    (`skip`: search fields the command sets itself, e.g. eval's per-record rollouts and seed)."""
     from .cli_options import field_docs
 
     d = solve_config.to_dict()
@@ -174,7 +175,7 @@ def print_config(args: argparse.Namespace, solve_config: Any) -> None:
     if tree_config is None:
         tree_config = TreeConfig.paper() if solve_config.rules == "paper" else TreeConfig.reference()
     tree = tree_config.to_dict()  # rollout_budget 0 = follow rollouts, as the search itself reads it
-    search = {k: v for k, v in d.items() if k not in ("tree", "prompts")}
+    search = {k: v for k, v in d.items() if k not in ("tree", "prompts", *skip)}
     engine = backend_options(args)
     target = check_model_options(args)
     is_url = target is not None and "://" in target
