@@ -27,6 +27,7 @@ import json
 import math
 import textwrap
 import tokenize
+import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -168,7 +169,7 @@ def field_docs(cls: type) -> dict[str, str]:
 
 def _strip_optional(hint: Any) -> tuple[Any, bool]:
     args = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and type(None) in args:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
         rest = [a for a in args if a is not type(None)]
         return (rest[0] if len(rest) == 1 else hint), True
     return hint, False

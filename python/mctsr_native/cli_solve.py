@@ -379,9 +379,11 @@ def cmd_solve(args: argparse.Namespace) -> int:
         fields = {"step": rec.step, "rollouts": rec.rollouts, "of": config.rollouts, "best_answer": rec.best_answer,
                   "best_q": rec.best_q, "seconds": rec.seconds, "generated_tokens": rec.generated_tokens,
                   "tokens_per_second": speed}
-        what = "initialized: first answer scored" if rec.step == 0 else f"step {rec.step}: rollouts {rec.rollouts}/{config.rollouts}"
+        what = ("initialized: first answer scored" if rec.step == 0
+                else f"step {rec.step}: rollouts {rec.rollouts}/{config.rollouts}")
         progress.event("first_answer" if rec.step == 0 else "rollout",
-                       f"{what}, best answer so far {rec.best_answer}, best Q so far {_fmt_q(rec.best_q)} on [-100, 100] "
+                       f"{what}, best answer so far {rec.best_answer}, "
+                       f"best Q so far {_fmt_q(rec.best_q)} on [-100, 100] "
                        f"({rec.seconds:.1f} s, {speed:.0f} tokens/s)", **fields)
 
     if args.json is not None:  # before any model work: a bad path must not cost the whole search

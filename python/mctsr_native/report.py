@@ -246,7 +246,8 @@ def run_title(paths: Sequence[str | Path]) -> str:
         plan = header.get("plan") or {}
         model = plan.get("model") or "default model (SmolLM2-135M-Instruct)"
         models.append(Path(str(model)).name if "://" not in str(model) else str(model))
-        data = ((header.get("config") or {}).get("data") or {}).get("name") or Path(str(plan.get("data_path", "?"))).name
+        data = (Path(str(plan["data_path"])).name if plan.get("data_path")  # the file, else the data's name
+                else ((header.get("config") or {}).get("data") or {}).get("name") or "?")
         datas.append(str(data))
         problems.update((r.get("dataset"), r.get("id")) for r in run.records)
     unique = lambda xs: ", ".join(dict.fromkeys(xs))  # noqa: E731
