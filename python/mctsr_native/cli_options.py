@@ -145,7 +145,10 @@ SECTIONS: tuple[Section, ...] = (
 @functools.cache
 def field_docs(cls: type) -> dict[str, str]:
     """Each field's documentation: its attribute docstring, else the `#` comment on its line(s)."""
-    source = textwrap.dedent(inspect.getsource(cls))
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):  # no source shipped (a frozen app): flags without their comments
+        return {}
     comments: dict[int, str] = {}
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         if tok.type == tokenize.COMMENT:
