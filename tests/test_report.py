@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mctsr_native import cli_eval
+from mctsr_native import cli_eval, cli_solve
 from mctsr_native.report import build_table, format_table, load_runs, plot_runs, table_json
 
 
@@ -65,7 +65,8 @@ def test_format_table_text() -> None:
     assert "zero-shot CoT" in text and "4 rollouts" in text
     assert "pass@tree" in text and "not pass@1" in text
     math_line = next(line for line in text.splitlines() if line.startswith("math500 "))
-    assert " 33.3/ 33.3/ 66.7" in math_line and " 66.7/ 33.3/100.0" in math_line
+    # each accuracy with its binomial standard error sqrt(p(1-p)/n): 1/3 of 3 -> 27.2 points
+    assert "33.3±27.2 / 33.3±27.2 / 66.7±27.2" in math_line and "66.7±27.2 / 33.3±27.2 / 100.0±0.0" in math_line
     assert "733 tok / 3.7 s" in text
     assert "n=" not in text  # every cell of a row has the same problems
     assert format_table(build_table([])) == "no records"
@@ -151,7 +152,10 @@ def test_eval_command_options() -> None:
     args = parser.parse_args(["eval", "--data", "d.jsonl", "--out", "o.jsonl", "--rollouts", "0, 2",
                               "--max-tokens", "32", "--reward-max-tokens", "16", "--rules", "reference",
                               "--concurrency", "3", "--n-ctx", "1024"])
-    assert args.rollouts == (0, 2) and args.max_tokens == 32 and args.rules == "reference"
+    assert args.rollouts == (0, 2) and args.max_tokens == 32
+    config = cli_solve.solve_config_from_args(args)  # the flags reach the SolveConfig
+    assert config.rules == "reference" and config.refine_max_tokens == 32 and config.reward_max_tokens == 16
+    assert cli_solve.backend_options(args) == {"n_ctx": 1024} and args.concurrency == 3
     assert args.func is cli_eval.cmd_eval
     for bad in (["--rollouts", "1,x"], ["--rollouts", "-1"], ["--rollouts", "2,2"], ["--limit", "0"]):
         with pytest.raises(SystemExit):

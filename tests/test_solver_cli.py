@@ -33,7 +33,7 @@ def test_solve_prints_the_answer_and_a_summary_and_writes_json(fake, tmp_path, c
     assert rc == 0
     stdout, stderr = capsys.readouterr()
     assert stdout.startswith("answer: ")
-    for word in ("vote:", "max_q:", "tree: 5 nodes", "reused", "generated", "in the model", "stopped: rollouts"):
+    for word in ("chosen by vote", "max-Q", "tree: 5 nodes", "reused", "generated", "in the model", "stopped: rollouts"):
         assert word in stdout
     assert "[mctsr] initialized" in stderr and "step 2" in stderr
     data = json.loads(out.read_text())

@@ -11,12 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .cli_progress import add_progress_options, progress_mode
 from .cli_solve import (
     _positive,
     add_model_options,
     add_search_options,
     backend_from_args,
+    backend_options,
     check_model_options,
+    print_config,
     solve_config_from_args,
 )
 
@@ -53,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "in-process engine [1]")
     p.add_argument("--trees", type=Path, default=None, metavar="DIR",
                    help="write each search tree to DIR/<id>-r<rollouts>.json instead of inline in the record")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_options(p, default="bar", old_quiet="--no-progress")
     add_model_options(p)
     # The solver's own flags; rollouts and seed are per record here, and both selectors are always scored.
     add_search_options(p, skip=("--rollouts", "--seed", "--selector"))
@@ -72,7 +75,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--plot", type=Path, default=None, metavar="PATH.png",
                    help="also draw accuracy and cost against rollouts (needs matplotlib: pip install "
                         "'mctsr-native[plot]')")
-    r.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the table as JSON")
+    r.add_argument("--format", choices=("text", "csv", "markdown", "json"), default="text",
+                   help="how to print the table on standard output [default: text]")
+    r.add_argument("--json", type=Path, default=None, metavar="PATH",
+                   help="also write the table as JSON to PATH (the same as --format json, into a file)")
     r.set_defaults(func=cmd_report)
 
 
@@ -93,22 +99,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .errors import InvalidConfigError
 
     model = check_model_options(args)
+    # --rollouts and --seed here are the eval's (a list, a run seed), not SolveConfig fields.
+    solve_config = solve_config_from_args(args)
+    if args.print_config:
+        print_config(args, solve_config, skip=("rollouts", "seed", "selector"))
+        return 0
     if args.out.is_dir():  # checked again when the run file opens; here so that nothing else runs first
         raise InvalidConfigError(f"--out {args.out} is a directory: give a file name for the run's records")
     from . import cli_view
 
     cli_view.check_eval(args)  # a bad --view / --trees fails before the model loads
-    # --rollouts and --seed here are the eval's (a list, a run seed), not SolveConfig fields.
-    solve_config = solve_config_from_args(argparse.Namespace(**{**vars(args), "rollouts": None, "seed": None}))
-    backend_options = {k: v for k, v in (("n_ctx", args.n_ctx), ("n_gpu_layers", args.n_gpu_layers),
-                                         ("n_threads", args.threads)) if v is not None}
     config = EvalConfig(
         data=args.data, out=args.out, rollouts=tuple(args.rollouts), limit=args.limit, seed=args.seed,
-        model=model, solve=solve_identity(solve_config), backend_options=backend_options,
+        model=model, solve=solve_identity(solve_config), backend_options=backend_options(args),
         concurrency=args.concurrency, trees_dir=args.trees,
     )
     summary = run_eval(config, open_backend_fn=lambda: backend_from_args(args, seed=args.seed),
-                       solve_kwargs={"config": solve_config}, progress=not args.no_progress)
+                       solve_kwargs={"config": solve_config}, progress=progress_mode(args))
     print(f"{summary.path}: {summary.written} records written, {summary.already_done} already there "
           f"({summary.planned} planned), {summary.errors} errors, {summary.seconds:.1f} s", file=sys.stderr)
     cli_view.after_eval(args)
@@ -116,7 +123,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import build_table, format_table, load_runs, plot_runs, table_json
+    from .report import build_table, format_table, load_runs, plot_runs, run_title, table_json
     from .runfile import atomic_write_text, check_writable
 
     for flag, path in (("--json", args.json), ("--plot", args.plot)):
@@ -124,10 +131,10 @@ def cmd_report(args: argparse.Namespace) -> int:
             check_writable(path, what=flag)
     records = load_runs(args.runs)
     table = build_table(records, by=args.by)
-    print(format_table(table), flush=True)
+    print(format_table(table, args.format), flush=True)
     if args.json is not None:
         atomic_write_text(args.json, table_json(table))
     if args.plot is not None:
-        plot_runs(table, args.plot)
+        plot_runs(table, args.plot, title=run_title(args.runs))
         print(f"plot written to {args.plot}", file=sys.stderr)
     return 0

@@ -66,6 +66,26 @@ def _model() -> dict[str, Any]:
             "checksum_ok": digest == DEFAULT_MODEL_SHA256, "env_override": os.environ.get(MODEL_ENV)}
 
 
+def provenance(model: str | None, config: dict[str, Any], started: str) -> dict[str, Any]:
+    """Where a result came from: the model (file name and checksum: SHA-256 for the default model, whose
+    expected sum is known; the eval's content id, size and a hash of the first and last MiB, for other files;
+    the URL for servers), the package and llama.cpp versions, the full config and ISO-8601 times."""
+    from . import __version__
+    from .cli_progress import iso_now
+    from .evaluate import model_identity
+
+    if model is not None and "://" in model:
+        model_info: dict[str, Any] = {"server": model}
+    elif model is None:
+        model_info = _part(_model)
+        model_info = {"file": os.path.basename(model_info.get("path", "")) or None, "default": True,
+                      **{k: model_info[k] for k in ("sha256", "size", "checksum_ok", "error") if k in model_info}}
+    else:
+        model_info = {"file": os.path.basename(model), "content_id": model_identity(model)}
+    return {"model": model_info, "mctsr_native": __version__, "llama_cpp_python": _version("llama_cpp_python"),
+            "python": platform.python_version(), "config": config, "started": started, "finished": iso_now()}
+
+
 def collect() -> dict[str, Any]:
     """Everything `mctsr info` reports, as a JSON-serialisable dict."""
     from . import __version__

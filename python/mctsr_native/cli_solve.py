@@ -13,6 +13,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .cli_progress import add_progress_options
+from .cli_options import (
+    SECTIONS,
+    SEED_MAX,
+    add_config_options,
+    add_dataclass_flags,
+    effective_config,
+    finite_type,
+    int_type,
+    to_toml,
+)
+
 __all__ = [
     "add_parser",
     "add_model_options",
@@ -24,72 +36,46 @@ __all__ = [
 ]
 
 
-INT32_MAX = 2**31 - 1  # integers that reach llama.cpp or the C++ core are 32-bit there
-SEED_MAX = 2**32 - 1  # seeds are unsigned 32-bit in llama.cpp's samplers
 MAX_PROBLEM_BYTES = 1 << 20  # a longer problem cannot fit any model's context: refused before reading more
 
+# the argparse types, kept under their old names for the modules that import them
+_int_at_least = int_type
+_finite = finite_type
+_positive = int_type(1)
+_non_negative = int_type(0)
+_seed = int_type(0, SEED_MAX)
+_seconds = finite_type(0.0, strict=True)
 
-def _int_at_least(low: int, high: int = INT32_MAX):
-    """An argparse type: an integer in [low, high] (argparse turns the error into a usage message)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
-        if value > high:
-            raise argparse.ArgumentTypeError(f"expected an integer <= {high}, got {value}")
-        return value
-
-    return parse
-
-
-def _finite(low: float, *, strict: bool = False):
-    """An argparse type: a finite number >= low (> low when strict); "nan" and "inf" are refused by name."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-        if value < low or (strict and value == low):
-            raise argparse.ArgumentTypeError(f"expected a number {'>' if strict else '>='} {low:g}, got {text!r}")
-        return value
-
-    return parse
-
-
-_positive = _int_at_least(1)
-_non_negative = _int_at_least(0)
-_seed = _int_at_least(0, SEED_MAX)
-_seconds = _finite(0.0, strict=True)
+_SECTION = {s.name: s for s in SECTIONS}
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    """Which model runs the search: a GGUF file (default: the SmolLM2 model), or OpenAI-compatible servers."""
+    """Which model runs the search: a GGUF file (default: the SmolLM2 model), or OpenAI-compatible servers;
+    then every field of LlamaOptions and HttpOptions as a flag (llama.cpp's spellings where they exist)."""
     g = p.add_argument_group("model")
-    g.add_argument("--model", default=None, metavar="PATH.gguf",
-                   help="GGUF model file, or http(s) URL(s) of OpenAI-compatible servers (comma-separated); "
-                        "default: the SmolLM2-135M-Instruct model installed with the package")
+    g.add_argument("-m", "--model", default=None, metavar="PATH.gguf",
+                   help="GGUF model file, or http(s) URL(s) of OpenAI-compatible servers (comma-separated) "
+                        "[default: the SmolLM2-135M-Instruct model installed with the package]")
     g.add_argument("--server", default=None, metavar="URL",
                    help="OpenAI-compatible server(s) (llama-server, vLLM, SGLang), comma-separated; "
                         "same as --model URL")
-    g.add_argument("--n-gpu-layers", type=_int_at_least(-1), default=None,
-                   help="layers to offload to the GPU (-1 = all) [0]")
-    g.add_argument("--n-ctx", type=_positive, default=None, help="context size in tokens [engine default]")
-    g.add_argument("--threads", type=_positive, default=None, help="CPU threads for llama.cpp [auto]")
-    g.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
-                   help="with --server: the most one HTTP request may take, start to end, before it is retried "
-                        "or fails [120]")
+    add_dataclass_flags(p, _SECTION["llama"])
+    add_dataclass_flags(p, _SECTION["http"])
+
+
+def _given_flags(args: argparse.Namespace, section: str) -> dict[str, Any]:
+    prefix = section + "."
+    return {k[len(prefix):]: v for k, v in vars(args).items() if k.startswith(prefix) and v is not None}
+
+
+def _flag(section: str, name: str) -> str:
+    names = _SECTION[section].names.get(name, (f"--{name.replace('_', '-')}",))
+    return next(n for n in names if n.startswith("--"))
 
 
 def check_model_options(args: argparse.Namespace) -> str | None:
     """The model argument (a path, URLs, or None for the default), after the checks that need no model:
-    --model and --server together, --server without an http(s) URL, --timeout without a server."""
+    --model and --server together, --server without an http(s) URL, server options without a server."""
     from .errors import InvalidConfigError
 
     model = getattr(args, "model", None)
@@ -102,82 +88,105 @@ def check_model_options(args: argparse.Namespace) -> str | None:
     bad = [u for u in urls if not u.startswith(("http://", "https://"))]
     if bad:
         raise InvalidConfigError(f"servers need http:// or https:// URLs, got {bad[0]!r}")
-    if getattr(args, "timeout", None) is not None and not is_url:
-        raise InvalidConfigError("--timeout applies to --server (HTTP requests); the in-process model has none")
+    http_given = _given_flags(args, "http")
+    if http_given and not is_url:
+        flag = _flag("http", sorted(http_given)[0])
+        what = "HTTP requests" if flag == "--timeout" else "the servers"
+        raise InvalidConfigError(f"{flag} applies to --server ({what}); the in-process model has none")
     return target
+
+
+def backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The engine options in force (config file, then flags) for the backend the model argument names."""
+    target = check_model_options(args)
+    config = effective_config(args)
+    if target is not None and "://" in target:  # servers: their options, the context size, and any engine
+        options = dict(config["http"])  # flag given (the backend refuses those by name)
+        options.update(_given_flags(args, "llama"))
+        if "n_ctx" in config["llama"]:
+            options["n_ctx"] = config["llama"]["n_ctx"]
+        return options
+    return dict(config["llama"])
 
 
 def backend_from_args(args: argparse.Namespace, *, seed: int = 0) -> Any:
     """Open the backend the model options describe (the caller closes it)."""
     from .generation import open_backend
 
-    target = check_model_options(args)
-    options: dict[str, Any] = {"seed": seed}
-    if getattr(args, "timeout", None) is not None:
-        options["timeout"] = args.timeout
-    for flag, key in (("n_ctx", "n_ctx"), ("n_gpu_layers", "n_gpu_layers"), ("threads", "n_threads")):
-        value = getattr(args, flag, None)
-        if value is not None:
-            options[key] = value
-    return open_backend(target, **options)
-
-
-# Search options: (flag, SolveConfig field, argparse keywords). Unset flags keep SolveConfig's default.
-_SEARCH_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
-    ("--rollouts", "rollouts", {"type": _non_negative, "help": "refinements to make; 0 = zero-shot CoT [8]"}),
-    ("--parallel", "parallel", {"type": _positive, "help": "P: candidates refined per step in one batch [1]"}),
-    ("--seed", "seed", {"type": _seed, "help": "seed of the search and of the model [0]"}),
-    ("--rules", "rules", {"choices": ("paper", "reference"), "help": "tree rules preset [paper]"}),
-    ("--selector", "selector", {"choices": ("vote", "max_q"), "help": "final-answer rule [vote]"}),
-    ("--reward-samples", "reward_samples", {"type": _positive, "help": "k: reward samples per new answer [3]"}),
-    ("--reselect-samples", "reselect_samples",
-     {"type": _non_negative, "help": "extra reward samples of a node each time it is selected [1]"}),
-    ("--answer-max-tokens", "answer_max_tokens", {"type": _positive, "help": "cap of the first answer [384]"}),
-    ("--critique-max-tokens", "critique_max_tokens", {"type": _positive, "help": "cap of each critique [256]"}),
-    ("--refine-max-tokens", "refine_max_tokens", {"type": _positive, "help": "cap of each rewrite [384]"}),
-    ("--reward-max-tokens", "reward_max_tokens", {"type": _positive, "help": "cap of each reward reply [64]"}),
-    ("--temperature", "temperature",
-     {"type": _finite(0.0), "help": "sampling temperature of answers, critiques [0.7]"}),
-    ("--patience", "patience",
-     {"type": _non_negative, "help": "stop when the best Q has not improved for N rollouts (0 = off) [0]"}),
-    ("--max-seconds", "max_seconds", {"type": _seconds, "help": "wall-clock budget, checked between steps"}),
-    ("--token-budget", "token_budget",
-     {"type": _int_at_least(1, 2**63 - 1), "help": "budget of model tokens (evaluated+generated)"}),
-]
+    return open_backend(check_model_options(args), seed=seed, **backend_options(args))
 
 
 def add_search_options(p: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) -> None:
-    """The SolveConfig flags (leave out those in `skip`, e.g. ("--rollouts", "--seed") for `mctsr eval`)."""
-    g = p.add_argument_group("search")
-    for flag, _, kw in _SEARCH_OPTIONS:
-        if flag not in skip:
-            g.add_argument(flag, default=None, **kw)
+    """The SolveConfig and TreeConfig flags, one per field (leave out the fields in `skip`, e.g.
+    ("rollouts", "seed") for `mctsr eval`), `--max-tokens`, `--config` and `--print-config`."""
+    skip = tuple(s.lstrip("-").replace("-", "_") for s in skip)
+    add_dataclass_flags(p, _SECTION["search"], skip=skip)
+    g = p.add_argument_group("search shortcuts")
     g.add_argument("--max-tokens", type=_positive, default=None,
                    help="cap of answers, critiques and rewrites at once (the per-kind flags override it)")
-    g.add_argument("--stop-on-agreement", action="store_true", default=None,
-                   help="stop when every answer found so far agrees")
-    g.add_argument("--no-grammar", dest="use_grammar", action="store_false", default=None,
-                   help="parse reward replies without a GBNF grammar even if the backend supports one")
+    g.add_argument("--no-grammar", dest="search.use_grammar", action="store_const", const=False,
+                   help=argparse.SUPPRESS)  # the old spelling of --no-use-grammar
+    add_dataclass_flags(p, _SECTION["tree"])
+    add_config_options(p)
 
 
 def solve_config_from_args(args: argparse.Namespace) -> Any:
-    """The SolveConfig the flags describe (fields not given keep their defaults); validated."""
+    """The SolveConfig the config file and flags describe (fields not given keep their defaults); validated.
+    Tree fields given override the `rules` preset's; `[prompts]` in the file override the templates."""
+    from .prompts import Prompts
     from .solver import SolveConfig
+    from .tree import TreeConfig
 
-    given: dict[str, Any] = {}
+    config = effective_config(args)
+    given = dict(config["search"])
     if getattr(args, "max_tokens", None) is not None:
-        given.update(answer_max_tokens=args.max_tokens, critique_max_tokens=args.max_tokens,
-                     refine_max_tokens=args.max_tokens)
-    for flag, field_name, _ in _SEARCH_OPTIONS:
-        value = getattr(args, flag.lstrip("-").replace("-", "_"), None)
-        if value is not None:
-            given[field_name] = value
-    for field_name in ("stop_on_agreement", "use_grammar"):
-        if getattr(args, field_name, None) is not None:
-            given[field_name] = getattr(args, field_name)
-    config = dataclasses.replace(SolveConfig(), **given)
-    config.validate()
-    return config
+        for name in ("answer_max_tokens", "critique_max_tokens", "refine_max_tokens"):
+            if getattr(args, f"search.{name}", None) is None:
+                given[name] = args.max_tokens
+    if config["tree"]:
+        preset = TreeConfig.reference if given.get("rules", "paper") == "reference" else TreeConfig.paper
+        try:
+            given["tree"] = preset(**config["tree"])
+        except TypeError as e:
+            from .errors import InvalidConfigError
+
+            raise InvalidConfigError(f"bad tree option: {e}") from None
+    if config["prompts"]:
+        given["prompts"] = dataclasses.replace(Prompts(), **config["prompts"])
+    try:
+        solve_config = dataclasses.replace(SolveConfig(), **given)
+    except TypeError as e:
+        from .errors import InvalidConfigError
+
+        raise InvalidConfigError(f"bad search option: {e}") from None
+    solve_config.validate()
+    return solve_config
+
+
+def print_config(args: argparse.Namespace, solve_config: Any, skip: tuple[str, ...] = ()) -> None:
+    """`--print-config`: the effective config as TOML, with each field's comment, loadable by --config
+    (`skip`: search fields the command sets itself, e.g. eval's per-record rollouts and seed)."""
+    from .cli_options import field_docs
+
+    d = solve_config.to_dict()
+    from .tree import TreeConfig
+
+    tree_config = solve_config.tree
+    if tree_config is None:
+        tree_config = TreeConfig.paper() if solve_config.rules == "paper" else TreeConfig.reference()
+    tree = tree_config.to_dict()  # rollout_budget 0 = follow rollouts, as the search itself reads it
+    search = {k: v for k, v in d.items() if k not in ("tree", "prompts", *skip)}
+    engine = backend_options(args)
+    target = check_model_options(args)
+    is_url = target is not None and "://" in target
+    engine_section = "http" if is_url else "llama"
+    defaults = _SECTION[engine_section].load()()
+    engine_all = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(defaults)
+                  if f.name not in _SECTION[engine_section].no_flag}
+    engine_all.update({k: v for k, v in engine.items() if k in engine_all})
+    docs = {s.name: field_docs(s.load()) for s in SECTIONS}
+    print(to_toml({"search": search, "tree": tree, engine_section: engine_all, "prompts": d["prompts"]}, docs),
+          end="")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -189,8 +198,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("problem", nargs="?", default=None, help="the problem text, or - to read standard input")
     p.add_argument("--file", type=Path, default=None, help="read the problem from this file")
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the full result (with tree)")
-    p.add_argument("--quiet", action="store_true", help="no per-step progress on standard error")
     p.add_argument("--show-text", action="store_true", help="also print the chosen answer's full text")
+    add_progress_options(p, default="lines")
     add_model_options(p)
     add_search_options(p)
     from . import cli_view
@@ -254,27 +263,69 @@ def _fmt_q(q: float | None) -> str:
     return "-" if q is None else f"{q:.1f}"
 
 
+_CAP_FLAGS = {"answer": "--answer-max-tokens", "critique": "--critique-max-tokens",
+              "refine": "--refine-max-tokens", "reward": "--reward-max-tokens"}
+
+
+def capped_note(stats: dict[str, Any]) -> str | None:
+    """"3 of 14 replies hit the cap: raise --refine-max-tokens" (per kind), or None when none was cut."""
+    capped = {k: v for k, v in (stats.get("capped_replies") or {}).items() if v}
+    if not capped:
+        return None
+    replies = stats.get("by_kind") or {}
+    parts = []
+    for kind, n in sorted(capped.items(), key=lambda kv: -kv[1]):
+        total = replies.get(kind)
+        flag = _CAP_FLAGS.get(kind, "--max-tokens")
+        parts.append(f"{n}{f' of {total}' if total else ''} {kind} replies hit the cap: raise {flag}")
+    return "; ".join(parts)
+
+
 def format_summary(result: Any, model_name: str = "") -> str:
-    """The one-screen summary of a SolveResult."""
+    """The one-screen summary of a SolveResult. It names only the node the selector in force chose, gives
+    every number its scale, and says when a reply was cut by its token cap."""
     s, sel = result.stats, result.selectors
     vote, best = sel["vote"], sel["max_q"]
     answers = [n for n in result.nodes if n["kind"] == "answer"]
     extracted = sum(1 for n in answers if n["answer"] is not None)
     depth = max((n["depth"] for n in result.nodes), default=0)
-    lines = [
-        f"answer: {result.answer if result.answer is not None else '(none extracted)'}",
-        f"  chosen by {result.selector}: node {result.node}",
-        f"  vote:  {vote['answer']} (node {vote['node']}, support {vote['support']:.2f}, "
-        f"{len(vote.get('groups', []))} distinct answers)",
-        f"  max_q: {best['answer']} (node {best['node']}, Q {_fmt_q(best['q'])})",
-        f"tree: {len(result.nodes)} nodes ({len(answers)} answers, {extracted} with an extractable answer), "
-        f"{s['rollouts']} rollouts in {s['steps']} steps, max depth {depth}",
+    chosen = next((n for n in result.nodes if n["id"] == result.node), None)
+    if result.node is None:
+        how = "  no answer node to choose (the search made none)"
+    elif result.selector == "vote":
+        how = (f"  chosen by vote: node {result.node}, support {vote['support']:.2f} "
+               f"(support = sum over the agreeing answer nodes of (Q + 100) / 200, i.e. 0..1 per node)")
+    elif vote.get("node") is None and (result.config or {}).get("selector", "vote") == "vote":
+        how = f"  vote found no extractable answer; chosen by max-Q: node {result.node}, Q {_fmt_q(best['q'])} " \
+              "(Q on [-100, 100])"
+    else:
+        how = f"  chosen by max-Q: node {result.node}, Q {_fmt_q(best['q'])} (Q on [-100, 100])"
+    lines = [f"answer: {result.answer if result.answer is not None else '(none extracted)'}", how]
+    if result.selector == "vote" and best.get("node") == result.node:
+        lines.append(f"  max-Q agrees (Q {_fmt_q(best['q'])} on [-100, 100])")
+    elif result.selector == "vote" and best.get("node") is not None:
+        lines.append(f"  max-Q would choose: {best['answer']} (node {best['node']}, Q {_fmt_q(best['q'])} "
+                     "on [-100, 100])")
+    elif result.selector == "max_q" and vote.get("node") is not None:
+        lines.append(f"  vote would choose: {vote['answer']} (node {vote['node']}, support {vote['support']:.2f}, "
+                     "0..1 per agreeing answer node)")
+    groups = len(vote.get("groups", []))
+    lines += [
+        f"tree: {len(result.nodes)} nodes ({len(answers)} answers, {extracted} with an extractable answer, "
+        f"{groups} distinct), {s['rollouts']} rollouts in {s['steps']} steps (step 0 = the first answer and the "
+        f"dummy), max depth {depth}",
         f"tokens: {s['prompt_tokens']} evaluated, {s['reused_tokens']} reused, {s['generated_tokens']} generated "
         f"in {s['model_calls']} model calls ({s['sequences']} sequences)",
         f"time: {s['model_seconds']:.1f} s in the model, {s['wall_seconds']:.1f} s wall; "
         f"stopped: {s['stop_reason']}",
     ]
     notes = []
+    if chosen is not None and chosen.get("finish") == "length":
+        kind = "answer" if chosen.get("critique") is None else "refine"  # the first answer has no critique
+        notes.append(f"the chosen answer was cut off by its token cap (raise {_CAP_FLAGS[kind]})")
+    capped = capped_note(s)
+    if capped:
+        notes.append(capped)
     if s.get("reward_fallbacks"):
         notes.append(f"{s['reward_fallbacks']} answers got the fallback reward (no parseable score)")
     if s.get("reward_unparsed"):
@@ -290,31 +341,64 @@ def format_summary(result: Any, model_name: str = "") -> str:
     return "\n".join(lines)
 
 
+def _model_loaded(args: argparse.Namespace, config: Any, progress: Any) -> Any:
+    """Open the backend, saying so before (the load takes seconds) and after (with the time it took)."""
+    import time
+
+    target = check_model_options(args)
+    progress.event("model_loading", f"loading model {target or '(default: SmolLM2-135M-Instruct)'} ...",
+                   model=target)
+    t = time.perf_counter()
+    backend = backend_from_args(args, seed=config.seed)
+    seconds = time.perf_counter() - t
+    name = getattr(backend, "name", "")
+    progress.event("model_loaded", f"model {name} loaded in {seconds:.1f} s", model=name, seconds=seconds)
+    return backend
+
+
 def cmd_solve(args: argparse.Namespace) -> int:
-    from .errors import InvalidProblemError, MctsrError
+    from .cli_info import provenance
+    from .cli_progress import Progress, iso_now, progress_mode
+    from .errors import MctsrError
     from .runfile import atomic_write_text, check_writable
     from .solver import check_problem, solve
 
-    problem = check_problem(_read_problem(args))
     config = solve_config_from_args(args)
+    if args.print_config:
+        print_config(args, config)
+        return 0
+    problem = check_problem(_read_problem(args))
     check_model_options(args)
     from . import cli_view
 
     cli_view.check_solve(args)  # a bad --view path fails before the model loads
+    progress = Progress(progress_mode(args))
 
-    def progress(rec: Any) -> None:
-        if not args.quiet:
-            what = "initialized" if rec.step == 0 else f"step {rec.step}: rollouts {rec.rollouts}/{config.rollouts}"
-            print(f"[mctsr] {what}, best answer {rec.best_answer}, best Q {_fmt_q(rec.best_q)} "
-                  f"({rec.seconds:.1f} s)", file=sys.stderr, flush=True)
+    def on_step(rec: Any) -> None:
+        speed = rec.generated_tokens / rec.model_seconds if rec.model_seconds > 0 else 0.0
+        fields = {"step": rec.step, "rollouts": rec.rollouts, "of": config.rollouts, "best_answer": rec.best_answer,
+                  "best_q": rec.best_q, "seconds": rec.seconds, "generated_tokens": rec.generated_tokens,
+                  "tokens_per_second": speed}
+        what = ("initialized: first answer scored" if rec.step == 0
+                else f"step {rec.step}: rollouts {rec.rollouts}/{config.rollouts}")
+        progress.event("first_answer" if rec.step == 0 else "rollout",
+                       f"{what}, best answer so far {rec.best_answer}, "
+                       f"best Q so far {_fmt_q(rec.best_q)} on [-100, 100] "
+                       f"({rec.seconds:.1f} s, {speed:.0f} tokens/s)", **fields)
 
     if args.json is not None:  # before any model work: a bad path must not cost the whole search
         check_writable(args.json, what="--json")
-    backend = backend_from_args(args, seed=config.seed)
+    started = iso_now()
+    backend = _model_loaded(args, config, progress)
     try:
-        result = solve(problem, backend=backend, config=config, progress=progress)
+        progress.event("search_started", "search started: writing the first answer ...", problem_chars=len(problem))
+        result = solve(problem, backend=backend, config=config, progress=on_step)
     finally:
         backend.close()
+    result.provenance = provenance(check_model_options(args), {
+        "solve": result.config, "engine": backend_options(args)}, started)
+    progress.event("done", f"done: {result.stats['stop_reason']}", answer=result.answer, node=result.node,
+                   selector=result.selector, capped_replies=result.stats.get("capped_replies"))
     print(format_summary(result, getattr(backend, "name", "")), flush=True)  # first: a late failure keeps it
     if args.show_text:
         print("\n--- chosen answer ---\n" + result.text, flush=True)

@@ -106,7 +106,7 @@ def _sha256(path: Path) -> str:
 _SAMPLE_BYTES = 1 << 20  # a model file is identified by its size and a hash of its first and last MiB
 
 
-def _model_identity(model: str | None) -> str | dict[str, Any]:
+def model_identity(model: str | None) -> str | dict[str, Any]:
     """The model as it matters for results: a GGUF file by content (its size and a hash of its first and last
     MiB: the header, tensor index and a sample of the weights; fast on an 8B file), so the same file at
     another path resumes and another file of the same name does not; a server by URL."""
@@ -135,11 +135,21 @@ def _model_identity(model: str | None) -> str | dict[str, Any]:
     return {"size": size, "sample_sha256": h.hexdigest()}
 
 
+_model_identity = model_identity  # the former private name
+
+
+def _iso_now() -> str:
+    """ISO-8601 UTC (headers written before this held a Unix float; readers take either)."""
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
     """The header line: `config` (compared on resume) and `plan` (what this invocation asked; informational)."""
     identity = {
         "data": {"name": dataset_name(config.data), "sha256": _sha256(Path(config.data))},
-        "model": _model_identity(config.model),
+        "model": model_identity(config.model),
         "seed": config.seed,
         "n_ctx": config.backend_options.get("n_ctx"),
         "solve": json_safe(dict(config.solve)),
@@ -154,8 +164,10 @@ def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
         "backend_options": json_safe(dict(config.backend_options)),
         "model": config.model if config.model is None or "://" in str(config.model) else str(config.model),
     }
-    return {"type": "header", "format": FORMAT, "version": __version__, "created": time.time(),
-            "config": identity, "plan": plan}
+    from .cli_info import _version
+
+    return {"type": "header", "format": FORMAT, "version": __version__, "created": _iso_now(),
+            "llama_cpp_python": _version("llama_cpp_python"), "config": identity, "plan": plan}
 
 
 # ----------------------------------------------------------------------------------------------- scoring
@@ -212,6 +224,7 @@ def _record(problem: Problem, rollouts: int, seed: int, result: Mapping[str, Any
         "rollouts_done": stats.get("rollouts"),
         "stop_reason": stats.get("stop_reason"),
         "model_seconds": stats.get("model_seconds"),
+        "capped_replies": dict(stats.get("capped_replies") or {}),  # replies cut by their token cap, per kind
         "seconds": seconds,
         **tree_ref,
     }
@@ -251,16 +264,40 @@ def _tree_ref(config: EvalConfig, problem: Problem, rollouts: int, result: Mappi
 # ---------------------------------------------------------------------------------------------- running
 
 
-class _Progress:
-    """tqdm bar: problems done, running accuracy per budget, ETA (tqdm's), tokens generated per second."""
+PRIOR_UNITS_PER_ROLLOUT = 3.5  # a rollout (critique, rewrite, k reward samples) ~ 3.5 first answers' tokens
 
-    def __init__(self, total: int, records: Iterable[Mapping[str, Any]], enabled: bool, problems: int,
-                 rollouts: Sequence[int]) -> None:
+
+def search_cost(rollouts: int, tokens_by_budget: Mapping[int, float]) -> float:
+    """The expected generated tokens of one search at this budget: the mean of the records done at it, else the
+    prior 1 + 3.5 r units scaled by the tokens per unit of the budgets measured (1 unit when none is)."""
+    if rollouts in tokens_by_budget:
+        return tokens_by_budget[rollouts]
+    prior = 1.0 + PRIOR_UNITS_PER_ROLLOUT * rollouts
+    scales = [t / (1.0 + PRIOR_UNITS_PER_ROLLOUT * r) for r, t in tokens_by_budget.items() if t > 0]
+    return prior * (sum(scales) / len(scales) if scales else 1.0)
+
+
+class _Progress:
+    """Progress of an eval: problems done, running accuracy per budget, tokens generated per second, and an
+    ETA that weighs the searches left by their expected tokens (`search_cost`, calibrated per budget from the
+    records so far), so cheap zero-shot searches do not make the full ones look fast. Modes: "bar" (tqdm),
+    "lines" / "json" (one event per record, `cli_progress`), "none"."""
+
+    def __init__(self, pending: Sequence[int], records: Iterable[Mapping[str, Any]], mode: bool | str,
+                 problems: int, rollouts: Sequence[int]) -> None:
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=total, unit="search", desc="eval", disable=not enabled, file=sys.stderr,
-                        dynamic_ncols=True, smoothing=0.1)
+        from .cli_progress import Progress
+
+        self.mode = {True: "bar", False: "none"}.get(mode, mode) if isinstance(mode, bool) else str(mode)
+        self.events = Progress(self.mode)
+        self.bar = tqdm(total=len(pending), unit="search", desc="eval", disable=self.mode != "bar",
+                        file=sys.stderr, dynamic_ncols=True,
+                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+        self.left = [int(r) for r in pending]  # budgets of the searches not done yet
+        self.total, self.done = len(self.left), 0
         self.right: dict[int, list[int]] = {}
+        self.tokens_at: dict[int, list[float]] = {}  # budget -> [tokens generated, records] (all records)
         self.wanted = set(rollouts)
         self.settings: dict[str, set[int]] = {}  # problem id -> rollouts recorded
         self.problems = problems
@@ -273,16 +310,40 @@ class _Progress:
         tally = self.right.setdefault(int(r["rollouts"]), [0, 0])
         tally[0] += bool(r.get("correct"))
         tally[1] += 1
+        if r.get("stop_reason") != "error":
+            t = self.tokens_at.setdefault(int(r["rollouts"]), [0.0, 0])
+            t[0] += float(r.get("tokens_generated") or 0)
+            t[1] += 1
         self.settings.setdefault(str(r["id"]), set()).add(int(r["rollouts"]))
+
+    def eta_seconds(self) -> float | None:
+        """Seconds left: expected tokens of the searches left / tokens generated per second so far."""
+        elapsed = time.perf_counter() - self.t0
+        if self.tokens <= 0 or elapsed <= 0:
+            return None
+        means = {b: t / n for b, (t, n) in self.tokens_at.items() if n}
+        return sum(search_cost(b, means) for b in self.left) / (self.tokens / elapsed)
 
     def update(self, record: Mapping[str, Any]) -> None:
         self._count(record)
+        if int(record["rollouts"]) in self.left:
+            self.left.remove(int(record["rollouts"]))
         self.tokens += int(record.get("tokens_generated") or 0)
         rate = self.tokens / max(time.perf_counter() - self.t0, 1e-9)
         acc = " ".join(f"r{k}={v[0] / v[1]:.0%}" for k, v in sorted(self.right.items()) if k in self.wanted)
         done = sum(1 for s in self.settings.values() if self.wanted <= s)
-        self.bar.set_postfix_str(f"problems {done}/{self.problems} | acc {acc} | {rate:.1f} tok/s", refresh=False)
+        eta = self.eta_seconds()
+        eta_text = "?" if eta is None else f"{int(eta) // 60}:{int(eta) % 60:02d}"
+        self.bar.set_postfix_str(f"ETA {eta_text} | problems {done}/{self.problems} | acc {acc} | {rate:.1f} tok/s",
+                                 refresh=False)
         self.bar.update(1)
+        self.done += 1
+        if self.mode in ("lines", "json"):
+            self.events.event(
+                "record", f"{record['id']} r{record['rollouts']}: {'right' if record.get('correct') else 'wrong'} "
+                f"({self.done}/{self.total} searches, ETA {eta_text}, {rate:.1f} tok/s)",
+                id=record["id"], rollouts=record["rollouts"], correct=bool(record.get("correct")),
+                done=self.done, total=self.total, eta_seconds=eta, tokens_per_second=rate)
 
     def close(self) -> None:
         self.bar.close()
@@ -306,7 +367,7 @@ def run_eval(
     solve_fn: SolveFn | None = None,
     solve_kwargs: Mapping[str, Any] | None = None,
     open_backend_fn: Callable[[], Any] | None = None,
-    progress: bool = True,
+    progress: bool | str = True,
     log: Callable[[str], None] | None = None,
 ) -> EvalSummary:
     """Evaluate: load and validate the data, open (or resume) the run file, solve every pending
@@ -356,7 +417,7 @@ def run_eval(
         # counts its own work from its own results, so sharing never mixes their records.
         share = BackendShare(backend)
         kwargs = dict(solve_kwargs or {})
-        bar = _Progress(len(pending), run.records, progress, len(problems), sorted(config.rollouts))
+        bar = _Progress([r for _, r in pending], run.records, progress, len(problems), sorted(config.rollouts))
 
         def solve_one(problem: Problem, rollouts: int) -> tuple[dict[str, Any] | None, Exception | None, float]:
             seed = problem_seed(config.seed, problem.id)

@@ -14,6 +14,7 @@ one run); files of different configurations get separate rows, labelled by file 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +22,8 @@ from typing import Any, Iterable, Literal, Sequence
 
 from .runfile import read_run
 
-__all__ = ["Cell", "Row", "Table", "load_runs", "build_table", "format_table", "table_json", "plot_runs"]
+__all__ = ["Cell", "Row", "Table", "load_runs", "build_table", "format_table", "table_json", "plot_runs",
+           "standard_error", "run_title"]
 
 By = Literal["level", "subject", "both", "none"]
 
@@ -145,48 +147,57 @@ def _column_name(rollouts: int) -> str:
     return "zero-shot CoT" if rollouts == 0 else f"{rollouts} rollout{'s' if rollouts != 1 else ''}"
 
 
-def _pct(x: float) -> str:
-    return "  -  " if x != x else f"{100 * x:5.1f}"
+def standard_error(p: float, n: int) -> float:
+    """The binomial standard error of an accuracy p over n problems: sqrt(p (1 - p) / n)."""
+    return math.sqrt(p * (1.0 - p) / n) if n and p == p else float("nan")
 
 
-def format_table(table: Table) -> str:
-    """The two tables as plain text: accuracy (vote / max-Q / tree) and mean cost per problem."""
+_METRICS = (("correct", "vote"), ("correct_max_q", "max_q"), ("pass_at_tree", "tree"))
+Format = Literal["text", "csv", "markdown", "json"]
+
+
+def _acc(c: Cell, metric: str) -> str:
+    p = c.rate(metric)
+    return "-" if p != p else f"{100 * p:.1f}±{100 * standard_error(p, c.n):.1f}"
+
+
+def format_table(table: Table, fmt: Format = "text") -> str:
+    """The report in one format: "text" and "markdown" (two tables through `tabulate`: accuracy with its
+    binomial standard error, and mean cost), "csv" (one line per row and budget), "json" (`table_json`)."""
+    if fmt == "json":
+        return table_json(table)
+    if fmt == "csv":
+        return _csv(table)
     if not table.rows:
         return "no records"
-    width = max(len(r.label) for r in table.rows) + 2
-    cw = 22
-    head = "".join(f"{_column_name(k):>{cw}}" for k in table.rollouts)
-    lines = [
-        "Accuracy, % of problems: pass@1 (vote, ours) / pass@1 (max-Q, paper) / pass@tree (any node right;",
-        "not pass@1: picking that node would need the ground truth). n = problems in the cell.",
-        "",
-        f"{'':<{width}}{'n':>6}{head}",
-    ]
+    from tabulate import tabulate
+
+    style = "github" if fmt == "markdown" else "simple"
+    heads = ["", "n"] + [_column_name(k) for k in table.rollouts]
+    acc_rows = []
     for row in table.rows:
         ns = {c.n for c in row.cells.values()}
         n = str(ns.pop()) if len(ns) == 1 else "mixed"
         cells = []
         for k in table.rollouts:
             c = row.cells.get(k)
-            if c is None:
-                cells.append(f"{'-':>{cw}}")
-                continue
-            text = f"{_pct(c.rate('correct'))}/{_pct(c.rate('correct_max_q'))}/{_pct(c.rate('pass_at_tree'))}"
-            if n == "mixed":
-                text = f"{text} n={c.n}"
-            cells.append(f"{text:>{cw}}")
-        lines.append(f"{row.label:<{width}}{n:>6}{''.join(cells)}")
-    lines += ["", "Mean cost per problem: model tokens (prompt evaluated + generated) / seconds.", "",
-              f"{'':<{width}}{'':>6}{head}"]
-    for row in table.rows:
-        if row.kind != "dataset":
-            continue
-        cells = []
-        for k in table.rollouts:
-            c = row.cells.get(k)
-            text = "-" if c is None else f"{c.mean('tokens'):.0f} tok / {c.mean('seconds'):.1f} s"
-            cells.append(f"{text:>{cw}}")
-        lines.append(f"{row.label:<{width}}{'':>6}{''.join(cells)}")
+            text = "-" if c is None else " / ".join(_acc(c, m) for m, _ in _METRICS)
+            cells.append(text if c is None or n != "mixed" else f"{text} (n={c.n})")
+        acc_rows.append([row.label, n, *cells])
+    cost_rows = [[row.label, "", *("-" if (c := row.cells.get(k)) is None else
+                                   f"{c.mean('tokens'):.0f} tok / {c.mean('seconds'):.1f} s" for k in table.rollouts)]
+                 for row in table.rows if row.kind == "dataset"]
+    lines = [
+        "Accuracy, % of problems ± binomial standard error sqrt(p(1-p)/n): pass@1 (vote, ours) / pass@1 (max-Q, "
+        "paper) / pass@tree (any node right; not pass@1: picking that node would need the ground truth). "
+        "n = problems in the cell.",
+        "",
+        tabulate(acc_rows, headers=heads, tablefmt=style, disable_numparse=True),
+        "",
+        "Mean cost per problem: model tokens (prompt evaluated + generated) / seconds.",
+        "",
+        tabulate(cost_rows, headers=heads, tablefmt=style, disable_numparse=True),
+    ]
     errors = sum(c.errors for r in table.rows if r.kind == "dataset" for c in r.cells.values())
     if errors:
         lines.append(f"\n{errors} record(s) are solver errors (problem rejected), counted as wrong.")
@@ -195,21 +206,57 @@ def format_table(table: Table) -> str:
     return "\n".join(lines)
 
 
+def _csv(table: Table) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["label", "dataset", "kind", "rollouts", "n", "pass1_vote", "pass1_vote_se", "pass1_max_q",
+                "pass1_max_q_se", "pass_at_tree", "pass_at_tree_se", "mean_tokens", "mean_seconds", "errors"])
+    for row in table.rows:
+        for k, c in sorted(row.cells.items()):
+            accs = [v for m, _ in _METRICS for v in (round(c.rate(m), 6), round(standard_error(c.rate(m), c.n), 6))]
+            w.writerow([row.label, row.dataset, row.kind, k, c.n, *accs, round(c.mean("tokens"), 1),
+                        round(c.mean("seconds"), 3), c.errors])
+    return out.getvalue().rstrip("\n")
+
+
 def table_json(table: Table) -> str:
-    """The table as JSON: per row and rollouts, the counts and the derived rates and means."""
+    """The table as JSON: per row and rollouts, the counts and the derived rates (with their standard errors)
+    and means."""
     out = []
     for row in table.rows:
         cells = {}
         for k, c in sorted(row.cells.items()):
             cells[str(k)] = {**asdict(c), "pass@1_vote": c.rate("correct"), "pass@1_max_q": c.rate("correct_max_q"),
                              "pass@tree": c.rate("pass_at_tree"), "mean_tokens": c.mean("tokens"),
-                             "mean_seconds": c.mean("seconds")}
+                             "mean_seconds": c.mean("seconds"),
+                             "se": {name: standard_error(c.rate(m), c.n) for m, name in _METRICS}}
         out.append({"label": row.label, "dataset": row.dataset, "kind": row.kind, "cells": cells})
     return json.dumps({"rollouts": table.rollouts, "rows": out}, indent=2)
 
 
-def plot_runs(table: Table, path: str | Path) -> None:
-    """Accuracy (vote, max-Q, tree) and cost (tokens, seconds) against rollouts, one line per dataset."""
+def run_title(paths: Sequence[str | Path]) -> str:
+    """"model · data file(s) · n = problems" from the run files' headers (for the plot's title)."""
+    models, datas, problems = [], [], set()
+    for p in paths:
+        run = read_run(p, keep_trees=False)
+        header = run.header or {}
+        plan = header.get("plan") or {}
+        model = plan.get("model") or "default model (SmolLM2-135M-Instruct)"
+        models.append(Path(str(model)).name if "://" not in str(model) else str(model))
+        data = (Path(str(plan["data_path"])).name if plan.get("data_path")  # the file, else the data's name
+                else ((header.get("config") or {}).get("data") or {}).get("name") or "?")
+        datas.append(str(data))
+        problems.update((r.get("dataset"), r.get("id")) for r in run.records)
+    unique = lambda xs: ", ".join(dict.fromkeys(xs))  # noqa: E731
+    return f"{unique(models)} · {unique(datas)} · n = {len(problems)} problems"
+
+
+def plot_runs(table: Table, path: str | Path, title: str = "") -> None:
+    """Accuracy (vote, max-Q, tree: a distinct colour and marker per line, ± standard error bars) against
+    rollouts and against mean tokens per problem, and the cost (tokens, seconds) against rollouts."""
     from .errors import MctsrError
 
     try:
@@ -220,31 +267,51 @@ def plot_runs(table: Table, path: str | Path) -> None:
     except ImportError:
         raise MctsrError("--plot needs matplotlib: pip install 'mctsr-native[plot]' (or pip install matplotlib)") from None
     rows = [r for r in table.rows if r.kind == "dataset"]
-    fig, (ax_acc, ax_tok, ax_sec) = plt.subplots(1, 3, figsize=(15, 4.5))
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    (ax_acc, ax_tradeoff), (ax_tok, ax_sec) = axes
     styles = {"correct": ("-", "o", "pass@1 vote"), "correct_max_q": ("--", "s", "pass@1 max-Q"),
               "pass_at_tree": (":", "^", "pass@tree")}
+    colours = plt.get_cmap("tab10").colors
     for i, row in enumerate(rows):
-        color = f"C{i % 10}"
         xs = sorted(row.cells)
-        for metric, (ls, marker, name) in styles.items():
-            ax_acc.plot(xs, [100 * row.cells[x].rate(metric) for x in xs], ls=ls, marker=marker, color=color,
-                        label=f"{row.label}: {name}")
-        ax_tok.plot(xs, [row.cells[x].mean("tokens") for x in xs], marker="o", color=color, label=row.label)
-        ax_sec.plot(xs, [row.cells[x].mean("seconds") for x in xs], marker="o", color=color, label=row.label)
+        cells = [row.cells[x] for x in xs]
+        tokens = [c.mean("tokens") for c in cells]
+        label = f"{row.label}: " if len(rows) > 1 else ""
+        for j, (metric, (ls, marker, name)) in enumerate(styles.items()):
+            colour = colours[(3 * i + j) % len(colours)]
+            ys = [100 * c.rate(metric) for c in cells]
+            errs = [100 * standard_error(c.rate(metric), c.n) for c in cells]
+            kw = dict(ls=ls, marker=marker, color=colour, markersize=7, capsize=3, label=f"{label}{name}")
+            dodge = (j - 1) * 0.015 * max(1, max(table.rollouts))  # equal values stay visible side by side
+            ax_acc.errorbar([x + dodge for x in xs], ys, yerr=errs, **kw)
+            ax_tradeoff.errorbar(tokens, ys, yerr=errs, **kw)
+        for x, t in zip(xs, tokens):
+            ax_tradeoff.annotate(f"r{x}", (t, 100 * row.cells[x].rate("correct")), textcoords="offset points",
+                                 xytext=(4, -12), fontsize=8)
+        colour = colours[(3 * i) % len(colours)]
+        ax_tok.plot(xs, tokens, marker="o", color=colour, label=row.label)
+        ax_sec.plot(xs, [c.mean("seconds") for c in cells], marker="o", color=colour, label=row.label)
     ticks = table.rollouts
-    for ax, title, ylabel in ((ax_acc, "Accuracy", "% of problems"), (ax_tok, "Tokens per problem", "tokens"),
-                              (ax_sec, "Seconds per problem", "seconds")):
-        ax.set_title(title)
-        ax.set_xlabel("rollouts (0 = zero-shot CoT)")
+    for ax, name, xlabel, ylabel in (
+            (ax_acc, "Accuracy against rollouts", "rollouts (0 = zero-shot CoT)", "% of problems (± 1 s.e.)"),
+            (ax_tradeoff, "Accuracy against cost", "mean model tokens per problem", "% of problems (± 1 s.e.)"),
+            (ax_tok, "Tokens per problem", "rollouts (0 = zero-shot CoT)", "tokens (evaluated + generated)"),
+            (ax_sec, "Seconds per problem", "rollouts (0 = zero-shot CoT)", "seconds")):
+        ax.set_title(name)
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        ax.set_xticks(ticks)
         ax.grid(alpha=0.3)
-    ax_acc.set_ylim(-2, 102)
-    ax_acc.legend(fontsize=7)
-    ax_tok.legend(fontsize=7)
+    for ax in (ax_acc, ax_tok, ax_sec):
+        ax.set_xticks(ticks)
+    for ax in (ax_acc, ax_tradeoff):
+        ax.set_ylim(-2, 102)
+        ax.legend(fontsize=8)
+    ax_tok.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     try:
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=110)
     except (OSError, ValueError) as e:  # a bad path, or an extension matplotlib cannot write
         raise MctsrError(f"cannot write the plot {path}: {getattr(e, 'strerror', None) or e}") from None
     finally:

@@ -1,0 +1,63 @@
+"""`mctsr eval`: cut replies counted in the records, an ISO-8601 header time, an ETA weighted by expected tokens,
+and progress events as JSON lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_eval import FakeSolve, config, lines, write_data
+
+from mctsr_native import evaluate
+from mctsr_native.evaluate import _Progress, run_eval, search_cost
+
+
+class CappedSolve(FakeSolve):
+    def __call__(self, problem: str, **kwargs: Any) -> dict[str, Any]:
+        result = super().__call__(problem, **kwargs)
+        result["stats"]["capped_replies"] = {"refine": kwargs["rollouts"]}
+        result["stats"]["generated_tokens"] = 50 * (1 + 4 * kwargs["rollouts"])
+        return result
+
+
+def test_records_count_capped_replies_and_the_header_time_is_iso(tmp_path: Path) -> None:
+    run_eval(config(tmp_path, write_data(tmp_path)), solve_fn=CappedSolve(), progress=False, log=lambda m: None)
+    header, *records = lines(tmp_path / "run.jsonl")
+    assert dt.datetime.fromisoformat(header["created"]).tzinfo is not None
+    assert header["llama_cpp_python"] and header["version"]  # where the records came from
+    assert {r["rollouts"]: r["capped_replies"] for r in records} == {0: {"refine": 0}, 2: {"refine": 2}}
+
+
+def test_search_cost_prior_and_calibration() -> None:
+    assert search_cost(0, {}) == 1.0 and search_cost(4, {}) == 1.0 + 4 * evaluate.PRIOR_UNITS_PER_ROLLOUT
+    assert search_cost(0, {0: 120.0}) == 120.0  # measured: the mean of the records done
+    assert search_cost(8, {0: 100.0}) == pytest.approx(100.0 * (1 + 8 * evaluate.PRIOR_UNITS_PER_ROLLOUT))
+
+
+def test_eta_weighs_the_searches_left_by_their_cost(monkeypatch) -> None:
+    """Half the searches done, all cheap zero-shot ones: the ETA counts the expensive ones left at their cost,
+    not at the average time of those done (which predicted 12 s where 56 s remained)."""
+    clock = [0.0]
+    monkeypatch.setattr(evaluate.time, "perf_counter", lambda: clock[0])
+    p = _Progress([0, 0, 8, 8], [], "none", 2, [0, 8])
+    for i in range(2):
+        clock[0] += 1.0
+        p.update({"id": f"p{i}", "rollouts": 0, "correct": True, "tokens_generated": 100})
+    # 200 tokens in 2 s = 100 tok/s; two searches left at 8 rollouts ~ 100 * (1 + 8 * 3.5) tokens each
+    assert p.eta_seconds() == pytest.approx(2 * 100 * (1 + 8 * evaluate.PRIOR_UNITS_PER_ROLLOUT) / 100)
+    clock[0] += 30.0
+    p.update({"id": "p0", "rollouts": 8, "correct": True, "tokens_generated": 3000})
+    assert p.eta_seconds() == pytest.approx(3000 / (3200 / 32))  # now calibrated by the record at 8
+
+
+def test_progress_json_events(tmp_path: Path, monkeypatch) -> None:
+    err = io.StringIO()
+    monkeypatch.setattr("sys.stderr", err)
+    run_eval(config(tmp_path, write_data(tmp_path)), solve_fn=CappedSolve(), progress="json", log=lambda m: None)
+    events = [json.loads(line) for line in err.getvalue().splitlines() if line.startswith("{")]
+    assert len(events) == 8 and all(e["type"] == "record" and "T" in e["time"] for e in events)
+    assert events[-1]["done"] == events[-1]["total"] == 8 and events[-1]["eta_seconds"] == 0
