@@ -45,6 +45,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, type=Path, help="JSONL file with id, problem, answer per line")
     p.add_argument("--rollouts", type=parse_rollouts, default=(0, 1, 4, 8),
                    help="comma-separated rollout budgets; 0 = zero-shot chain of thought [0,1,4,8]")
+    p.add_argument("--schedule", choices=("anytime", "separate"), default="anytime",
+                   help="anytime: one search per problem to the largest budget, its state recorded at each "
+                        "smaller one (paired budgets, the cost of the largest); separate: one search per budget "
+                        "(used anyway when a rule depends on the budget) [anytime]")
     p.add_argument("--limit", type=_positive, default=None, help="only the first N problems")
     p.add_argument("--seed", type=int, default=0, help="run seed; each problem's seed derives from it [0]")
     p.add_argument("--out", required=True, type=Path, help="run file (JSONL) to create or resume")
@@ -105,7 +109,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     config = EvalConfig(
         data=args.data, out=args.out, rollouts=tuple(args.rollouts), limit=args.limit, seed=args.seed,
         model=model, solve=solve_identity(solve_config), backend_options=backend_options,
-        concurrency=args.concurrency, trees_dir=args.trees,
+        concurrency=args.concurrency, trees_dir=args.trees, schedule=args.schedule,
     )
     summary = run_eval(config, open_backend_fn=lambda: backend_from_args(args, seed=args.seed),
                        solve_kwargs={"config": solve_config}, progress=not args.no_progress)

@@ -131,6 +131,9 @@ class Solver:
         self.steps = 0  # steps done, initialization included
         self.counters = {"reward_unparsed": 0, "reward_dropped": 0, "reward_fallbacks": 0, "prompts_shortened": 0}
         self.stops = StopRules(self.config)
+        # the work and time of the first answer alone, before any reward is drawn (anytime eval's budget 0)
+        self.first_answer_usage: Usage | None = None
+        self.first_answer_seconds: float | None = None
 
     # ------------------------------------------------------------------------------------ model calls
 
@@ -239,6 +242,8 @@ class Solver:
             raise SolverStateError("initialize() was already called")
         t = time.perf_counter()
         text, finish = self._replies([self.prompt("answer")])[0]
+        self.first_answer_usage = self.client.usage.copy()
+        self.first_answer_seconds = time.perf_counter() - self.stops.started
         dummy = self.config.prompts.dummy_answer
         k = self.config.reward_samples
         if self.zero_shot_unscored:  # zero-shot CoT costs the answer alone, as the baseline it is
@@ -258,15 +263,16 @@ class Solver:
         self.steps = 1
         return self._record((), (answer_node, dummy_node), t)
 
-    def step(self) -> Rollout | None:
-        """One step of width min(P, rollouts left): select, critique, refine, score, back-propagate.
-        Returns None when no candidate can be selected."""
+    def step(self, width: int | None = None) -> Rollout | None:
+        """One step of width min(P, rollouts left) (or `width`, e.g. to stop exactly at an anytime budget):
+        select, critique, refine, score, back-propagate. Returns None when no candidate can be selected."""
         from .answers import extract_answer
         from .errors import SolverStateError
 
         if not len(self.tree):
             raise SolverStateError("step() before initialize(): call initialize() first (or run())")
-        width = max(1, min(self.config.parallel, self.config.rollouts - self.tree.rollouts()))
+        width = max(1, min(width or self.config.parallel, self.config.parallel,
+                           self.config.rollouts - self.tree.rollouts()))
         t = time.perf_counter()
         parents = list(self.tree.select_batch(width))
         if not parents:
