@@ -77,6 +77,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also draw accuracy and cost against rollouts (needs matplotlib: pip install "
                         "'mctsr-native[plot]')")
     r.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the table as JSON")
+    r.add_argument("--rewards", action="store_true",
+                   help="also print whether the rewards carry information: AUROC of own Q and of each reward "
+                        "sample against node correctness, samples equal to a number of the answer, their spread")
     r.set_defaults(func=cmd_report)
 
 
@@ -129,6 +132,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     records = load_runs(args.runs)
     table = build_table(records, by=args.by)
     print(format_table(table), flush=True)
+    if args.rewards:
+        from .reward_diagnostics import format_rewards
+
+        print("\n" + format_rewards(args.runs), flush=True)
     if args.json is not None:
         atomic_write_text(args.json, table_json(table))
     if args.plot is not None:
