@@ -137,3 +137,15 @@ def test_engine_reports_verdict_token_probabilities() -> None:
         for node in r.nodes:
             assert len(node["rewards_raw"]) == 1 and -100 <= node["rewards_raw"][0] <= 100
             assert node["reward_replies"][0].startswith("[P(correct)]")
+
+
+def test_http_reads_verdict_logprobs_from_top_logprobs() -> None:
+    """Over HTTP the probability mode asks for logprobs and reads the first position's top tokens; a server
+    that returns none gives () so the solver's error names the fix."""
+    from mctsr_native.generation.http import _candidate_logprobs
+
+    choice = {"message": {"content": "Yes"}, "logprobs": {"content": [{"token": "Yes", "logprob": -0.2,
+              "top_logprobs": [{"token": "Yes", "logprob": -0.2}, {"token": "No", "logprob": -1.9}]}]}}
+    got = _candidate_logprobs(choice, ("Yes", " Yes", "No"))
+    assert got == (-0.2, None, -1.9)
+    assert _candidate_logprobs({"message": {"content": "Yes"}}, ("Yes",)) == ()
