@@ -149,3 +149,25 @@ def test_http_reads_verdict_logprobs_from_top_logprobs() -> None:
     got = _candidate_logprobs(choice, ("Yes", " Yes", "No"))
     assert got == (-0.2, None, -1.9)
     assert _candidate_logprobs({"message": {"content": "Yes"}}, ("Yes",)) == ()
+
+
+@pytest.mark.model
+def test_anytime_eval_on_the_default_model(tmp_path: Path) -> None:
+    """One real anytime run: budgets 0, 1 and 2 from one search per problem, cumulative cost, the tree of
+    budget 1 a prefix of budget 2's, budget 0 the first answer unscored."""
+    from mctsr_native.generation import open_backend
+
+    config = SolveConfig(reward_samples=1, answer_max_tokens=32, critique_max_tokens=16, refine_max_tokens=32,
+                         reward_max_tokens=24)
+    data = _data(tmp_path, n=1)
+    with open_backend(None, seed=0) as backend:
+        run_eval(EvalConfig(data=data, out=tmp_path / "run.jsonl", rollouts=(0, 1, 2), solve=solve_identity(config)),
+                 backend=backend, solve_kwargs={"config": config}, progress=False, log=lambda m: None)
+    run = read_run(tmp_path / "run.jsonl")
+    assert run.header["config"]["schedule"] == "anytime"
+    r0, r1, r2 = sorted(run.records, key=lambda r: r["rollouts"])
+    assert [r["rollouts_done"] for r in (r0, r1, r2)] == [0, 1, 2]
+    assert r0["tokens_generated"] < r1["tokens_generated"] < r2["tokens_generated"]
+    assert all(not n["rewards"] for n in r0["tree"]["nodes"])
+    texts = lambda r: [n["text"] for n in r["tree"]["nodes"]]  # noqa: E731
+    assert texts(r1) == texts(r2)[: len(texts(r1))] and set(texts(r0)) <= set(texts(r1))
