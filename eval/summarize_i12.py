@@ -23,7 +23,8 @@ for path in sys.argv[1:]:
     by: dict[int, dict[str, dict]] = {}
     for r in run.records:
         by.setdefault(int(r["rollouts"]), {})[r["id"]] = r
-    print(f"{path}: mode={run.header['config']['solve'].get('reward_mode')} schedule={run.header['config'].get('schedule')}")
+    config = run.header["config"]
+    print(f"{path}: mode={config['solve'].get('reward_mode')} schedule={config.get('schedule')}")
     common = set.intersection(*(set(v) for v in by.values())) if by else set()
     for b, recs in sorted(by.items()):
         rs = [recs[i] for i in common]
