@@ -15,8 +15,8 @@ as an injected `solve_fn` does.
 Resumable and crash-safe: see `runfile.py`. Work goes problem by problem, each problem at every rollout
 budget in increasing order; a re-run skips the (id, rollouts) pairs already recorded (an anytime search
 whose smaller budgets are already recorded runs again to the largest missing one and appends only those).
-Each problem's seed
-is derived from the run seed and the problem id, so a resumed run matches an uninterrupted one.
+Each problem's seed is derived from the run seed and the problem id, so a resumed run matches an
+uninterrupted one.
 
 Scale-out: `concurrency` problems are solved at once in a thread pool, sharing one backend through
 `generation.client.BackendShare`: HTTP backends (vLLM, SGLang, llama-server fleets) are thread-safe and
