@@ -36,7 +36,7 @@ ROOT = HERE.parent
 ROLLOUTS = 4
 CAPS = dict(answer_max_tokens=64, critique_max_tokens=48, refine_max_tokens=64, reward_max_tokens=24,
             reward_samples=3, reselect_samples=1)
-QUICK_CAPS = dict(answer_max_tokens=8, critique_max_tokens=8, refine_max_tokens=8, reward_max_tokens=12,
+QUICK_CAPS = dict(answer_max_tokens=8, critique_max_tokens=8, refine_max_tokens=8, reward_max_tokens=16,
                   reward_samples=1, reselect_samples=0)
 MEMORY_NODES = 200_000
 

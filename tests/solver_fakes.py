@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable, Sequence
 
@@ -36,11 +37,12 @@ class FakeBackend:
     name = "fake"
 
     def __init__(self, reply: Reply = default_reply, *, context_size: int = 4096, supports_grammar: bool = False,
-                 finish_reason: str = "stop") -> None:
+                 finish_reason: str = "stop", verdict_p: Callable[[GenerationRequest], float] | None = None) -> None:
         self.reply = reply
         self._context = context_size
         self.supports_grammar = supports_grammar
         self.finish_reason = finish_reason
+        self.verdict_p = verdict_p  # token probabilities of verdict requests (None: a backend without logprobs)
         self.usage = Usage()
         self.calls: list[list[GenerationRequest]] = []
         self.closed = False
@@ -66,7 +68,12 @@ class FakeBackend:
                 text = self.reply(r, i)
                 gen = min(len(text.split()), r.params.max_tokens)
                 err = "scripted failure" if self.finish_reason == "error" else None
-                comps.append(Completion(text=text, finish_reason=self.finish_reason, generated_tokens=gen, error=err))
+                logprobs: tuple[float | None, ...] = ()
+                if r.params.logprobs_of and self.verdict_p is not None:  # P(yes) of a verdict request
+                    p = self.verdict_p(r)
+                    logprobs = tuple(math.log(p if t.strip().lower() == "yes" else 1 - p) for t in r.params.logprobs_of)
+                comps.append(Completion(text=text, finish_reason=self.finish_reason, generated_tokens=gen, error=err,
+                                        candidate_logprobs=logprobs))
                 u.generated_tokens += gen
             u.requests += 1
             u.sequences += r.n

@@ -332,8 +332,9 @@ def test_concurrent_searches_share_one_backend_and_count_their_own_work(tmp_path
         return b
 
     quiet = dict(progress=False, log=lambda m: None)
-    together = config(tmp_path, data, concurrency=3, out=tmp_path / "together.jsonl")
-    alone = config(tmp_path, data, concurrency=1, out=tmp_path / "alone.jsonl")
+    # separate searches: each record is one whole search (anytime records are cumulative, tested apart)
+    together = config(tmp_path, data, concurrency=3, out=tmp_path / "together.jsonl", schedule="separate")
+    alone = config(tmp_path, data, concurrency=1, out=tmp_path / "alone.jsonl", schedule="separate")
     run_eval(together, open_backend_fn=open_backend, **quiet)
     assert len(opened) == 1 and opened[0].closed
     run_eval(alone, open_backend_fn=open_backend, **quiet)

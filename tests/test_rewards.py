@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
 from solver_fakes import FakeBackend
 
 from mctsr_native.generation.base import Message, SamplingParams
-from mctsr_native.rewards import RewardJob, parse_score, sample_rewards, score_grammar
+from mctsr_native.rewards import (
+    VERDICT_TOKENS,
+    RewardJob,
+    parse_score,
+    reason_chars_for,
+    sample_rewards,
+    score_grammar,
+    verdict_probability,
+    verdict_reward,
+)
 
 
 @pytest.mark.parametrize(
@@ -40,17 +50,39 @@ def test_parse_score_rejects_replies_without_a_score(text):
 def test_score_grammar_shape():
     g = score_grammar(120)
     assert g.startswith("root ::= ")
-    assert '"[Score] "' in g and "{0,120}" in g and '"100"' in g
+    assert '"[Verdict] "' in g and "[Score] " in g and "{0,120}" in g and '"100"' in g
     assert "reason ::= \"\"" in score_grammar(0)
     with pytest.raises(ValueError):
         score_grammar(-1)
 
 
-def test_every_grammar_score_is_in_range():
-    # the score rule: "-"? ("100" | [1-9] [0-9]? | "0")
-    rule = re.compile(r"^-?(100|[1-9][0-9]?|0)$")
-    accepted = [s for s in (str(i) for i in range(-150, 151)) if rule.match(s)]
-    assert {int(s) for s in accepted} == set(range(-100, 101))
+def test_grammar_scores_are_signed_tens_tied_to_the_verdict():
+    # the grammar's tail, written as a regex: a score can never be "28" or "1424" (issue 12)
+    tail = re.compile(r"^\[Verdict\] (correct\n\[Score\] (\+(100|[1-9]0)|0)|incorrect\n\[Score\] -(100|[1-9]0))$")
+    assert "tens ::= \"100\" | [1-9] \"0\"" in score_grammar(8)
+    ok = {f"[Verdict] correct\n[Score] +{v}" for v in range(10, 101, 10)} | {"[Verdict] correct\n[Score] 0"}
+    ok |= {f"[Verdict] incorrect\n[Score] -{v}" for v in range(10, 101, 10)}
+    for text in ok:
+        assert tail.match(text) and parse_score(text) is not None
+    for bad in ("[Verdict] correct\n[Score] -50", "[Verdict] incorrect\n[Score] +50", "[Verdict] correct\n[Score] 28"):
+        assert not tail.match(bad)
+    assert {parse_score(t) for t in ok} == {float(v) for v in range(-100, 101, 10)}
+
+
+def test_reason_room_follows_the_cap():
+    assert reason_chars_for(160) == 288 and reason_chars_for(16) == 0 and reason_chars_for(64) < reason_chars_for(160)
+
+
+def test_verdict_probability_normalizes_over_verdict_tokens():
+    n = len(VERDICT_TOKENS) // 2
+    yes = [math.log(0.3)] + [None] * (n - 1)
+    no = [math.log(0.1)] + [None] * (n - 1)
+    p = verdict_probability(yes + no)
+    assert p == pytest.approx(0.75) and verdict_reward(p) == pytest.approx(50.0)
+    # a variant that maps to the same token reports the same value and counts once
+    assert verdict_probability([math.log(0.3), math.log(0.3)] + [None] * (n - 2) + no) == pytest.approx(0.75)
+    assert verdict_probability([None] * (2 * n)) is None
+    assert verdict_reward(1.0) == 100.0 and verdict_reward(0.0) == -100.0
 
 
 MSGS = (Message(role="user", content="grade"),)

@@ -48,6 +48,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, type=Path, help="JSONL file with id, problem, answer per line")
     p.add_argument("--rollouts", type=parse_rollouts, default=(0, 1, 4, 8),
                    help="comma-separated rollout budgets; 0 = zero-shot chain of thought [0,1,4,8]")
+    p.add_argument("--schedule", choices=("anytime", "separate"), default="anytime",
+                   help="anytime: one search per problem to the largest budget, its state recorded at each "
+                        "smaller one (paired budgets, the cost of the largest); separate: one search per budget "
+                        "(used anyway when a rule depends on the budget) [anytime]")
     p.add_argument("--limit", type=_positive, default=None, help="only the first N problems")
     p.add_argument("--seed", type=int, default=0, help="run seed; each problem's seed derives from it [0]")
     p.add_argument("--out", required=True, type=Path, help="run file (JSONL) to create or resume")
@@ -79,6 +83,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="how to print the table on standard output [default: text]")
     r.add_argument("--json", type=Path, default=None, metavar="PATH",
                    help="also write the table as JSON to PATH (the same as --format json, into a file)")
+    r.add_argument("--rewards", action="store_true",
+                   help="also print whether the rewards carry information: AUROC of own Q and of each reward "
+                        "sample against node correctness, samples equal to a number of the answer, their spread")
     r.set_defaults(func=cmd_report)
 
 
@@ -112,7 +119,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     config = EvalConfig(
         data=args.data, out=args.out, rollouts=tuple(args.rollouts), limit=args.limit, seed=args.seed,
         model=model, solve=solve_identity(solve_config), backend_options=backend_options(args),
-        concurrency=args.concurrency, trees_dir=args.trees,
+        concurrency=args.concurrency, trees_dir=args.trees, schedule=args.schedule,
     )
     summary = run_eval(config, open_backend_fn=lambda: backend_from_args(args, seed=args.seed),
                        solve_kwargs={"config": solve_config}, progress=progress_mode(args))
@@ -132,6 +139,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     records = load_runs(args.runs)
     table = build_table(records, by=args.by)
     print(format_table(table, args.format), flush=True)
+    if args.rewards:
+        from .reward_diagnostics import format_rewards
+
+        print("\n" + format_rewards(args.runs), flush=True)
     if args.json is not None:
         atomic_write_text(args.json, table_json(table))
     if args.plot is not None:

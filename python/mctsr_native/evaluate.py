@@ -6,9 +6,17 @@ returns, to score: `correct` (the vote selector's answer, ours), `correct_max_q`
 node) and `pass_at_tree` (any answer node of the tree is right: what the reference implementation reports,
 which is not pass@1). Rollouts 0 is zero-shot chain of thought (the solver's first answer only).
 
+Schedule (`EvalConfig.schedule`, recorded in the header's config): "anytime" (default) runs one search per
+problem to the largest budget and records its state at each smaller one (`anytime.py`: budgets paired, cost
+of the largest only); "separate" runs one search per (problem, budget), as a rule that depends on the budget
+(c_schedule="linear_decay") or `score_zero_shot` requires (the run then says so and records "separate"), and
+as an injected `solve_fn` does.
+
 Resumable and crash-safe: see `runfile.py`. Work goes problem by problem, each problem at every rollout
-budget in increasing order; a re-run skips the (id, rollouts) pairs already recorded. Each problem's seed
-is derived from the run seed and the problem id, so a resumed run matches an uninterrupted one.
+budget in increasing order; a re-run skips the (id, rollouts) pairs already recorded (an anytime search
+whose smaller budgets are already recorded runs again to the largest missing one and appends only those).
+Each problem's seed is derived from the run seed and the problem id, so a resumed run matches an
+uninterrupted one.
 
 Scale-out: `concurrency` problems are solved at once in a thread pool, sharing one backend through
 `generation.client.BackendShare`: HTTP backends (vLLM, SGLang, llama-server fleets) are thread-safe and
@@ -57,6 +65,7 @@ class EvalConfig:
     backend_options: Mapping[str, Any] = field(default_factory=dict)  # open_backend options (n_ctx is identity)
     concurrency: int = 1  # problems in flight at once (HTTP backends only)
     trees_dir: Path | None = None  # write each tree to a JSON file here instead of inline in the record
+    schedule: str = "anytime"  # (identity) "anytime": one search per problem; "separate": one per budget
 
     def validate(self) -> None:
         from .errors import InvalidConfigError
@@ -71,6 +80,8 @@ class EvalConfig:
             raise InvalidConfigError(f"limit must be >= 1, got {self.limit}")
         if self.concurrency < 1:
             raise InvalidConfigError(f"concurrency must be >= 1, got {self.concurrency}")
+        if self.schedule not in ("anytime", "separate"):
+            raise InvalidConfigError(f"schedule must be 'anytime' or 'separate', got {self.schedule!r}")
         if Path(self.out).resolve() == Path(self.data).resolve():
             raise InvalidConfigError("--out is the data file itself; give a new file for the run's records")
 
@@ -145,6 +156,18 @@ def _iso_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def effective_schedule(config: EvalConfig, solve_config: Any, solve_fn: Any) -> tuple[str, str | None]:
+    """The schedule the run uses and, when it differs from the one asked, why."""
+    if config.schedule == "separate":
+        return "separate", None
+    if solve_fn is not None:
+        return "separate", "a custom solve function runs one search per budget"
+    from .anytime import why_separate
+
+    why = why_separate(solve_config) if solve_config is not None else None
+    return ("separate", why) if why else ("anytime", None)
+
+
 def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
     """The header line: `config` (compared on resume) and `plan` (what this invocation asked; informational)."""
     identity = {
@@ -154,6 +177,7 @@ def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
         "n_ctx": config.backend_options.get("n_ctx"),
         "solve": json_safe(dict(config.solve)),
         "tree_storage": "files" if config.trees_dir else "inline",
+        "schedule": config.schedule,
     }
     plan = {
         "data_path": str(config.data),
@@ -387,6 +411,11 @@ def run_eval(
     problems = load_problems(config.data, limit=config.limit)
     if config.trees_dir is not None:  # before any model work, not at the first tree
         check_writable(config.trees_dir, what="--trees", directory=True)
+    kwargs = dict(solve_kwargs or {})
+    schedule, why = effective_schedule(config, kwargs.get("config"), solve_fn)
+    if why and config.schedule != schedule:
+        say(f"running each budget as a separate search: {why}")
+    config = dataclasses.replace(config, schedule=schedule)
     header = build_header(config, len(problems))
     with RunFile(config.out, header, log=say) as run:
         done = run.keys()
@@ -416,23 +445,39 @@ def run_eval(
         # in-process engine through one SharedBackend that merges their calls into one batch. Each search
         # counts its own work from its own results, so sharing never mixes their records.
         share = BackendShare(backend)
-        kwargs = dict(solve_kwargs or {})
         bar = _Progress([r for _, r in pending], run.records, progress, len(problems), sorted(config.rollouts))
+        units: list[tuple[Problem, tuple[int, ...]]] = []  # (problem, budgets) solved by one unit of work
+        for p, r in pending:
+            if schedule == "anytime" and units and units[-1][0] is p:
+                units[-1] = (p, units[-1][1] + (r,))
+            else:
+                units.append((p, (r,)))
 
-        def solve_one(problem: Problem, rollouts: int) -> tuple[dict[str, Any] | None, Exception | None, float]:
+        Outcome = tuple[int, "dict[str, Any] | None", "Exception | None", float]
+
+        def solve_one(problem: Problem, budgets: tuple[int, ...]) -> list[Outcome]:
             seed = problem_seed(config.seed, problem.id)
             t0 = time.perf_counter()
             try:
                 with share.lease() as client:
                     # Only the problem text crosses: never problem.answer nor the solution.
-                    result = _as_dict(solve_fn(problem.problem, backend=client, rollouts=rollouts, seed=seed,
+                    if schedule == "anytime":
+                        from .anytime import anytime_search
+
+                        return [(b, res, None, sec) for b, res, sec in
+                                anytime_search(problem.problem, client, budgets, seed=seed, **kwargs)]
+                    result = _as_dict(solve_fn(problem.problem, backend=client, rollouts=budgets[0], seed=seed,
                                                **kwargs))
             except (InvalidProblemError, ContextOverflowError) as e:
-                return None, e, time.perf_counter() - t0
-            return result, None, time.perf_counter() - t0
+                return [(b, None, e, time.perf_counter() - t0) for b in budgets]
+            return [(budgets[0], result, None, time.perf_counter() - t0)]
 
-        def finish(problem: Problem, rollouts: int,
-                   outcome: tuple[dict[str, Any] | None, Exception | None, float]) -> None:
+        def finish(problem: Problem, budgets: tuple[int, ...], outcomes: list[Outcome]) -> None:
+            for rollouts, result, error, seconds in outcomes:
+                finish_one(problem, rollouts, (result, error, seconds))
+
+        def finish_one(problem: Problem, rollouts: int,
+                       outcome: tuple[dict[str, Any] | None, Exception | None, float]) -> None:
             result, error, seconds = outcome
             seed = problem_seed(config.seed, problem.id)
             if error is not None:
@@ -451,10 +496,10 @@ def run_eval(
 
         try:
             if workers == 1:
-                for problem, rollouts in pending:
-                    finish(problem, rollouts, solve_one(problem, rollouts))
+                for problem, budgets in units:
+                    finish(problem, budgets, solve_one(problem, budgets))
             else:
-                _run_pool(pending, workers, solve_one, finish)
+                _run_pool(units, workers, solve_one, finish)
         except BaseException:  # a late failure: the records written so far are safe; say so before the error
             say(f"stopped: {summary.written} records written to {config.out} by this run "
                 f"({summary.already_done + summary.written} of {summary.planned} done); re-run to resume")
@@ -467,12 +512,12 @@ def run_eval(
         return summary
 
 
-def _run_pool(pending: Sequence[tuple[Problem, int]], workers: int, solve_one: Callable, finish: Callable) -> None:
+def _run_pool(pending: Sequence[tuple[Problem, Any]], workers: int, solve_one: Callable, finish: Callable) -> None:
     """Keep `workers` searches in flight; score and write each on this (the main) thread as it completes.
     On an error or Ctrl-C, queued work is cancelled and the searches in flight are abandoned unrecorded."""
     pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mctsr-eval")
     todo = iter(pending)
-    in_flight: dict[cf.Future, tuple[Problem, int]] = {}
+    in_flight: dict[cf.Future, tuple[Problem, Any]] = {}
     try:
         for item in todo:
             in_flight[pool.submit(solve_one, *item)] = item

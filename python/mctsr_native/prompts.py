@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Prompts", "CallKind", "AnswerKind", "FittedPrompt", "fit_prompt", "shorten_middle", "OMIT_MARK"]
 
-CallKind = Literal["answer", "critique", "refine", "reward"]
+CallKind = Literal["answer", "critique", "refine", "reward", "verdict"]
 AnswerKind = Literal["number", "latex"]
 
 OMIT_MARK = "[... {n} characters omitted ...]"
@@ -75,11 +75,20 @@ class Prompts:
         "Write a new, corrected answer to the problem that fixes every flaw the critique points out. "
         "Let's think step by step. {answer_format}"
     )
-    # task of self-evaluation: strict grading, never full marks, ends with the score line
+    # task of self-evaluation (sampled reward mode): analysis first, then a verdict word, then a signed grade
+    # on a named scale, so the score cannot be mistaken for the answer's number (rewards.py, issue 12)
     reward_task: str = (
-        "Grade this answer strictly. Check each step and the final result; be very critical and never give "
-        "full marks. Write one short sentence of analysis, then a last line \"[Score] N\" where N is an "
-        "integer from -100 (completely wrong) to 100 (flawless)."
+        "Grade this answer strictly; be very critical and never give full marks. First check each step and "
+        "the final result against the problem, in a few sentences. Then write the line \"[Verdict] correct\" "
+        "or \"[Verdict] incorrect\", and a last line \"[Score] S\" with a grade S on this scale, in steps of "
+        "10: -100 = completely wrong, -50 = wrong result with some right steps, 0 = unsure, +50 = right "
+        "result with flawed steps, +100 = flawless. A correct answer gets a + grade, an incorrect one a - "
+        "grade. The grade is not the answer: never write the answer's number as the grade."
+    )
+    # task of self-evaluation in the probability reward mode: a yes/no question whose first reply token is
+    # read from the logits (rewards.verdict_reward; a deviation from the paper offered as an option)
+    verdict_task: str = (
+        "Is this answer correct? Check the steps and the final result. Reply with one word: Yes or No."
     )
     # the dummy answer the search starts beside (paper section 3.1)
     dummy_answer: str = "I don't know."
@@ -112,6 +121,9 @@ class Prompts:
         elif call == "reward":
             blocks.append(self.answer_block.format(answer=answer))
             task = self.reward_task
+        elif call == "verdict":
+            blocks.append(self.answer_block.format(answer=answer))
+            task = self.verdict_task
         else:
             raise ValueError(f"unknown call kind {call!r}")
         blocks.append(task.format(answer_format=fmt))

@@ -1,8 +1,18 @@
 """Self-evaluation (arXiv 2406.07394, section 3.3): reward samples in [-100, 100], parsed robustly.
 
-A reward reply should end with `[Score] N`. When the backend honours grammars, `score_grammar()` constrains
-the reply to a short analysis (at most `reason_chars_for(max_tokens)` characters, no "[") followed by
-`[Score] <integer in [-100, 100]>`, so every sample that is not cut off by the token cap parses. Otherwise `parse_score` reads free text:
+A reward reply is an analysis, then a verdict, then the score on a named scale:
+
+    <analysis, at most reason_chars_for(max_tokens) characters, no "[">
+    [Verdict] correct            or   [Verdict] incorrect
+    [Score] +80                       [Score] -60
+
+The layout keeps the score from being confused with the answer (issue 12: a small model copied the answer's
+number, or a number of the problem, into a bare `[Score] N` line in 59% of samples): the analysis comes first
+with room to check the work (its length follows the reply cap), the verdict word comes before any number, and
+the score is a signed multiple of ten whose sign follows the verdict (+10..+100 or 0 for "correct", -10..-100
+for "incorrect"), so "28" or "1424" cannot be written as a score. The tree still receives the paper's scale,
+[-100, 100]. When the backend honours grammars, `score_grammar()` enforces this layout, so every sample that
+is not cut off by the token cap parses. Otherwise `parse_score` reads free text:
 
 - the last `[Score] N`, else the last `Score: N` / `score is N` / `score of N`, else a reply that is only a
   number; N may be signed and decimal, and `N/D` (e.g. `8/10`) is read as 100*N/D;
@@ -30,9 +40,13 @@ __all__ = [
     "parse_score",
     "score_grammar",
     "reason_chars_for",
+    "TAIL_TOKENS",
     "RewardJob",
     "RewardOutcome",
     "sample_rewards",
+    "VERDICT_TOKENS",
+    "verdict_probability",
+    "verdict_reward",
 ]
 
 SCORE_MIN = -100.0
@@ -73,23 +87,28 @@ def parse_score(text: str) -> float | None:
     return _value(m) if m else None
 
 
+TAIL_TOKENS = 16  # tokens kept for "[Verdict] incorrect" and "[Score] -100" at the end of a reply
+
+
 def reason_chars_for(max_tokens: int) -> int:
     """How much analysis the grammar allows under a reply cap of `max_tokens`: 2 characters per token left
-    after 12 tokens kept for `[Score] -100`, so the score line fits even when grammar-constrained sampling
-    picks short tokens (English text averages about 4 characters per token)."""
-    return max(0, 2 * (max_tokens - 12))
+    after TAIL_TOKENS kept for the verdict and score lines, so they fit even when grammar-constrained sampling
+    picks short tokens (English text averages about 4 characters per token). The default cap (160) leaves
+    288 characters: a few sentences that check the steps, not one cut-off phrase (issue 14, item 4)."""
+    return max(0, 2 * (max_tokens - TAIL_TOKENS))
 
 
-def score_grammar(reason_chars: int = 104) -> str:
-    """GBNF for a reply of at most `reason_chars` characters of analysis (no "["), then `[Score] N` with N an
-    integer in [-100, 100]."""
+def score_grammar(reason_chars: int = 288) -> str:
+    """GBNF for a reply of at most `reason_chars` characters of analysis (no "["), then `[Verdict] correct`
+    and `[Score] +N` (N in 10..100 by tens, or 0), or `[Verdict] incorrect` and `[Score] -N` (module doc)."""
     if reason_chars < 0:
         raise ValueError(f"reason_chars must be >= 0, got {reason_chars}")
     reason = f'reason ::= [^\\[]{{0,{reason_chars}}}\n' if reason_chars else 'reason ::= ""\n'
     return (
-        'root ::= reason "[Score] " score\n'
+        'root ::= reason "[Verdict] " verdict\n'
         + reason
-        + 'score ::= "-"? ("100" | [1-9] [0-9]? | "0")\n'
+        + 'verdict ::= "correct\\n[Score] " ("+" tens | "0") | "incorrect\\n[Score] -" tens\n'
+        + 'tens ::= "100" | [1-9] "0"\n'
     )
 
 
@@ -150,3 +169,34 @@ def sample_rewards(
             outcomes[i].rewards.append(float(fallback))
             outcomes[i].fallback = True
     return outcomes
+
+
+# ------------------------------------------------------------------------------ probability reward mode
+#
+# A deviation from the paper, offered as an option (SolveConfig.reward_mode="probability"): instead of k
+# sampled graded replies, one forward pass over a yes/no question ("Is this answer correct?") and the
+# next-token probabilities of the verdict tokens at the first reply position. The reward is
+# 200 * P(yes) / (P(yes) + P(no)) - 100, on the paper's scale; deterministic, so one value per answer.
+
+VERDICT_YES = ("Yes", " Yes", "yes", " yes", "YES")  # tokenization variants of the "correct" verdict
+VERDICT_NO = ("No", " No", "no", " no", "NO")  # ... and of the "incorrect" one
+VERDICT_TOKENS = VERDICT_YES + VERDICT_NO
+
+
+def verdict_probability(logprobs: Sequence[float | None], n_yes: int = len(VERDICT_YES)) -> float | None:
+    """P(yes) normalized over the verdict tokens, from the log-probabilities of `VERDICT_TOKENS`' first
+    tokens (the first `n_yes` are "yes" variants). Variants that share a token (e.g. "YES" split to "Y...")
+    report the same value and are counted once per group. None when no verdict token has any mass."""
+    def mass(values: Sequence[float | None]) -> float:
+        seen = {v for v in values if v is not None and math.isfinite(v)}
+        return sum(math.exp(v) for v in seen)
+
+    yes, no = mass(logprobs[:n_yes]), mass(logprobs[n_yes:])
+    if yes + no <= 0.0:
+        return None
+    return yes / (yes + no)
+
+
+def verdict_reward(p_yes: float) -> float:
+    """The reward on the paper's scale for P(correct) = p_yes: 200 p - 100."""
+    return min(max(200.0 * p_yes - 100.0, SCORE_MIN), SCORE_MAX)

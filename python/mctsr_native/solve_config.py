@@ -22,10 +22,10 @@ Selector = Literal["vote", "max_q"]
 _INT32_MAX = 2**31 - 1  # integer options reach llama.cpp and the C++ core as 32-bit values
 _SEED_MAX = 2**32 - 1  # llama.cpp's sampler seeds are unsigned 32-bit
 
-# the smallest value of each integer option (reward replies need room for "[Score] -100")
+# the smallest value of each integer option (reward replies need room for "[Verdict] incorrect" and "[Score] -100")
 _INT_MINIMUMS = {"rollouts": 0, "parallel": 1, "reward_samples": 1, "reselect_samples": 0, "reward_retries": 0,
                  "patience": 0, "agreement_min": 1, "answer_max_tokens": 1, "critique_max_tokens": 1,
-                 "refine_max_tokens": 1, "reward_max_tokens": 12}
+                 "refine_max_tokens": 1, "reward_max_tokens": 16}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,8 +47,11 @@ class SolveConfig:
     answer_max_tokens: int = 384  # cap of the first answer
     critique_max_tokens: int = 256  # cap of each critique
     refine_max_tokens: int = 384  # cap of each rewritten answer
-    reward_max_tokens: int = 64  # cap of each reward reply
+    reward_max_tokens: int = 160  # cap of each reward reply; the analysis gets 2 characters per token left
+    # after the verdict and score lines (rewards.reason_chars_for)
     temperature: float = 0.7  # sampling temperature of answers and critiques
+    reward_mode: Literal["sampled", "probability"] = "sampled"  # sampled: k reward replies per answer (the
+    # paper); probability: one forward pass reads P(Yes) of a yes/no question, reward = 200 P - 100 (a deviation)
     reward_temperature: float = 0.7  # sampling temperature of reward samples (>0 so samples differ)
     top_p: float = 0.95  # nucleus sampling mass of every call
     use_grammar: bool = True  # constrain reward replies by GBNF when the backend supports it
@@ -96,6 +99,7 @@ class SolveConfig:
              "'reference')")
         need(0.0 < self.top_p <= 1.0, f"top_p must be in (0, 1], got {self.top_p}")
         for name, allowed in (("selector", ("vote", "max_q")), ("rules", ("paper", "reference")),
+                              ("reward_mode", ("sampled", "probability")),
                               ("answer_kind", ("auto", "number", "latex"))):
             need(getattr(self, name) in allowed, f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         need(isinstance(self.prompts, Prompts), "prompts must be a Prompts")

@@ -31,7 +31,16 @@ from .generation.base import Backend, GenerationRequest, GenerationResult, Sampl
 from .generation.client import ModelClient
 from .prompts import AnswerKind, CallKind, fit_prompt
 from .result import SolveResult, json_safe, node_dict
-from .rewards import RewardJob, RewardOutcome, reason_chars_for, sample_rewards, score_grammar
+from .rewards import (
+    VERDICT_TOKENS,
+    RewardJob,
+    RewardOutcome,
+    reason_chars_for,
+    sample_rewards,
+    score_grammar,
+    verdict_probability,
+    verdict_reward,
+)
 from .selectors import Choice, NodeView, select_vote
 from .solve_config import SolveConfig
 from .stopping import StopRules
@@ -123,6 +132,9 @@ class Solver:
         self.steps = 0  # steps done, initialization included
         self.counters = {"reward_unparsed": 0, "reward_dropped": 0, "reward_fallbacks": 0, "prompts_shortened": 0}
         self.stops = StopRules(self.config)
+        # the work and time of the first answer alone, before any reward is drawn (anytime eval's budget 0)
+        self.first_answer_usage: Usage | None = None
+        self.first_answer_seconds: float | None = None
 
     # ------------------------------------------------------------------------------------ model calls
 
@@ -135,6 +147,8 @@ class Solver:
                 grammar = score_grammar(reason_chars_for(c.reward_max_tokens))
             return SamplingParams(max_tokens=c.reward_max_tokens, temperature=c.reward_temperature,
                                   top_p=c.top_p, grammar=grammar)
+        if call == "verdict":  # one greedy token; the reward is read from the verdict tokens' probabilities
+            return SamplingParams(max_tokens=1, temperature=0.0, top_p=1.0, logprobs_of=VERDICT_TOKENS)
         caps = {"answer": c.answer_max_tokens, "critique": c.critique_max_tokens, "refine": c.refine_max_tokens}
         return SamplingParams(max_tokens=caps[call], temperature=c.temperature, top_p=c.top_p)
 
@@ -174,7 +188,10 @@ class Solver:
         self, answers: Sequence[str], samples: Sequence[int], fallback_ok: Sequence[bool]
     ) -> list[RewardOutcome]:
         """`samples[i]` reward samples of `answers[i]`, all in one call (plus bounded retries); `fallback_ok[i]`
-        False for an answer that already has rewards (a repeat sample needs no fallback)."""
+        False for an answer that already has rewards (a repeat sample needs no fallback). In the probability
+        reward mode each answer gets one reward from one forward pass instead (`verdicts`)."""
+        if self.config.reward_mode == "probability":
+            return self.verdicts(answers, fallback_ok)
         jobs = [RewardJob(self.prompt("reward", text).messages, n, ok)
                 for text, n, ok in zip(answers, samples, fallback_ok)]
         outcomes = sample_rewards(self.generate, jobs, self.params("reward"),
@@ -183,6 +200,36 @@ class Solver:
             self.counters["reward_unparsed"] += o.unparsed
             self.counters["reward_dropped"] += o.dropped
             self.counters["reward_fallbacks"] += int(o.fallback)
+        return outcomes
+
+    def verdicts(self, answers: Sequence[str], fallback_ok: Sequence[bool]) -> list[RewardOutcome]:
+        """Probability reward mode: one reward per answer, 200 P(yes) - 100, read from the next-token
+        probabilities of the verdict tokens after "Is this answer correct?" (rewards.verdict_probability)."""
+        from .errors import BackendError
+
+        results = self.generate([self.prompt("verdict", text) for text in answers])
+        outcomes = []
+        for result, ok in zip(results, fallback_ok):
+            o = RewardOutcome()
+            c = result.completions[0]
+            if c.finish_reason != "error" and not c.candidate_logprobs:
+                raise BackendError(
+                    f"reward_mode='probability' needs token probabilities, and {self.backend.name} returned "
+                    "none: use the in-process engine, or a server that returns logprobs/top_logprobs "
+                    "(llama-server, vLLM, SGLang), or reward_mode='sampled'")
+            p = verdict_probability(c.candidate_logprobs) if c.candidate_logprobs else None
+            if p is None:
+                o.unparsed = o.dropped = 1
+                if ok:
+                    o.rewards.append(float(self.config.fallback_reward))
+                    o.fallback = True
+            else:
+                o.rewards.append(verdict_reward(p))
+            o.replies.append(f"[P(correct)] {p:.4f} (reply {c.text!r})" if p is not None else c.text)
+            self.counters["reward_unparsed"] += o.unparsed
+            self.counters["reward_dropped"] += o.dropped
+            self.counters["reward_fallbacks"] += int(o.fallback)
+            outcomes.append(o)
         return outcomes
 
     # ------------------------------------------------------------------------------------------ steps
@@ -196,6 +243,8 @@ class Solver:
             raise SolverStateError("initialize() was already called")
         t = time.perf_counter()
         text, finish = self._replies([self.prompt("answer")])[0]
+        self.first_answer_usage = self.client.usage.copy()
+        self.first_answer_seconds = time.perf_counter() - self.stops.started
         dummy = self.config.prompts.dummy_answer
         k = self.config.reward_samples
         if self.zero_shot_unscored:  # zero-shot CoT costs the answer alone, as the baseline it is
@@ -215,15 +264,16 @@ class Solver:
         self.steps = 1
         return self._record((), (answer_node, dummy_node), t)
 
-    def step(self) -> Rollout | None:
-        """One step of width min(P, rollouts left): select, critique, refine, score, back-propagate.
-        Returns None when no candidate can be selected."""
+    def step(self, width: int | None = None) -> Rollout | None:
+        """One step of width min(P, rollouts left) (or `width`, e.g. to stop exactly at an anytime budget):
+        select, critique, refine, score, back-propagate. Returns None when no candidate can be selected."""
         from .answers import extract_answer
         from .errors import SolverStateError
 
         if not len(self.tree):
             raise SolverStateError("step() before initialize(): call initialize() first (or run())")
-        width = max(1, min(self.config.parallel, self.config.rollouts - self.tree.rollouts()))
+        width = max(1, min(width or self.config.parallel, self.config.parallel,
+                           self.config.rollouts - self.tree.rollouts()))
         t = time.perf_counter()
         parents = list(self.tree.select_batch(width))
         if not parents:
@@ -233,7 +283,8 @@ class Solver:
         try:
             critiques = self.critique(parents)
             refined = self._refine(parents, critiques)
-            r = self.config.reselect_samples
+            # a deterministic verdict would only repeat itself: the probability mode draws no re-selection sample
+            r = self.config.reselect_samples if self.config.reward_mode == "sampled" else 0
             texts = [text for text, _ in refined] + ([self.texts[p].text for p in parents] if r else [])
             samples = [self.config.reward_samples] * len(refined) + ([r] * len(parents) if r else [])
             outcomes = self.score(texts, samples, [True] * len(refined) + [False] * (len(parents) if r else 0))

@@ -37,6 +37,9 @@ class SamplingParams:
     seed: int | None = None  # per-request seed; None = derived from the backend's seed
     stop: tuple[str, ...] = ()  # generation ends before the first of these strings
     grammar: str | None = None  # GBNF grammar constraining the output (backends that support it)
+    # candidate texts whose first token's log-probability at the first generated position each completion
+    # reports in `Completion.candidate_logprobs` (e.g. (" Yes", "Yes", " No", "No") for a verdict); () = none
+    logprobs_of: tuple[str, ...] = ()
 
     def validate(self) -> None:
         from ..errors import InvalidRequestError
@@ -51,6 +54,8 @@ class SamplingParams:
             raise InvalidRequestError(f"top_k must be >= 0, got {self.top_k}")
         if not (0.0 <= self.min_p < 1.0):
             raise InvalidRequestError(f"min_p must be in [0, 1), got {self.min_p}")
+        if any(not isinstance(t, str) or not t for t in self.logprobs_of):
+            raise InvalidRequestError(f"logprobs_of must hold non-empty strings, got {self.logprobs_of!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +87,9 @@ class Completion:
     finish_reason: FinishReason  # "stop": EOG token or stop string; "length": hit max_tokens; "error"
     generated_tokens: int
     error: str | None = None  # set when finish_reason == "error": what went wrong for this sequence
+    # log-probability of each `SamplingParams.logprobs_of` text's first token at the first generated position
+    # (None where the backend could not tell, e.g. a server that returned fewer top tokens); () when not asked
+    candidate_logprobs: tuple[float | None, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -35,7 +35,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Sequence
 
 import httpx
@@ -140,6 +140,17 @@ class _Reply:
     prompt_tokens: int
     cached_tokens: int
     asked: int  # samples asked for (the server may return fewer when it ignores `n`)
+    candidates: list = field(default_factory=list)  # per sample: SamplingParams.logprobs_of values
+
+
+def _candidate_logprobs(choice: dict[str, Any], texts: Sequence[str]) -> tuple[float | None, ...]:
+    """The log-probability of each text among the first position's `top_logprobs` of an OpenAI-style choice
+    (None for a text not among them); () when the server returned no logprobs (the caller says what to do)."""
+    content = (choice.get("logprobs") or {}).get("content") if isinstance(choice.get("logprobs"), dict) else None
+    if not isinstance(content, list) or not content or not isinstance(content[0], dict):
+        return ()
+    top = {t.get("token"): t.get("logprob") for t in content[0].get("top_logprobs") or [] if isinstance(t, dict)}
+    return tuple(float(top[x]) if isinstance(top.get(x), (int, float)) else None for x in texts)
 
 
 class HttpBackend(BackendBase):
@@ -258,7 +269,9 @@ class HttpBackend(BackendBase):
             if isinstance(o, _AttemptError):
                 completions.append(_error_completion(str(o.final)))
                 continue
-            completions += [Completion(text=t, finish_reason=f, generated_tokens=g) for t, f, g in o.texts]
+            completions += [Completion(text=t, finish_reason=f, generated_tokens=g,
+                                       candidate_logprobs=o.candidates[k] if k < len(o.candidates) else ())
+                            for k, (t, f, g) in enumerate(o.texts)]
             why = (f"asked for n={o.asked} samples and the server returned {len(o.texts)}: it does not support n; "
                    "open the backend with supports_n=False")
             completions += [_error_completion(why)] * (o.asked - len(o.texts))
@@ -380,6 +393,9 @@ class HttpBackend(BackendBase):
             body["n"] = job.count
         if p.grammar is not None:
             body[self.options.grammar_field] = p.grammar  # type: ignore[index]
+        if p.logprobs_of:  # the probability reward mode: the top tokens of the first position
+            body["logprobs"] = True
+            body["top_logprobs"] = 20
         if req.assistant_prefix:
             messages.append({"role": "assistant", "content": req.assistant_prefix})
             body["continue_final_message"] = True
@@ -394,6 +410,7 @@ class HttpBackend(BackendBase):
             raise _AttemptError("garbage", f"no choices in the reply: {str(data)[:200]!r}", retry=True)
         prefix = job.request.assistant_prefix
         texts: list[tuple[str, FinishReason]] = []
+        candidates: list[tuple[float | None, ...]] = []
         for c in sorted(choices, key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0):
             message = c.get("message") if isinstance(c, dict) else None
             if not isinstance(message, dict) or not isinstance(message.get("content") or "", str):
@@ -402,6 +419,8 @@ class HttpBackend(BackendBase):
             if prefix and text.startswith(prefix):
                 text = text[len(prefix):]
             texts.append((text, "length" if c.get("finish_reason") == "length" else "stop"))
+            if job.request.params.logprobs_of:
+                candidates.append(_candidate_logprobs(c, job.request.params.logprobs_of))
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         prompt = _int(usage.get("prompt_tokens"))
         if prompt is None:
@@ -410,7 +429,7 @@ class HttpBackend(BackendBase):
         cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else None
         generated = _int(usage.get("completion_tokens"))
         return _Reply(texts=_split_tokens(texts[: job.count], generated), prompt_tokens=prompt,
-                      cached_tokens=cached or 0, asked=job.count)
+                      cached_tokens=cached or 0, asked=job.count, candidates=candidates)
 
     # ----- token counts --------------------------------------------------------------------------------
 

@@ -77,7 +77,7 @@ class _Seq:
 
     __slots__ = (
         "seq", "req", "sampler", "todo", "fed", "pos", "pending", "n_gen", "chunks", "utf8",
-        "stops", "keep", "tail", "max_tokens", "finish", "error", "forks",
+        "stops", "keep", "tail", "max_tokens", "finish", "error", "forks", "logprobs",
     )
 
     def __init__(self, seq: int, req: int, sampler: native.Sampler, todo, pos: int, stops, max_tokens: int):
@@ -98,6 +98,7 @@ class _Seq:
         self.finish: str | None = None
         self.error: str | None = None
         self.forks: list[_Seq] = []
+        self.logprobs: tuple[float | None, ...] = ()  # SamplingParams.logprobs_of, read at the first token
 
     def text(self) -> str:
         return "".join(self.chunks) + self.utf8.decode(b"", final=True)
@@ -303,7 +304,8 @@ class LlamaBackend(BackendBase):
                         fork = _Seq(self._take_slot(), i, self._sampler(req, seed, j), None, len(tokens), req.params.stop, req.params.max_tokens)
                         main.forks.append(fork)
                         seqs.append(fork)
-            self._decode_all([s for s in seqs if s.todo is not None], evaluated, call)
+            want = {i: req.params.logprobs_of for i, req, _ in wave if req.params.logprobs_of}
+            self._decode_all([s for s in seqs if s.todo is not None], evaluated, call, want)
         finally:
             for s in seqs:
                 s.sampler.close()
@@ -311,7 +313,8 @@ class LlamaBackend(BackendBase):
             mine = [s for s in seqs if s.req == i]
             results[i] = GenerationResult(
                 completions=tuple(
-                    Completion(text=s.text(), finish_reason=s.finish or "error", generated_tokens=s.n_gen, error=s.error)
+                    Completion(text=s.text(), finish_reason=s.finish or "error", generated_tokens=s.n_gen,
+                               error=s.error, candidate_logprobs=s.logprobs)
                     for s in mine
                 ),
                 prompt_tokens=len(tokens),
@@ -377,7 +380,19 @@ class LlamaBackend(BackendBase):
                 "load the model with a larger n_ctx or ask for fewer tokens per call"
             )
 
-    def _decode_all(self, prompted: list[_Seq], evaluated: dict[int, int], call: Usage) -> None:
+    def _candidate_logprobs(self, idx: int, texts: tuple[str, ...]) -> tuple[float | None, ...]:
+        """Log-softmax of the logits at batch output `idx`, at the first token of each text."""
+        logits = self.ctx.logits(idx, self.model.n_vocab).astype(np.float64)
+        top = logits.max()
+        log_z = top + np.log(np.exp(logits - top).sum())
+        out: list[float | None] = []
+        for text in texts:
+            ids = self.model.tokenize(text, add_special=False, parse_special=False)
+            out.append(float(logits[ids[0]] - log_z) if ids else None)
+        return tuple(out)
+
+    def _decode_all(self, prompted: list[_Seq], evaluated: dict[int, int], call: Usage,
+                    requests_want: dict[int, tuple[str, ...]] | None = None) -> None:
         queue = list(prompted)
         live: list[_Seq] = []
         cap = self.ctx.n_batch
@@ -406,7 +421,11 @@ class LlamaBackend(BackendBase):
                 live = [s for s in live if s.finish is None]
                 continue
             for s, idx in feed:
+                want = requests_want.get(s.req) if requests_want and s.n_gen == 0 else None
+                if want:  # the one probability hook: candidate tokens at the first generated position
+                    s.logprobs = self._candidate_logprobs(idx, want)
                 for f in s.forks:
+                    f.logprobs = s.logprobs
                     self.ctx.seq_cp(s.seq, f.seq, -1, -1)
                     self._accept(f, f.sampler.sample(self.ctx, idx))
                     if f.finish is None:

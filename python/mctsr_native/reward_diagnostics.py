@@ -1,0 +1,186 @@
+"""`mctsr report --rewards`: do the model's own scores carry information? (issue 12)
+
+MCTSr stands on self-evaluation: a node's Q decides what is refined and which answer max-Q picks. For the
+answer nodes of a run file's trees this section gives, against node correctness (the node's extracted answer
+equivalent to the record's gold; ground truth is used here, to score, never inside a search):
+
+- AUROC of own Q, and of each reward sample taken alone (the area under the ROC curve: the chance that a
+  right node outscores a wrong one, ties counting half; 0.5 = a coin), computed exactly by the Mann-Whitney
+  rank formula, with the Hanley-McNeil standard error;
+- the share of reward samples equal to the node's own numeric answer, and to any number written in the node's
+  text (which restates the problem's numbers): a score copied from the answer carries no judgement;
+- the spread of samples: the mean over nodes of the standard deviation of their samples (0 = the k samples
+  always agree, so k > 1 buys nothing).
+
+In an anytime run a problem's trees at smaller budgets are prefixes of its largest one, so only the record of
+the largest budget of each problem counts. Trees are read inline or from `tree_path` files, one record at a
+time (a run is never held whole in memory).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from .answers import equivalent
+from .runfile import read_run
+
+__all__ = ["auroc", "RewardStats", "reward_stats", "format_rewards"]
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def auroc(scores: Sequence[float], labels: Sequence[bool]) -> tuple[float, float] | None:
+    """(AUROC, its Hanley-McNeil standard error) of `scores` for `labels`, exact with ties counting half (the
+    Mann-Whitney U over average ranks); None without at least one positive and one negative."""
+    s = np.asarray(scores, dtype=float)
+    y = np.asarray(labels, dtype=bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    sorted_s = s[order]
+    i = 0
+    while i < len(s):  # average ranks over ties (1-based)
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    a = (ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)
+    return float(a), float(math.sqrt(max(var, 0.0)))
+
+
+@dataclass
+class RewardStats:
+    """What one run's answer nodes say about its rewards."""
+
+    label: str
+    reward_mode: str
+    problems: int = 0
+    nodes: int = 0  # answer nodes with at least one reward
+    right: int = 0  # of those, correct
+    q: list[float] = field(default_factory=list)  # own Q per node
+    q_right: list[bool] = field(default_factory=list)
+    samples: list[float] = field(default_factory=list)  # every raw reward sample
+    samples_right: list[bool] = field(default_factory=list)
+    equal_answer: int = 0  # samples equal to the node's own numeric answer
+    equal_text_number: int = 0  # samples equal to some number written in the node's text
+    spreads: list[float] = field(default_factory=list)  # std of the samples of each node with >= 2
+
+    def as_dict(self) -> dict[str, Any]:
+        q, s = auroc(self.q, self.q_right), auroc(self.samples, self.samples_right)
+        n = len(self.samples)
+        return {
+            "label": self.label, "reward_mode": self.reward_mode, "problems": self.problems, "nodes": self.nodes,
+            "right": self.right, "samples": n,
+            "auroc_q": q[0] if q else None, "auroc_q_se": q[1] if q else None,
+            "auroc_sample": s[0] if s else None, "auroc_sample_se": s[1] if s else None,
+            "share_equal_answer": self.equal_answer / n if n else None,
+            "share_equal_text_number": self.equal_text_number / n if n else None,
+            "mean_sample_std": float(np.mean(self.spreads)) if self.spreads else None,
+        }
+
+
+def _tree(record: dict[str, Any], run_path: Path) -> dict[str, Any] | None:
+    if isinstance(record.get("tree"), dict):
+        return record["tree"]
+    ref = record.get("tree_path")
+    if isinstance(ref, str):
+        p = Path(ref) if Path(ref).is_absolute() else run_path.resolve().parent / ref
+        try:
+            return json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    """The run's result records with their trees, one at a time."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.endswith("\n"):
+                return  # a torn tail: read_run has reported it
+            obj = json.loads(line) if line.strip() else None
+            if isinstance(obj, dict) and obj.get("type") == "result":
+                yield obj
+
+
+def _same(value: float, text: str | None) -> bool:
+    if text is None:
+        return False
+    try:
+        return math.isclose(float(text.replace(",", "")), value)
+    except ValueError:
+        return False
+
+
+def reward_stats(path: str | Path) -> RewardStats:
+    """The reward diagnostics of one run file (module doc)."""
+    p = Path(path)
+    run = read_run(p, keep_trees=False)  # validates the file and finds each problem's largest budget
+    top: dict[str, int] = {}
+    for r in run.records:
+        if "error" not in r:
+            top[r["id"]] = max(top.get(r["id"], -1), int(r["rollouts"]))
+    solve = ((run.header or {}).get("config") or {}).get("solve") or {}
+    stats = RewardStats(label=p.name, reward_mode=str(solve.get("reward_mode", "sampled")))
+    for r in _records(p):
+        if "error" in r or top.get(r["id"]) != int(r["rollouts"]):
+            continue
+        top.pop(r["id"])  # a duplicate record of the same budget counts once
+        tree = _tree(r, p)
+        if tree is None:
+            continue
+        stats.problems += 1
+        for node in tree.get("nodes") or []:
+            samples = [float(v) for v in node.get("rewards_raw") or []]
+            if node.get("kind") == "dummy" or not samples or node.get("q_own") is None:
+                continue
+            right = bool(equivalent(node.get("answer"), r.get("gold")))
+            stats.nodes += 1
+            stats.right += right
+            stats.q.append(float(node["q_own"]))
+            stats.q_right.append(right)
+            numbers = {float(m) for m in _NUMBER.findall(node.get("text") or "")}
+            for v in samples:
+                stats.samples.append(v)
+                stats.samples_right.append(right)
+                stats.equal_answer += _same(v, node.get("answer"))
+                stats.equal_text_number += any(math.isclose(v, x) for x in numbers)
+            if len(samples) >= 2:
+                stats.spreads.append(float(np.std(samples)))
+    return stats
+
+
+def _fmt(x: float | None, pct: bool = False) -> str:
+    if x is None:
+        return "-"
+    return f"{100 * x:.0f}%" if pct else f"{x:.2f}"
+
+
+def format_rewards(paths: Sequence[str | Path]) -> str:
+    """The rewards section of `mctsr report`: one line per run file."""
+    lines = ["Rewards (answer nodes of each problem's largest budget; correctness = the node's answer vs gold):",
+             f"{'run':<34} {'mode':<11} {'nodes':>5} {'right':>5} {'AUROC Q':>12} {'AUROC sample':>12} "
+             f"{'=answer':>7} {'=text num':>9} {'sample sd':>9}"]
+    for path in paths:
+        d = reward_stats(path).as_dict()
+        q = f"{_fmt(d['auroc_q'])}±{_fmt(d['auroc_q_se'])}" if d["auroc_q"] is not None else "-"
+        s = f"{_fmt(d['auroc_sample'])}±{_fmt(d['auroc_sample_se'])}" if d["auroc_sample"] is not None else "-"
+        lines.append(f"{d['label'][:34]:<34} {d['reward_mode']:<11} {d['nodes']:>5} {d['right']:>5} {q:>12} {s:>12} "
+                     f"{_fmt(d['share_equal_answer'], True):>7} {_fmt(d['share_equal_text_number'], True):>9} "
+                     f"{_fmt(d['mean_sample_std']):>9}")
+    lines.append("AUROC: chance a right node outscores a wrong one (0.5 = no signal), ± Hanley-McNeil standard error; "
+                 "=answer / =text num: share of reward samples equal to the node's answer / to a number in its text; "
+                 "sample sd: mean std of a node's samples.")
+    return "\n".join(lines)

@@ -1,0 +1,73 @@
+"""The rewards section of `mctsr report`: exact AUROC, copied-number shares and spread, on written run files."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from mctsr_native.cli_eval import solve_identity
+from mctsr_native.evaluate import EvalConfig, run_eval
+from mctsr_native.reward_diagnostics import auroc, format_rewards, reward_stats
+from mctsr_native.solver import SolveConfig
+
+sys.path.insert(0, str(Path(__file__).parent))
+from solver_fakes import FakeBackend  # noqa: E402
+
+
+def brute_auroc(scores, labels):
+    pos = [s for s, y in zip(scores, labels) if y]
+    neg = [s for s, y in zip(scores, labels) if not y]
+    return sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in itertools.product(pos, neg)) / (len(pos) * len(neg))
+
+
+def test_auroc_equals_the_pairwise_definition_with_ties():
+    rng = random.Random(3)
+    for _ in range(50):
+        n = rng.randint(2, 30)
+        scores = [rng.choice([-100, -50, 0, 10, 50, 100]) for _ in range(n)]
+        labels = [rng.random() < 0.4 for _ in range(n)]
+        if all(labels) or not any(labels):
+            assert auroc(scores, labels) is None
+            continue
+        a, se = auroc(scores, labels)
+        assert a == pytest.approx(brute_auroc(scores, labels)) and 0 <= se < 1
+    assert auroc([1, 2, 3, 4], [False, False, True, True])[0] == 1.0
+    assert auroc([1, 2, 3, 4], [True, True, False, False])[0] == 0.0
+
+
+def test_reward_stats_of_a_run(tmp_path: Path):
+    """Scripted rewards that copy the answer's number (18) for right answers and give -40 to wrong ones: the
+    diagnostic sees a perfect AUROC, the copied share and zero spread."""
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"id": f"p{i}", "problem": f"Eggs {i}?", "answer": "18"}) + "\n" for i in range(3)))
+
+    def reply(request, i):
+        text = request.messages[-1].content
+        if request.kind == "answer":
+            return "The answer is: 18" if "Eggs 0" in text else "The answer is: 20"
+        if request.kind == "refine":
+            return f"The answer is: {18 if request.params.seed % 2 else 20}"
+        if request.kind == "reward":
+            return "[Score] 18" if "is: 18" in text else "[Score] -40"
+        return "Check it."
+
+    config = SolveConfig(reward_samples=2)
+    out = tmp_path / "run.jsonl"
+    run_eval(EvalConfig(data=data, out=out, rollouts=(0, 3), model="fake", solve=solve_identity(config)),
+             backend=FakeBackend(reply), solve_kwargs={"config": config}, progress=False, log=lambda m: None)
+    stats = reward_stats(out)
+    d = stats.as_dict()
+    assert d["problems"] == 3  # only each problem's largest budget counts
+    assert d["nodes"] == 3 * 4 and 0 < d["right"] < d["nodes"]
+    assert d["auroc_sample"] == 1.0 and d["auroc_q"] == 1.0
+    right_share = sum(stats.samples_right) / len(stats.samples)
+    assert d["share_equal_answer"] == pytest.approx(right_share)  # every sample of a right node copies 18
+    assert d["share_equal_text_number"] >= d["share_equal_answer"]
+    assert d["mean_sample_std"] == 0.0
+    text = format_rewards([out])
+    assert "AUROC" in text and "run.jsonl" in text and "1.00" in text
