@@ -37,6 +37,7 @@ class SamplingParams:
     seed: int | None = None  # per-request seed; None = derived from the backend's seed
     stop: tuple[str, ...] = ()  # generation ends before the first of these strings
     grammar: str | None = None  # GBNF grammar constraining the output (backends that support it)
+    min_tokens: int = 0  # end-of-generation tokens are not drawn before this many tokens (benchmarks: = max_tokens)
 
     def validate(self) -> None:
         from ..errors import InvalidRequestError
@@ -51,6 +52,8 @@ class SamplingParams:
             raise InvalidRequestError(f"top_k must be >= 0, got {self.top_k}")
         if not (0.0 <= self.min_p < 1.0):
             raise InvalidRequestError(f"min_p must be in [0, 1), got {self.min_p}")
+        if not (0 <= self.min_tokens <= self.max_tokens):
+            raise InvalidRequestError(f"min_tokens must be in [0, max_tokens={self.max_tokens}], got {self.min_tokens}")
 
 
 @dataclass(frozen=True, kw_only=True)
