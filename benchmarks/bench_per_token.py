@@ -59,7 +59,7 @@ class DecodeClock:
 def engines(backend_options, default_model_path, synthetic_model_path):
     from mctsr_native.generation import open_backend
 
-    opened = {"default": open_backend(None, **backend_options),
+    opened = {"default": open_backend(default_model_path, **backend_options),  # whatever $MCTSR_MODEL says
               "synthetic": open_backend(synthetic_model_path, **backend_options)}
     for b in opened.values():
         b.decode_clock = DecodeClock(b.ctx)
