@@ -1,6 +1,8 @@
 """Generation on the default model (real llama.cpp), our engine against its baselines, side by side in one run.
 
-Groups (one comparison each; see benchmarks/README.md for the figures):
+Groups (one comparison each; see benchmarks/README.md for the figures). Every reply runs to its cap
+(`SamplingParams.min_tokens = max_tokens`: no end-of-generation token before it, on both sides), so the groups
+measure generation, not an early stop, on real and synthetic models alike:
 
 - `generate N=1|2|4|8`: generated tokens per second of ONE batched `generate()` call of N sequences (our engine,
   prefix cache off so that batching alone is measured) against the same N requests made one by one through
@@ -52,7 +54,7 @@ def gsm8k(count: int) -> list[dict[str, Any]]:
 def answer_requests(n: int, max_tokens: int, params: SamplingParams | None = None) -> list[GenerationRequest]:
     """The solver's first-answer prompt for the first n GSM8K problems."""
     prompts = Prompts()
-    params = params or SamplingParams(max_tokens=max_tokens, temperature=0.0, seed=0)
+    params = params or SamplingParams(max_tokens=max_tokens, min_tokens=max_tokens, temperature=0.0, seed=0)
     return [GenerationRequest(messages=prompts.build("answer", row["problem"]), params=params, kind="answer")
             for row in gsm8k(n)]
 
@@ -79,7 +81,8 @@ def mctsr_step(max_tokens: int, *, quick: bool = False) -> list[list[GenerationR
     def req(call: str, n: int = 1, **texts: str) -> GenerationRequest:
         temp = 0.0 if n == 1 else 0.7
         return GenerationRequest(messages=prompts.build(call, problem, **texts), n=n, kind=call,
-                                 params=SamplingParams(max_tokens=max_tokens, temperature=temp, seed=7))
+                                 params=SamplingParams(max_tokens=max_tokens, min_tokens=max_tokens,
+                                                       temperature=temp, seed=7))
 
     return [
         [req("critique", answer=a) for a in parents],
@@ -143,7 +146,8 @@ def test_prefix_reuse(benchmark, quick, model_rounds, batched_backend, batched_n
 
 
 def test_generate_overhead(benchmark, quick, model_rounds, batched_backend) -> None:
-    params = SamplingParams(max_tokens=4 if quick else MAX_TOKENS, temperature=0.7, seed=11)
+    cap = 4 if quick else MAX_TOKENS
+    params = SamplingParams(max_tokens=cap, min_tokens=cap, temperature=0.7, seed=11)
     run = timed_calls(batched_backend, [answer_requests(8, 0, params)])
     shares: list[float] = []
 

@@ -5,6 +5,9 @@ memory per node. Groups of one (no baseline); the figures are in extra_info and 
   P = 1, small caps) — (wall - seconds inside llama_decode) / wall, goal < 5%. Split into the part inside
   `generate()` but outside `llama_decode` (batch planning, sampling, detokenizing, the prefix cache) and the
   part outside `generate()` (the solver, the C++ tree, prompt building and fitting, answer extraction).
+- `overhead: solve 8 rollouts P=4`: the same measure for the issue's GPU case, 8 rollouts at parallel width 4 with
+  the default caps (on a random-weight model every reply runs to its cap). It runs only with GPU offload
+  (`MCTSR_BENCH_GPU_LAYERS` != 0) or `MCTSR_BENCH_FULL_SOLVE=1`: on 2 CPU cores it takes minutes.
 - `overhead: tree memory`: bytes per node of the C++ tree, excluding texts (the texts live in Python, in the
   solver, never in the tree), measured as the growth of a fresh process's resident memory while a tree of
   200,000 nodes (3 reward samples each) is built, beside the same for the plain-Python dict tree of
@@ -18,6 +21,7 @@ memory per node. Groups of one (no baseline); the figures are in extra_info and 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -75,15 +79,26 @@ def resident_bytes_per_node(impl: str, nodes: int) -> dict[str, float]:
     return {"rss": got["rss_bytes"] / got["nodes"], "arrays": got["arrays_bytes"] / got["nodes"]}
 
 
+SCALES = {  # group: (rollouts, parallel, caps); None caps = the solver's defaults
+    "overhead: solve": (ROLLOUTS, 1, CAPS),
+    "overhead: solve 8 rollouts P=4": (8, 4, None),
+}
+
+
 @pytest.mark.model
-def test_solve_overhead(benchmark, quick, model_rounds, batched_backend) -> None:
+@pytest.mark.parametrize("group", list(SCALES))
+def test_solve_overhead(benchmark, quick, model_rounds, batched_backend, group: str) -> None:
+    rollouts, parallel, caps = SCALES[group]
+    if caps is None and not quick and os.environ.get("MCTSR_BENCH_GPU_LAYERS", "0") in ("", "0") and os.environ.get("MCTSR_BENCH_FULL_SOLVE") != "1":
+        pytest.skip("an 8-rollout solve at default caps is a GPU measurement: set MCTSR_BENCH_GPU_LAYERS or "
+                    "MCTSR_BENCH_FULL_SOLVE=1")
     results = []
 
     def run() -> None:
-        results.append(solve(problem(), backend=batched_backend, rollouts=1 if quick else ROLLOUTS, parallel=1,
-                             seed=0, **(QUICK_CAPS if quick else CAPS)))
+        results.append(solve(problem(), backend=batched_backend, rollouts=1 if quick else rollouts,
+                             parallel=1 if quick else parallel, seed=0, **(QUICK_CAPS if quick else caps or {})))
 
-    mark_side(benchmark, "overhead: solve", None)  # the group must be set before the benchmark runs
+    mark_side(benchmark, group, None)  # the group must be set before the benchmark runs
     benchmark.pedantic(run, setup=batched_backend.reset_cache, rounds=model_rounds(2), iterations=1, warmup_rounds=0)
     runs = sorted(results, key=lambda r: r.stats["wall_seconds"])
     s = runs[len(runs) // 2].stats  # the median run
@@ -92,7 +107,8 @@ def test_solve_overhead(benchmark, quick, model_rounds, batched_backend) -> None
     benchmark.extra_info.update(
         overhead_share=share, goal_share=0.05, in_generate_outside_decode_share=(model - decode) / wall,
         outside_generate_share=(wall - model) / wall, wall_seconds=wall, decode_seconds=decode,
-        rollouts=s["rollouts"], model_calls=s["model_calls"], generated_tokens=s["generated_tokens"],
+        rollouts=s["rollouts"], parallel=parallel, model_calls=s["model_calls"],
+        generated_tokens=s["generated_tokens"], tokens_per_second=s["generated_tokens"] / wall,
         prompt_tokens=s["prompt_tokens"], reused_tokens=s["reused_tokens"])
     print(f"\noverhead of a solve ({s['rollouts']} rollouts, {s['model_calls']} model calls): {share:.1%} of "
           f"{wall:.2f} s outside llama_decode (goal < 5%): {(model - decode) / wall:.1%} inside generate(), "

@@ -12,11 +12,20 @@ slow enough that 1..3 rounds of a whole batch are a stable median.
 
 GPU: `MCTSR_BENCH_GPU_LAYERS` (default 0) is passed as `n_gpu_layers` to every backend (-1 = full offload;
 see scripts/gpu-check.sh).
+
+The synthetic Llama-3 model (`synthetic_model_path`): `MCTSR_BENCH_SYNTH` names a GGUF (gpu-check.sh passes the
+Llama-3-8B-shape file); without it, a 128,256-token-vocabulary proxy with near-free layers is written once to
+.benchmarks/models/ (git-ignored) by the gpu-kit's `synth_llama3.py`. The gpu-kit is not part of this repository
+(its script carries no license, so it is not vendored): it is looked up at `$GPU_KIT`, else at
+`shared/tools/gpu-kit` beside the checkout or beside any folder above it (where CI lays `shared/`); without
+it, or without the `gguf` package, the benchmarks that need the file skip and say why.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -24,6 +33,11 @@ from typing import Any, Callable, Iterator
 import pytest
 
 GPU_LAYERS_ENV = "MCTSR_BENCH_GPU_LAYERS"
+SYNTH_ENV = "MCTSR_BENCH_SYNTH"
+GPU_KIT_ENV = "GPU_KIT"
+ROOT = Path(__file__).resolve().parents[1]
+PROXY = ROOT / ".benchmarks" / "models" / "llama3-vocab-proxy.gguf"
+PROXY_SHAPE = ["--layers", "2", "--dim", "256", "--ff", "512", "--heads", "4", "--kv-heads", "2"]
 N_CTX = 4096  # per backend: enough for 8 MCTSr prompts of the default model with their completions
 
 
@@ -78,6 +92,49 @@ def default_model_path() -> Path:
     from mctsr_native.models import default_model_path as find
 
     return find()
+
+
+def find_gpu_kit() -> Path | None:
+    """The gpu-kit folder (synth_llama3.py and its tokenizer): $GPU_KIT, else shared/tools/gpu-kit beside the
+    checkout or beside a folder above it."""
+    wanted = ("synth_llama3.py", "smollm2_tok.json.gz")
+    env = os.environ.get(GPU_KIT_ENV)
+    places = [Path(env)] if env else [d / "shared" / "tools" / "gpu-kit" for d in ROOT.parents]
+    return next((p for p in places if all((p / f).is_file() for f in wanted)), None)
+
+
+def make_proxy_model(out: Path = PROXY) -> Path:
+    """Write the 128k-vocabulary proxy (Llama-3's vocabulary, 2 layers of width 256) unless it exists. Raises
+    FileNotFoundError naming what is missing."""
+    if out.is_file():
+        return out
+    kit = find_gpu_kit()
+    if kit is None:
+        raise FileNotFoundError(
+            f"no gpu-kit (synth_llama3.py, smollm2_tok.json.gz): set {GPU_KIT_ENV}=DIR, put shared/tools/gpu-kit "
+            f"beside the checkout, or set {SYNTH_ENV}=FILE.gguf")
+    try:
+        import gguf  # noqa: F401  (the kit's one dependency beyond numpy)
+    except ImportError as e:
+        raise FileNotFoundError("the gguf package is missing: pip install -e '.[test]'") from e
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_suffix(".part")
+    subprocess.run([sys.executable, str(kit / "synth_llama3.py"), str(part), "--tok", str(kit / "smollm2_tok.json.gz"),
+                    *PROXY_SHAPE], check=True, capture_output=True, timeout=300)
+    part.replace(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def synthetic_model_path() -> Path:
+    """$MCTSR_BENCH_SYNTH, else the 128k-vocabulary CPU proxy (written on first use); skips when neither can be had."""
+    env = os.environ.get(SYNTH_ENV)
+    if env:
+        return Path(env)
+    try:
+        return make_proxy_model()
+    except FileNotFoundError as e:
+        pytest.skip(f"synthetic Llama-3 model unavailable: {e}")
 
 
 def _open(mode: str, options: dict[str, Any], **extra: Any) -> Any:

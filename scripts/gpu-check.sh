@@ -9,10 +9,17 @@
 #   sequential      the baseline on llama-cpp-python's high-level Llama
 #   solve P=1, P=4  `mctsr solve` (2 rollouts, small token caps)
 #   info            `mctsr info` (what a bug report needs)
-#   bench           the generation and solve benchmark groups (benchmarks/bench_generation.py, bench_solve.py)
+#   bench           the generation and solve benchmark groups (benchmarks/bench_generation.py, bench_solve.py), the
+#                   per-token overhead groups (bench_per_token.py) and the solve overhead groups (bench_overhead.py:
+#                   4 rollouts at P = 1, and 8 rollouts at P = 4 with default caps), then for each model issue 11's
+#                   overhead table (benchmarks/overhead_table.py: wall, inside llama_decode, outside share,
+#                   generated tokens, tokens/s; batched generate N=8 against one-by-one high-level calls)
 # and prints one table (model, check, exit status, seconds). Exit status 1 when any check failed.
 #
 # Usage: bash scripts/gpu-check.sh [--cpu] [--sdist ARCHIVE.tar.gz | ARCHIVE.tar.gz] [--gpu-kit DIR] [--synth PATH.gguf]
+#   --overhead    issue 11 only (a short GPU lease): the synthetic model alone, no crash probes, and only the
+#                 benchmarks of the overhead table (bench_per_token.py, the solve overhead groups, generate N=8,
+#                 overhead: generate)
 #   --cpu         no GPU: skip the CUDA build, n_gpu_layers 0, a small synthetic file (2 layers, 128k vocabulary)
 #                 and the benchmarks in quick mode. Checks the script itself on any machine.
 #   --sdist       a local llama-cpp-python source archive (offline GPU machine; ../shared/tools/llama-sdist-slim.sh)
@@ -21,6 +28,8 @@
 #   --synth       use this synthetic GGUF instead of writing one (it is written in parallel with the build)
 # Environment:
 #   PYTHON       interpreter with this package, pytest-benchmark, gguf, cmake, scikit-build-core [.venv/bin/python]
+# The CUDA build includes llama.cpp's FlashAttention kernels: -DGGML_CUDA_FA=on (the vendored llama.cpp's default,
+# stated so that nobody turns it off to save build time: the engine asks for flash_attn="auto"). Its time is printed.
 #   CUDA_ARCH    CMAKE_CUDA_ARCHITECTURES [native]; CUDA_EXTRA extra CMake arguments (e.g. -DGGML_CUDA_FA=off)
 #   SKIP_BUILD=1 llama-cpp-python is already built with CUDA
 #   BENCH_ARGS   extra pytest arguments for the benchmarks (e.g. "-k 'N=8 or P=1'"); BENCH_QUICK=1 quick mode
@@ -31,10 +40,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 version=0.3.36
-cpu=0 sdist="" kit=${GPU_KIT:-../shared/tools/gpu-kit} synth=""
+cpu=0 overhead=0 sdist="" kit=${GPU_KIT:-../shared/tools/gpu-kit} synth=""
 while (($#)); do
   case $1 in
     --cpu) cpu=1 ;;
+    --overhead) overhead=1 ;;
     --sdist) sdist=$2; shift ;;
     --gpu-kit) kit=$2; shift ;;
     --synth) synth=$2; shift ;;
@@ -88,11 +98,14 @@ if ((!cpu)) && [[ ${SKIP_BUILD:-0} != 1 ]]; then
     src=$sdist
     offline=(--no-index)
   fi
-  echo "gpu-check: building llama-cpp-python from $src with CUDA (several minutes; log in $out/build.log)"
+  echo "gpu-check: building llama-cpp-python from $src with CUDA and FlashAttention kernels (log in $out/build.log)"
+  build_t0=$SECONDS
   # shellcheck disable=SC2086
-  CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCH:-native} ${CUDA_EXTRA:-}" FORCE_CMAKE=1 \
+  CMAKE_ARGS="-DGGML_CUDA=on -DGGML_CUDA_FA=on -DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCH:-native} ${CUDA_EXTRA:-}" FORCE_CMAKE=1 \
+    CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} \
     "$PY" -m pip install -q --no-build-isolation --no-deps --force-reinstall --no-cache-dir "${offline[@]}" "$src" \
     >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; echo "gpu-check: the CUDA build failed" >&2; exit 1; }
+  echo "gpu-check: CUDA build took $((SECONDS - build_t0)) s on $(nproc) cores" | tee -a "$out/build.log"
 fi
 if ((!cpu)); then
   "$PY" -c 'import sys, llama_cpp; sys.exit(0 if llama_cpp.llama_supports_gpu_offload() else
@@ -165,13 +178,25 @@ threads_arg=()
 problem="Janet's ducks lay 16 eggs per day. She eats three for breakfast and bakes muffins with four. She sells the rest for \$2 each. How much does she make every day?"
 bench_mode=(--benchmark-only --benchmark-group-by=group)
 [[ ${BENCH_QUICK:-$cpu} == 1 ]] && bench_mode=(--benchmark-disable)
-for label in default synthetic; do
+labels=(default synthetic)
+bench_files=(benchmarks/bench_generation.py benchmarks/bench_solve.py benchmarks/bench_per_token.py
+             benchmarks/bench_overhead.py::test_solve_overhead)
+bench_select=()
+if ((overhead)); then
+  labels=(synthetic)
+  bench_files=(benchmarks/bench_per_token.py benchmarks/bench_overhead.py::test_solve_overhead
+               benchmarks/bench_generation.py)
+  bench_select=(-k "per_token or solve_overhead or N=8 or generate_overhead")
+fi
+for label in "${labels[@]}"; do
   model=$default_model
   [[ $label == synthetic ]] && model=$synth
   for check in load-c-api open_backend solver-first sequential; do
+    ((overhead)) && break
     run_check "$check" "$label" "$out/$label-$check.log" "$PY" -X faulthandler -c "$(probe_code "$check")" "$model" "$layers" "$threads"
   done
   for p in 1 4; do
+    ((overhead)) && break
     run_check "solve P=$p" "$label" "$out/$label-solve-P$p.log" "$PY" -X faulthandler -m mctsr_native.cli solve \
       --model "$model" --n-gpu-layers "$layers" "${threads_arg[@]}" --n-ctx 4096 --rollouts 2 --parallel "$p" --quiet \
       --answer-max-tokens 48 --critique-max-tokens 32 --refine-max-tokens 48 --reward-max-tokens 24 \
@@ -179,11 +204,15 @@ for label in default synthetic; do
   done
   [[ $label == default ]] && run_check "info" "-" "$out/info.log" "$PY" -m mctsr_native.cli info
   # shellcheck disable=SC2086
-  CHECK_LIMIT=$bench_limit MCTSR_MODEL=$model MCTSR_BENCH_GPU_LAYERS=$layers run_check "bench" "$label" "$out/$label-bench.log" \
-    "$PY" -X faulthandler -m pytest benchmarks/bench_generation.py benchmarks/bench_solve.py -q -p no:cacheprovider \
-    "${bench_mode[@]}" --benchmark-json="$out/$label-bench.json" ${BENCH_ARGS:-}
+  CHECK_LIMIT=$bench_limit MCTSR_MODEL=$model MCTSR_BENCH_SYNTH=$synth MCTSR_BENCH_GPU_LAYERS=$layers \
+    run_check "bench" "$label" "$out/$label-bench.log" "$PY" -X faulthandler -m pytest "${bench_files[@]}" \
+    "${bench_select[@]}" -q -s -p no:cacheprovider "${bench_mode[@]}" --benchmark-json="$out/$label-bench.json" \
+    ${BENCH_ARGS:-}
   if [[ ${bench_mode[0]} == --benchmark-only && -s $out/$label-bench.json ]]; then
     "$PY" benchmarks/ratios.py "$out/$label-bench.json" >"$out/$label-ratios.txt" 2>&1 && cat "$out/$label-ratios.txt"
+    echo
+    echo "gpu-check: overhead table, $label model, $( ((cpu)) && echo CPU || nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+    "$PY" benchmarks/overhead_table.py "$out/$label-bench.json" | tee "$out/$label-overhead.md"
   fi
 done
 

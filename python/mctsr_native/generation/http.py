@@ -389,6 +389,8 @@ class HttpBackend(BackendBase):
         }
         if p.stop:
             body["stop"] = list(p.stop)
+        if p.min_tokens:
+            body["min_tokens"] = p.min_tokens  # vLLM and SGLang honour it; llama.cpp's servers ignore it
         if job.count > 1:
             body["n"] = job.count
         if p.grammar is not None:

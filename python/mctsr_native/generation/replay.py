@@ -45,9 +45,19 @@ def request_to_dict(r: GenerationRequest) -> dict[str, Any]:
             "assistant_prefix": r.assistant_prefix}
 
 
+def _default_params() -> dict[str, Any]:
+    d = dataclasses.asdict(SamplingParams())
+    d["stop"] = list(d["stop"])
+    return d
+
+
 def request_key(r: GenerationRequest | dict[str, Any]) -> str:
-    """The canonical identity of a request: its full content as sorted JSON."""
-    d = request_to_dict(r) if isinstance(r, GenerationRequest) else r
+    """The canonical identity of a request: its full content as sorted JSON, sampling parameters at their
+    defaults left out (so a recording stays valid when a new sampling option with a neutral default appears)."""
+    d = request_to_dict(r) if isinstance(r, GenerationRequest) else dict(r)
+    defaults = _default_params()
+    same = lambda k, v: k in defaults and json.dumps(defaults[k]) == json.dumps(v)  # noqa: E731 (tuple == list)
+    d["params"] = {k: v for k, v in (d.get("params") or {}).items() if not same(k, v)}
     return json.dumps(d, sort_keys=True, ensure_ascii=False)
 
 

@@ -13,6 +13,7 @@ import codecs
 import collections
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -46,6 +47,7 @@ class LlamaOptions:
     max_cached_prefixes: int = 8  # prefixes kept in KV memory between calls (least recently used go first)
     min_shared_prefix: int = 16  # shortest common prefix of a wave's prompts worth evaluating once up front
     chat_template: str | None = None  # None: the GGUF's own (or its family's); "plain"; or a Jinja template
+    sampling_threads: int | None = None  # threads drawing the sequences of a step (None = min(cores, 8); 1 = none)
 
     def validate(self) -> None:
         for name, low in (("n_ctx", 64), ("n_gpu_layers", -1), ("n_threads", 1), ("n_batch", 8)):
@@ -63,6 +65,8 @@ class LlamaOptions:
             (self.max_sequences >= 1, f"max_sequences must be >= 1, got {self.max_sequences}"),
             (self.max_cached_prefixes >= 0, f"max_cached_prefixes must be >= 0, got {self.max_cached_prefixes}"),
             (self.min_shared_prefix >= 1, f"min_shared_prefix must be >= 1, got {self.min_shared_prefix}"),
+            (self.sampling_threads is None or self.sampling_threads >= 1,
+             f"sampling_threads must be >= 1, got {self.sampling_threads}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -135,6 +139,8 @@ class LlamaBackend(BackendBase):
         self.batch = native.Batch(self.ctx.n_batch)
         self.cache = PrefixCache(options.max_cached_prefixes)
         self._free = list(range(self.ctx.n_seq_max - 1, -1, -1))
+        threads = options.sampling_threads or min(os.cpu_count() or 1, 8)
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="mctsr-sample") if threads > 1 else None
         self._good_grammars: set[str] = set()
         # prompts tokenized by count_tokens, kept so that generating them does not tokenize them again
         self._tokenized: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
@@ -182,6 +188,9 @@ class LlamaBackend(BackendBase):
             self._release(e.seq)
 
     def close(self) -> None:
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown()
+            self._pool = None
         if getattr(self, "ctx", None) is not None:
             self.ctx.close()
             self.ctx = None
@@ -269,6 +278,7 @@ class LlamaBackend(BackendBase):
             min_p=p.min_p,
             seed=sample_seed(seed, sample),
             grammar=p.grammar,
+            min_tokens=p.min_tokens,
         )
 
     # ----- one wave ------------------------------------------------------------------------------------
@@ -420,6 +430,10 @@ class LlamaBackend(BackendBase):
                 self._fail_longest(live, str(e))
                 live = [s for s in live if s.finish is None]
                 continue
+            # Draw every sequence's token (forks of a just-evaluated prompt first, from its logits), in parallel
+            # threads; then take them one by one in the same order, so the outputs do not depend on the threads.
+            order: list[_Seq] = []
+            draws: list[tuple[native.Sampler, int]] = []
             for s, idx in feed:
                 want = requests_want.get(s.req) if requests_want and s.n_gen == 0 else None
                 if want:  # the one probability hook: candidate tokens at the first generated position
@@ -427,14 +441,15 @@ class LlamaBackend(BackendBase):
                 for f in s.forks:
                     f.logprobs = s.logprobs
                     self.ctx.seq_cp(s.seq, f.seq, -1, -1)
-                    self._accept(f, f.sampler.sample(self.ctx, idx))
-                    if f.finish is None:
-                        live.append(f)
-                s.forks = []
+                order += [*s.forks, s]
+                draws += [(x.sampler, idx) for x in (*s.forks, s)]
+            tokens = native.sample_many(self.ctx, draws, self._pool)
+            for s, token in zip(order, tokens):
                 was_live = s.n_gen > 0
-                self._accept(s, s.sampler.sample(self.ctx, idx))
+                self._accept(s, token)
                 if s.finish is None and not was_live:
                     live.append(s)
+                s.forks = []
             live = [s for s in live if s.finish is None]
 
     def _fail_longest(self, live: list[_Seq], why: str) -> None:

@@ -10,7 +10,9 @@ import collections
 import ctypes
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Sequence
 
 import llama_cpp as L
 import numpy as np
@@ -104,6 +106,7 @@ class Model:
         self.add_bos = bool(L.llama_vocab_get_add_bos(self.vocab))
         self.bos = int(L.llama_vocab_bos(self.vocab))
         self.eos = int(L.llama_vocab_eos(self.vocab))
+        self._eog_ids: np.ndarray | None = None
         self._piece_cache: dict[int, bytes] = {}
         self._eog_cache: dict[int, bool] = {}
         self._piece_buf = ctypes.create_string_buffer(256)
@@ -157,6 +160,13 @@ class Model:
         if v is None:
             v = self._eog_cache[token] = bool(L.llama_vocab_is_eog(self.vocab, token))
         return v
+
+    def eog_ids(self) -> np.ndarray:
+        """Every end-of-generation token of the vocabulary (computed once)."""
+        if self._eog_ids is None:
+            self._eog_ids = np.array([t for t in range(self.n_vocab) if L.llama_vocab_is_eog(self.vocab, t)],
+                                     dtype=np.int32)
+        return self._eog_ids
 
     def close(self) -> None:
         if self.ptr:
@@ -302,12 +312,25 @@ class Sampler:
         min_p: float,
         seed: int,
         grammar: str | None,
+        min_tokens: int = 0,
     ) -> None:
         params = L.llama_sampler_chain_default_params()
         params.no_perf = True
         self.ptr = L.llama_sampler_chain_init(params)
         self.grammar = compile_grammar(model, grammar) if grammar is not None else None
         self.n_vocab = model.n_vocab
+        # Greedy without a grammar is an argmax over the logits, read in place: llama_sampler_sample would first
+        # copy the whole vocabulary into a candidate array (most of its cost at Llama-3's 128k tokens). numpy's
+        # argmax and llama.cpp's greedy sampler both pick the FIRST highest logit, so the token is the same.
+        self.greedy_plain = temperature <= 0.0 and grammar is None
+        self.argmax = self.greedy_plain and min_tokens == 0
+        # min_tokens: a logit-bias sampler first in the chain sets every end-of-generation token to -inf, and is
+        # taken out after `min_tokens` draws (the rest of the chain, its random state included, stays).
+        self._masked_draws = min_tokens
+        if min_tokens > 0:
+            eog = model.eog_ids()
+            bias = (L.llama_logit_bias * len(eog))(*[L.llama_logit_bias(int(t), float("-inf")) for t in eog])
+            L.llama_sampler_chain_add(self.ptr, L.llama_sampler_init_logit_bias(model.n_vocab, len(eog), bias))
         if temperature <= 0.0:
             L.llama_sampler_chain_add(self.ptr, L.llama_sampler_init_greedy())
         else:
@@ -333,7 +356,19 @@ class Sampler:
         return arr
 
     def sample(self, ctx: Context, batch_index: int) -> int:
+        if self.argmax:
+            ptr = L.llama_get_logits_ith(ctx.ptr, batch_index)
+            if not ptr:
+                raise BackendError(f"llama.cpp has no logits at batch index {batch_index}: {log_tail(2)}")
+            token = int(np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).argmax())
+            L.llama_sampler_accept(self.ptr, token)
+            return token
         token = int(L.llama_sampler_sample(self.ptr, ctx.ptr, batch_index))
+        if self._masked_draws > 0:
+            self._masked_draws -= 1
+            if self._masked_draws == 0:
+                L.llama_sampler_free(L.llama_sampler_chain_remove(self.ptr, 0))
+                self.argmax = self.greedy_plain
         if self.grammar is None:
             return token
         one = self._one
@@ -379,6 +414,21 @@ class Sampler:
         if self.ptr:
             L.llama_sampler_free(self.ptr)
             self.ptr = None
+
+
+def sample_many(ctx: Context, draws: Sequence[tuple[Sampler, int]], pool: ThreadPoolExecutor | None) -> list[int]:
+    """One token per (sampler, batch index) of the last decode, in order. With a pool, the draws run in its
+    threads, in contiguous chunks: the ctypes calls release the GIL, and each draw touches only its own sampler
+    and reads the shared logits, so the tokens are those of drawing one by one."""
+    if pool is None or len(draws) < 2:
+        return [s.sample(ctx, i) for s, i in draws]
+    # The first logits read applies llama.cpp's pending output reordering (a write); once done here, on this
+    # thread, the reads in the pool are read-only.
+    L.llama_get_logits_ith(ctx.ptr, draws[0][1])
+    k = min(pool._max_workers, len(draws))
+    chunks = [draws[len(draws) * c // k : len(draws) * (c + 1) // k] for c in range(k)]
+    drawn = pool.map(lambda chunk: [s.sample(ctx, i) for s, i in chunk], chunks)
+    return [token for chunk in drawn for token in chunk]
 
 
 def compile_grammar(model: Model, grammar: str):

@@ -10,6 +10,7 @@ import os
 import time
 from typing import Any, Sequence
 
+import numpy as np
 from llama_cpp import Llama
 
 from ... import hardware
@@ -111,6 +112,7 @@ class SequentialLlamaBackend(BackendBase):
                         stop=list(p.stop) or None,
                         seed=sample_seed(seed, j),
                         grammar=grammar,
+                        logits_processor=self._no_eog_before(p.min_tokens),
                     )
                 except ValueError as e:  # llama-cpp-python reports context overflow as ValueError
                     results.append(failed_result(req, ContextOverflowError(str(e))))
@@ -136,6 +138,30 @@ class SequentialLlamaBackend(BackendBase):
                     )
                 )
         return results
+
+    def _no_eog_before(self, min_tokens: int):
+        """SamplingParams.min_tokens for the high-level API: a logits processor that sets every
+        end-of-generation token to -inf while fewer than `min_tokens` tokens follow the prompt."""
+        if min_tokens <= 0:
+            return None
+        from llama_cpp import LogitsProcessorList
+
+        import llama_cpp as L
+
+        if getattr(self, "_eog", None) is None:
+            vocab = L.llama_model_get_vocab(self.llm.model)
+            self._eog = [t for t in range(self.llm.n_vocab()) if L.llama_vocab_is_eog(vocab, t)]
+        eog = self._eog
+        start: list[int | None] = [None]
+
+        def mask(input_ids, scores):
+            if start[0] is None:
+                start[0] = len(input_ids)  # the first call sees the prompt alone
+            if len(input_ids) - start[0] < min_tokens:
+                scores[eog] = -np.inf
+            return scores
+
+        return LogitsProcessorList([mask])
 
     def close(self) -> None:
         if getattr(self, "llm", None) is not None:
