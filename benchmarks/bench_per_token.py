@@ -75,7 +75,8 @@ def test_outside_decode_per_token(benchmark, quick, model_rounds, engines, n: in
     cap = 4 if quick else MAX_TOKENS
     params = SamplingParams(max_tokens=cap, min_tokens=cap, temperature=0.7, seed=11)  # every reply to its cap
     run = timed_calls(backend, [answer_requests(n, 0, params)])
-    timed_calls(backend, [answer_requests(1, 0, SamplingParams(max_tokens=2))])()  # warm-up, not timed
+    warm = SamplingParams(max_tokens=2, min_tokens=2)  # warm-up, not timed (first calls, the EOG list of min_tokens)
+    timed_calls(backend, [answer_requests(1, 0, warm)])()
     usages: list[tuple[Usage, float]] = []  # and the thread's CPU seconds outside llama_decode
 
     def measured() -> Usage:
