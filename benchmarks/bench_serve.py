@@ -36,7 +36,7 @@ REQUESTS, ROLLOUTS = 4, 2
 CAPS = dict(answer_max_tokens=48, critique_max_tokens=32, refine_max_tokens=48, reward_max_tokens=16,
             reward_samples=2, reselect_samples=0)
 QUICK_REQUESTS, QUICK_ROLLOUTS = 2, 0
-QUICK_CAPS = dict(answer_max_tokens=8, critique_max_tokens=8, refine_max_tokens=8, reward_max_tokens=12,
+QUICK_CAPS = dict(answer_max_tokens=8, critique_max_tokens=8, refine_max_tokens=8, reward_max_tokens=16,
                   reward_samples=1, reselect_samples=0)  # --benchmark-disable (CI): two zero-shot answers
 
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.model
 ROOT = Path(__file__).resolve().parents[1]
 GSM8K = ROOT / "data" / "gsm8k_test.jsonl"
 FLAGS = ["--rollouts", "0,2", "--no-progress", "--answer-max-tokens", "32", "--critique-max-tokens", "24",
-         "--refine-max-tokens", "32", "--reward-max-tokens", "12", "--reward-samples", "1", "--reselect-samples", "0",
+         "--refine-max-tokens", "32", "--reward-max-tokens", "16", "--reward-samples", "1", "--reselect-samples", "0",
          "--n-ctx", "1024"]
 
 

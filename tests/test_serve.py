@@ -27,7 +27,7 @@ from solver_fakes import FakeBackend  # noqa: E402
 
 KEY = "test-key-3f9a"
 USER = [{"role": "user", "content": "Tom has 3 apples and buys 4 more. How many apples does he have?"}]
-TINY = {"answer_max_tokens": 24, "critique_max_tokens": 12, "refine_max_tokens": 24, "reward_max_tokens": 12,
+TINY = {"answer_max_tokens": 24, "critique_max_tokens": 12, "refine_max_tokens": 24, "reward_max_tokens": 16,
         "reward_samples": 1, "reselect_samples": 0}
 
 
