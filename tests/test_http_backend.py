@@ -466,7 +466,10 @@ def test_real_server_two_endpoints_both_take_load(llama_server):
         results = b.generate([req(str(i), max_tokens=4) for i in range(4)])
         stats = b.endpoint_stats()
     assert all(r.error is None for r in results)
-    assert [s["sent"] for s in stats] == [2, 2]
+    sent = [s["sent"] for s in stats]
+    # Both take load; the exact split depends on which reply comes back first (a free endpoint takes the next
+    # request at once), so [3, 1] is as right as [2, 2]. The even spread is pinned with timed fakes above.
+    assert sum(sent) == 4 and min(sent) >= 1, sent
 
 
 @pytest.mark.server
