@@ -10,7 +10,8 @@ Used by the solver (the vote selector groups equal answers) and by evaluation (s
   Never raises, never hangs.
 - `answer_key(a)` / `group_answers(answers)`: a cheap canonical key and equivalence classes for voting.
 
-math-verify's timeouts use SIGALRM, which only works in the main thread. Off the main thread (the evaluation's
+math-verify's timeouts use SIGALRM, which only works in the main thread; a timeout is retried once with a longer
+timer and never remembered as a verdict. Off the main thread (the evaluation's
 thread pool) math-verify runs without a timer, so inputs that could make SymPy run away (long strings, power
 towers, huge exponents or factorials) are compared as normalized strings only, in every thread.
 """
@@ -27,7 +28,9 @@ from typing import Literal, Sequence
 __all__ = ["extract_answer", "answer_kind", "equivalent", "answer_key", "group_answers"]
 
 FLOAT_DECIMALS = 6  # numbers equal after rounding to this many decimals are equal (math-verify's default)
-MATH_VERIFY_TIMEOUT_S = 1  # per parse / per verify call (SIGALRM granularity is whole seconds)
+# Per parse / per verify call (SIGALRM counts whole seconds). A timed-out call is tried once more with the longer
+# timer, since a loaded machine can stall a simple parse; a verdict reached in time is remembered, a timeout never.
+MATH_VERIFY_TIMEOUTS_S = (1, 4)
 MAX_SYMBOLIC_CHARS = 300  # longer answers are compared as normalized strings only
 MAX_ANSWER_LINE = 500  # characters after an answer prefix that are read for the answer
 
@@ -298,39 +301,46 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-@lru_cache(maxsize=4096)
-def _parse(s: str, timed: bool) -> tuple:
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+class _Undecided(Exception):
+    """math-verify ran out of time: no verdict, so nothing may be remembered (a loaded machine is not an answer)."""
 
-    timeout = MATH_VERIFY_TIMEOUT_S if timed else None
+
+@lru_cache(maxsize=4096)
+def _parse(s: str, timeout: int | None) -> tuple:
+    """math-verify's parses of `s`: () when it has none; raises _Undecided when it timed out (not cached)."""
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+    from math_verify.errors import TimeoutException
+
     try:
         return tuple(
             parse(
                 f"${s}$",
                 extraction_config=[LatexExtractionConfig(), ExprExtractionConfig()],
                 parsing_timeout=timeout,  # type: ignore[arg-type]
+                raise_on_error=True,
             )
         )
+    except TimeoutException:
+        raise _Undecided from None
     except Exception:  # noqa: BLE001 — garbage in, no parse out
         return ()
 
 
-def _math_verify_equal(a: str, b: str) -> bool:
+def _math_verify_equal(a: str, b: str, timeout: int | None) -> bool:
     from math_verify import verify
+    from math_verify.errors import TimeoutException
 
-    timed = _in_main_thread()
-    pa, pb = _parse(a, timed), _parse(b, timed)
+    pa, pb = _parse(a, timeout), _parse(b, timeout)
     if not pa or not pb:
         return False
-    timeout = MATH_VERIFY_TIMEOUT_S if timed else None
     try:
         return bool(
-            verify(list(pa), list(pb), timeout_seconds=timeout)  # type: ignore[arg-type]
-            or verify(list(pb), list(pa), timeout_seconds=timeout)  # type: ignore[arg-type]
+            verify(list(pa), list(pb), timeout_seconds=timeout, raise_on_error=True)  # type: ignore[arg-type]
+            or verify(list(pb), list(pa), timeout_seconds=timeout, raise_on_error=True)  # type: ignore[arg-type]
         )
-    except BaseException as e:  # noqa: BLE001 — includes math-verify's TimeoutException
-        if isinstance(e, (KeyboardInterrupt, SystemExit)):
-            raise
+    except TimeoutException:
+        raise _Undecided from None
+    except Exception:  # noqa: BLE001 — SymPy failing on a comparison means "not shown equal"
         return False
 
 
@@ -338,7 +348,7 @@ def _math_verify_equal(a: str, b: str) -> bool:
 
 
 @lru_cache(maxsize=16384)
-def _equivalent(a: str, b: str) -> bool:
+def _equivalent(a: str, b: str, timeout: int | None) -> bool:
     na, nb = _strip_wrappers(a), _strip_wrappers(b)
     if not na or not nb:
         return False
@@ -352,7 +362,7 @@ def _equivalent(a: str, b: str) -> bool:
         return _numbers_equal(xa, xb)
     if any(len(s) > MAX_SYMBOLIC_CHARS or _DANGER_RE.search(s) for s in (na, nb)):
         return False
-    return _math_verify_equal(na, nb)
+    return _math_verify_equal(na, nb, timeout)
 
 
 def equivalent(a: str | None, b: str | None) -> bool:
@@ -361,8 +371,14 @@ def equivalent(a: str | None, b: str | None) -> bool:
         return False
     if a > b:  # symmetric cache
         a, b = b, a
+    timeouts = MATH_VERIFY_TIMEOUTS_S if _in_main_thread() else (None,)
     try:
-        return _equivalent(a, b)
+        for timeout in timeouts:
+            try:
+                return _equivalent(a, b, timeout)
+            except _Undecided:
+                continue
+        return False  # undecided even with the longer timer: not shown equal (and not remembered)
     except RecursionError:
         return False
     except Exception:  # noqa: BLE001 — an answer checker must never take a run down
