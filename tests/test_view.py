@@ -168,14 +168,14 @@ def test_bad_view_path_fails_before_the_model_loads(monkeypatch, tmp_path, capsy
     assert cli.main(["solve", PROBLEM, "--view", str(tmp_path / "missing" / "t.html")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert cli.main(["solve", PROBLEM, "--view", str(tmp_path)]) == 2
-    assert "is a folder" in capsys.readouterr().err
+    assert "is a directory" in capsys.readouterr().err
     data = tmp_path / "d.jsonl"
     data.write_text(json.dumps({"id": "a", "problem": PROBLEM, "answer": "18"}) + "\n")
     argv = ["eval", "--data", str(data), "--out", str(tmp_path / "o.jsonl"), "--view"]
     assert cli.main(argv) == 2 and "--trees" in capsys.readouterr().err
     (tmp_path / "file").write_text("x")
     assert cli.main([*argv, "--trees", str(tmp_path / "file")]) == 2
-    assert "not a folder" in capsys.readouterr().err
+    assert "not a directory" in capsys.readouterr().err
     assert not (tmp_path / "o.jsonl").exists()
 
 

@@ -35,14 +35,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_view(args: argparse.Namespace) -> int:
-    from .view import check_output_path, load_view, write_view
+    from .runfile import check_writable
+    from .view import load_view, write_view
 
     out = args.out
     if out is None:
         safe_id = re.sub(r"[^A-Za-z0-9._-]+", "_", args.problem_id or "")
         stem = args.result.stem + (f"-{safe_id}" if safe_id else "")
         out = args.result.with_name(f"{stem}.{args.format}")
-    check_output_path(out)
+    check_writable(out, what="--out")
     view = load_view(args.result, args.problem_id, args.rollouts)
     path = write_view(view, out, args.format)
     print(f"{len(view.nodes)} nodes drawn to {path}", file=sys.stderr)
@@ -60,9 +61,9 @@ def add_solve_option(p: argparse.ArgumentParser) -> None:
 def check_solve(args: argparse.Namespace) -> None:
     """Before the model loads: the page's path must be writable."""
     if getattr(args, "view", None) is not None:
-        from .view import check_output_path
+        from .runfile import check_writable
 
-        check_output_path(args.view)
+        check_writable(args.view, what="--view")
 
 
 def after_solve(args: argparse.Namespace, result: Any) -> None:
@@ -88,11 +89,11 @@ def check_eval(args: argparse.Namespace) -> None:
     if not getattr(args, "view", False):
         return
     from .errors import InvalidConfigError
-    from .view import check_output_path
+    from .runfile import check_writable
 
     if args.trees is None:
         raise InvalidConfigError("--view writes its pages beside the tree files: give --trees DIR too")
-    check_output_path(args.trees, directory=True)
+    check_writable(args.trees, what="--trees", directory=True)
 
 
 def after_eval(args: argparse.Namespace) -> None:

@@ -211,31 +211,32 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     fsync_dir(target.parent)
 
 
-def check_writable(path: str | os.PathLike[str], *, what: str, directory: bool = False) -> None:
+def check_writable(path: str | os.PathLike[str], *, what: str, directory: bool = False) -> Path:
     """Fail now, before any model work, if `path` cannot be written later: a missing or read-only parent, a
-    directory where a file is wanted (or a file where a directory is). Creates a wanted directory."""
-    from .errors import MctsrError
+    directory where a file is wanted (or a file where a directory is). Creates a wanted directory. Returns `path`."""
+    from .errors import InvalidConfigError
 
     target = Path(path)
     try:
         if directory:
             if target.exists() and not target.is_dir():
-                raise MctsrError(f"{what} {target} exists and is not a directory: give a directory")
+                raise InvalidConfigError(f"{what} {target} exists and is not a directory: give a directory")
             target.mkdir(parents=True, exist_ok=True)
             folder = target
         else:
             if target.is_dir():
-                raise MctsrError(f"{what} {target} is a directory: give a file name")
+                raise InvalidConfigError(f"{what} {target} is a directory: give a file name (inside it, say)")
             folder = target.parent if str(target.parent) else Path(".")
             if not folder.is_dir():
-                raise MctsrError(f"{what} {target}: the directory {folder} does not exist")
+                raise InvalidConfigError(f"{what} {target}: the directory {folder} does not exist (create it first)")
         probe = folder / f".mctsr-write-check.{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
         if not directory and target.exists() and not os.access(target, os.W_OK):
-            raise MctsrError(f"{what} {target} is not writable")
+            raise InvalidConfigError(f"{what} {target} is not writable")
     except OSError as e:
-        raise MctsrError(f"{what} {target} cannot be written: {e.strerror or e}") from None
+        raise InvalidConfigError(f"{what} {target} cannot be written: {e.strerror or e}") from None
+    return target
 
 
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:

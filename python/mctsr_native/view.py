@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .errors import DataError, InvalidConfigError
+from .runfile import atomic_write_text, check_writable
 
 __all__ = [
     "TreeView",
@@ -36,11 +37,9 @@ __all__ = [
     "render_html",
     "render_dot",
     "write_view",
-    "check_output_path",
     "view_from_record",
     "run_records",
     "problem_texts",
-    "write_text",
 ]
 
 FORMATS = ("html", "dot")
@@ -401,35 +400,10 @@ def render_dot(view: TreeView) -> str:
     return "\n".join(lines) + "\n"
 
 
-def check_output_path(path: str | os.PathLike[str], *, directory: bool = False) -> Path:
-    """Fail fast, before any model work, when `path` cannot be written (a file, or a folder to create)."""
-    p = Path(path)
-    if directory:
-        if p.exists() and not p.is_dir():
-            raise InvalidConfigError(f"{p} exists and is not a folder: give a folder for the pages")
-        probe = p if p.exists() else next((a for a in p.parents if a.exists()), Path("."))
-    else:
-        if p.is_dir():
-            raise InvalidConfigError(f"{p} is a folder: give a file name such as {p / 'tree.html'}")
-        probe = p.parent if str(p.parent) else Path(".")
-        if not probe.is_dir():
-            raise InvalidConfigError(f"cannot write {p}: the folder {probe} does not exist (create it first)")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise InvalidConfigError(f"cannot write {p}: the folder {probe} is not writable")
-    return p
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write through a temporary file and rename, so a page is never seen half written."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_view(view: TreeView, path: str | os.PathLike[str], fmt: str = "html") -> Path:
     """Write `view` as an HTML page or a DOT file."""
     if fmt not in FORMATS:
         raise InvalidConfigError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    p = check_output_path(path)
-    write_text(p, render_html(view) if fmt == "html" else render_dot(view))
+    p = check_writable(path, what="output")
+    atomic_write_text(p, render_html(view) if fmt == "html" else render_dot(view))
     return p

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import DataError
-from .view import check_output_path, problem_texts, render_html, run_records, view_from_record, write_text
+from .runfile import atomic_write_text, check_writable
+from .view import problem_texts, render_html, run_records, view_from_record
 
 __all__ = ["write_eval_views"]
 
@@ -40,7 +41,7 @@ def write_eval_views(run_path: str | os.PathLike[str], out_dir: str | os.PathLik
     """One page per record (problem, rollouts) of an eval run with a tree, and `index.html` listing every
     problem with its vote and max-Q correctness at each rollout budget. Returns the index's path."""
     run = Path(run_path)
-    out = check_output_path(out_dir, directory=True)
+    out = check_writable(out_dir, what="pages folder", directory=True)
     out.mkdir(parents=True, exist_ok=True)
     header, records = run_records(run)
     texts = problem_texts(header)
@@ -53,7 +54,7 @@ def write_eval_views(run_path: str | os.PathLike[str], out_dir: str | os.PathLik
             view = None  # an error record: listed without a page
         if view is not None:
             link = _page_name(r)
-            write_text(out / link, render_html(view))
+            atomic_write_text(out / link, render_html(view))
         rows.append((r, link))
     body = []
     for r, link in rows:
@@ -81,5 +82,5 @@ def write_eval_views(run_path: str | os.PathLike[str], out_dir: str | os.PathLik
         "<th>vote</th><th>max-Q answer</th><th>max-Q</th><th>pass@tree</th></tr></thead>"
         f"<tbody>{''.join(body)}</tbody><tfoot>{totals}</tfoot></table></body></html>\n")
     index = out / "index.html"
-    write_text(index, page)
+    atomic_write_text(index, page)
     return index
