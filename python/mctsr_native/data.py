@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .errors import DataError
 
@@ -94,18 +94,25 @@ def load_problems(
         return _parse(f, p, dataset or dataset_name(p), limit)
 
 
-def _parse(f: Any, p: Path, name: str, limit: int | None) -> list[Problem]:
-    problems: list[Problem] = []
-    first_line_of: dict[str, int] = {}
+def bounded_lines(f: Any, p: Path, max_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """(line number, raw line) of a binary file, each read up to `max_bytes` + 1 bytes (so a longer line, or
+    /dev/zero, is seen as too long instead of filling memory); a read error becomes a DataError naming `p`."""
     lineno = 0
     while True:
         try:
-            line_bytes = f.readline(MAX_LINE_BYTES + 1)
+            line = f.readline(max_bytes + 1)
         except OSError as e:
             raise DataError(f"{p}: cannot read: {e.strerror or e}") from None
-        if not line_bytes:
-            break
+        if not line:
+            return
         lineno += 1
+        yield lineno, line
+
+
+def _parse(f: Any, p: Path, name: str, limit: int | None) -> list[Problem]:
+    problems: list[Problem] = []
+    first_line_of: dict[str, int] = {}
+    for lineno, line_bytes in bounded_lines(f, p, MAX_LINE_BYTES):
         where = f"{p}:{lineno}"
         if len(line_bytes) > MAX_LINE_BYTES:
             raise DataError(f"{where}: a line longer than {MAX_LINE_BYTES >> 20} MiB: not one problem record")

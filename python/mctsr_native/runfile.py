@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .data import bounded_lines
 from .errors import DataError, RunMismatchError
 
 __all__ = ["RunFile", "RunContents", "read_run", "config_differences", "atomic_write_text", "check_writable",
@@ -113,18 +114,10 @@ def read_run(path: str | os.PathLike[str], *, keep_trees: bool = True) -> RunCon
         if os.path.isdir(p):  # pragma: no cover - open() already refuses a directory on POSIX
             raise DataError(f"{p}: is a directory, not a run file")
         offset = 0
-        lineno = 0
         bad: tuple[int, int] | None = None  # (line number, length) of a complete line that is not JSON
-        while True:
-            try:
-                line = f.readline(MAX_LINE_BYTES + 1)
-            except OSError as e:
-                raise DataError(f"{p}: cannot read: {e.strerror or e}") from None
-            if not line:
-                break
+        for lineno, line in bounded_lines(f, p, MAX_LINE_BYTES):
             if bad is not None:  # a damaged line with more after it: not a torn write
                 raise DataError(f"{p}:{bad[0]}: damaged run record (not a JSON object); the file was not changed")
-            lineno += 1
             if not line.endswith(b"\n"):
                 if len(line) > MAX_LINE_BYTES:
                     raise DataError(f"{p}:{lineno}: a line longer than {MAX_LINE_BYTES >> 20} MiB: not a run file "
