@@ -121,7 +121,10 @@ def test_ctrl_c_in_the_cli_prints_the_best_answer_so_far(tmp_path):
     out = tmp_path / "r.json"
     cmd = [sys.executable, "-m", "mctsr_native.cli", "solve", gsm8k(2)["problem"], "--rollouts", "50",
            "--max-tokens", "48", "--reward-max-tokens", "16", "--reward-samples", "1", "--json", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C's default disposition in the child: a shell's background job (`cmd &`, nohup) starts with SIGINT
+    # ignored, the child would inherit that, and Ctrl-C would then rightly do nothing (the search ran to the end)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stderr:  # wait for the first scored answers, then press Ctrl-C
         if "[mctsr] initialized" in line:
             proc.send_signal(signal.SIGINT)
