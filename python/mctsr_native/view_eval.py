@@ -41,8 +41,7 @@ def write_eval_views(run_path: str | os.PathLike[str], out_dir: str | os.PathLik
     """One page per record (problem, rollouts) of an eval run with a tree, and `index.html` listing every
     problem with its vote and max-Q correctness at each rollout budget. Returns the index's path."""
     run = Path(run_path)
-    out = check_writable(out_dir, what="pages folder", directory=True)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable(out_dir, what="pages folder", directory=True)  # creates the folder
     header, records = run_records(run)
     texts = problem_texts(header)
     rows = []
