@@ -63,8 +63,9 @@ def _eval(tmp_path: Path, name: str, schedule: str, config: SolveConfig, rollout
     return read_run(tmp_path / name), backend, notes
 
 
-def test_anytime_records_equal_separate_searches_at_the_cost_of_the_largest(tmp_path: Path) -> None:
-    config = SolveConfig(reward_samples=2)
+@pytest.mark.parametrize("config", [SolveConfig(reward_samples=2), SolveConfig(reward_samples=2, fresh_every=2)],
+                         ids=["paper", "fresh_every"])
+def test_anytime_records_equal_separate_searches_at_the_cost_of_the_largest(tmp_path: Path, config) -> None:
     anytime, b_any, _ = _eval(tmp_path, "anytime.jsonl", "anytime", config)
     separate, b_sep, _ = _eval(tmp_path, "separate.jsonl", "separate", config)
     assert anytime.header["config"]["schedule"] == "anytime" and separate.header["config"]["schedule"] == "separate"
@@ -82,6 +83,23 @@ def test_anytime_records_equal_separate_searches_at_the_cost_of_the_largest(tmp_
     for pid in ("e0", "e1"):  # cumulative cost along the one search
         assert a[(pid, 0)]["tokens_generated"] < a[(pid, 1)]["tokens_generated"] < a[(pid, 3)]["tokens_generated"]
     assert b_any.usage.generated_tokens < b_sep.usage.generated_tokens  # 3 rollouts, not 4, per problem
+
+
+def test_a_run_file_from_before_an_option_existed_resumes_at_its_default(tmp_path: Path) -> None:
+    _eval(tmp_path, "run.jsonl", "anytime", SolveConfig(reward_samples=2), rollouts=(0, 1))
+    path = tmp_path / "run.jsonl"
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0])
+    del header["config"]["solve"]["fresh_every"]  # as a file written before the option was added
+    path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    run, _, notes = _eval(tmp_path, "run.jsonl", "anytime", SolveConfig(reward_samples=2), rollouts=(0, 1, 3))
+    assert len(run.records) == 6 and any("resuming" in n for n in notes)
+    from mctsr_native.errors import RunMismatchError
+
+    before = path.read_bytes()
+    with pytest.raises(RunMismatchError, match="fresh_every"):
+        _eval(tmp_path, "run.jsonl", "anytime", SolveConfig(reward_samples=2, fresh_every=2), rollouts=(0, 1, 3))
+    assert path.read_bytes() == before
 
 
 def test_anytime_resumes_only_the_missing_budgets(tmp_path: Path) -> None:

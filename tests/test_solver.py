@@ -95,7 +95,8 @@ def test_empty_problem_is_refused(problem):
 
 @pytest.mark.parametrize(
     "kw", [{"rollouts": -1}, {"parallel": 0}, {"reward_samples": 0}, {"selector": "best"}, {"rules": "mine"},
-           {"max_seconds": 0}, {"reward_max_tokens": 4}, {"answer": "18"}]
+           {"max_seconds": 0}, {"reward_max_tokens": 4}, {"answer": "18"}, {"fresh_every": -1},
+           {"fresh_every": True}]
 )
 def test_bad_options_are_refused_before_any_model_call(kw):
     backend = FakeBackend()
@@ -193,6 +194,56 @@ def test_step_api():
     assert solver.result().stats["rollouts"] == 2
     with pytest.raises(SolverStateError, match="already"):
         solver.initialize()
+
+
+def test_fresh_every_n_th_rollout_is_a_new_answer_under_the_dummy():
+    result, backend = run(rollouts=5, fresh_every=2, reward_samples=1, reselect_samples=1)
+    d = result.to_dict()
+    dummy = next(n for n in d["nodes"] if n["kind"] == "dummy")
+    by_step = sorted((n for n in d["nodes"] if n["kind"] == "answer" and n["step"] >= 1), key=lambda n: n["id"])
+    assert len(by_step) == 5 and d["stats"]["rollouts"] == 5
+    fresh = [i for i, n in enumerate(by_step, 1) if n["critique"] is None]
+    assert fresh == [2, 4]  # rollouts 2 and 4, by their number
+    assert all(by_step[i - 1]["parent"] == dummy["id"] for i in fresh)
+    shapes = [[(r.kind, r.n) for r in call] for call in backend.calls]
+    # a fresh rollout is one answer request (no critique) and its reward; the dummy draws no re-selection sample
+    assert shapes[2:4] == [[("critique", 1)], [("refine", 1)]]
+    assert shapes[5:7] == [[("answer", 1)], [("reward", 1)]]
+    answers = [r.params.seed for call in backend.calls for r in call if r.kind == "answer"]
+    assert len(answers) == 3 and len(set(answers)) == 3  # each fresh answer is its own sample
+
+
+@pytest.mark.parametrize("parallel", [2, 3])
+def test_fresh_answers_share_a_parallel_step_with_refinements(parallel):
+    result, backend = run(rollouts=6, parallel=parallel, fresh_every=2, reward_samples=1)
+    d = result.to_dict()
+    dummy = next(n["id"] for n in d["nodes"] if n["kind"] == "dummy")
+    fresh = [n for n in d["nodes"] if n["step"] >= 1 and n["critique"] is None]
+    assert len(fresh) == 3 and {n["parent"] for n in fresh} == {dummy} and d["stats"]["rollouts"] == 6
+    steps = [call for call in backend.calls if any(r.kind == "refine" for r in call)]
+    for call in steps:  # fresh answers ride in the refine batch
+        kinds = [r.kind for r in call]
+        assert kinds == sorted(kinds, key=lambda k: k != "refine")
+
+
+def test_fresh_rollouts_depend_on_the_rollout_number_alone():
+    solver = Solver(PROBLEM, FakeBackend(), SolveConfig(rollouts=12, fresh_every=3))
+    for width in (1, 2, 4, 5):
+        counts, done = [], 0
+        while done < 12:
+            w = min(width, 12 - done)
+            counts.append(solver.fresh_rollouts(done, w))
+            done += w
+        assert sum(counts) == 4  # rollouts 3, 6, 9 and 12, however the steps cut them
+    assert Solver(PROBLEM, FakeBackend(), SolveConfig(rollouts=4)).fresh_rollouts(0, 4) == 0
+
+
+def test_only_fresh_answers_when_every_rollout_is_fresh():
+    result, backend = run(rollouts=3, fresh_every=1, reward_samples=1)
+    d = result.to_dict()
+    dummy = next(n["id"] for n in d["nodes"] if n["kind"] == "dummy")
+    assert [n["parent"] for n in d["nodes"] if n["step"] >= 1] == [dummy] * 3
+    assert not any(r.kind in ("critique", "refine") for call in backend.calls for r in call)
 
 
 def test_steps_out_of_order_and_bad_arguments_are_typed_errors():

@@ -101,6 +101,19 @@ def test_a_short_search_on_gsm8k(backend, parallel, rollouts):
     assert record["solution"].splitlines()[0] not in prompts and "####" not in prompts and "<<" not in prompts
 
 
+def test_a_fresh_rollout_on_the_real_model_is_a_new_sample_under_the_dummy(backend):
+    spy = Spy(backend)
+    result = solve(gsm8k(1)["problem"], backend=spy, rollouts=2, parallel=2, fresh_every=2, seed=3, **CAPS)
+    d = result.to_dict()
+    dummy = next(n for n in d["nodes"] if n["kind"] == "dummy")
+    fresh = [n for n in d["nodes"] if n["kind"] == "answer" and n["step"] == 1 and n["critique"] is None]
+    assert len(fresh) == 1 and fresh[0]["parent"] == dummy["id"] and fresh[0]["rewards_raw"]
+    answers = [r for r in spy.requests if r.kind == "answer"]
+    assert len(answers) == 2 and answers[0].messages == answers[1].messages  # the same prompt, drawn again
+    assert answers[0].params.seed != answers[1].params.seed
+    assert sum(r.kind == "refine" for r in spy.requests) == 1 and d["stats"]["rollouts"] == 2
+
+
 def test_zero_shot_on_the_real_model_is_scored_only_when_asked(backend):
     plain = solve(gsm8k(1)["problem"], backend=backend, config=SolveConfig(rollouts=0, seed=2, **CAPS))
     assert len(plain.nodes) == 2 and plain.stats["stop_reason"] == "rollouts"

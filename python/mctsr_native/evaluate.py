@@ -168,6 +168,14 @@ def effective_schedule(config: EvalConfig, solve_config: Any, solve_fn: Any) -> 
     return ("separate", why) if why else ("anytime", None)
 
 
+def identity_defaults() -> dict[str, Any]:
+    """What a search option absent from an older run file stood for: the default it had when it was added
+    (every option is added with the default that keeps the earlier behaviour), for `RunFile`'s comparison."""
+    from .solve_config import SolveConfig
+
+    return {"solve": json_safe(SolveConfig().to_dict())}
+
+
 def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
     """The header line: `config` (compared on resume) and `plan` (what this invocation asked; informational)."""
     identity = {
@@ -417,7 +425,7 @@ def run_eval(
         say(f"running each budget as a separate search: {why}")
     config = dataclasses.replace(config, schedule=schedule)
     header = build_header(config, len(problems))
-    with RunFile(config.out, header, log=say) as run:
+    with RunFile(config.out, header, log=say, defaults=identity_defaults()) as run:
         done = run.keys()
         planned = [(p, r) for p in problems for r in sorted(config.rollouts)]
         pending = [(p, r) for p, r in planned if (p.id, r) not in done]

@@ -232,14 +232,21 @@ def check_writable(path: str | os.PathLike[str], *, what: str, directory: bool =
     return target
 
 
-def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """Human-readable differences between two nested configurations ("seed: 0 in the file, 1 now")."""
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "",
+                       defaults: Mapping[str, Any] | None = None) -> list[str]:
+    """Human-readable differences between two nested configurations ("seed: 0 in the file, 1 now").
+
+    `defaults` (same nesting) holds what a key absent from `old` stands for: an option added after the file
+    was written, set now to the value its absence meant then, is the same search, not a difference."""
     diffs: list[str] = []
+    defaults = defaults if isinstance(defaults, Mapping) else {}
     for key in sorted(set(old) | set(new)):
         name = f"{prefix}{key}"
         a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
         if isinstance(a, Mapping) and isinstance(b, Mapping):
-            diffs.extend(config_differences(a, b, prefix=f"{name}."))
+            diffs.extend(config_differences(a, b, prefix=f"{name}.", defaults=defaults.get(key)))
+        elif key not in old and key in defaults and b == defaults[key]:
+            continue
         elif a != b:
             diffs.append(f"{name}: {json.dumps(a, default=str)[:80]} in the file, {json.dumps(b, default=str)[:80]} now")
     return diffs
@@ -248,8 +255,10 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: s
 class RunFile:
     """An open run file for appending: locked, header checked (or written), torn tail repaired."""
 
-    def __init__(self, path: str | os.PathLike[str], header: dict[str, Any], *, log: Any = None) -> None:
-        """Open `path` for `header["config"]`: create it, or check it was written by the same configuration.
+    def __init__(self, path: str | os.PathLike[str], header: dict[str, Any], *, log: Any = None,
+                 defaults: Mapping[str, Any] | None = None) -> None:
+        """Open `path` for `header["config"]`: create it, or check it was written by the same configuration
+        (`defaults`: what options absent from an older file stood for, see `config_differences`).
 
         Raises RunMismatchError (nothing changed) when the file's configuration differs, or when the file is
         not a run file at all. A file holding only a header (a run that failed before its first record, e.g.
@@ -271,7 +280,7 @@ class RunFile:
             contents = (read_run(self.path, keep_trees=False) if os.fstat(self._fd).st_size
                         else RunContents(self.path, None))
             if contents.header is not None:
-                diffs = config_differences(contents.header.get("config", {}), header["config"])
+                diffs = config_differences(contents.header.get("config", {}), header["config"], defaults=defaults)
                 if diffs and contents.records:
                     raise RunMismatchError(
                         f"{self.path} was written by a different configuration ({'; '.join(diffs)}"

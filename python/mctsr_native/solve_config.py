@@ -23,8 +23,8 @@ _INT32_MAX = 2**31 - 1  # integer options reach llama.cpp and the C++ core as 32
 _SEED_MAX = 2**32 - 1  # llama.cpp's sampler seeds are unsigned 32-bit
 
 # the smallest value of each integer option (reward replies need room for "[Verdict] incorrect" and "[Score] -100")
-_INT_MINIMUMS = {"rollouts": 0, "parallel": 1, "reward_samples": 1, "reselect_samples": 0, "reward_retries": 0,
-                 "patience": 0, "agreement_min": 1, "answer_max_tokens": 1, "critique_max_tokens": 1,
+_INT_MINIMUMS = {"rollouts": 0, "parallel": 1, "reward_samples": 1, "reselect_samples": 0, "fresh_every": 0,
+                 "reward_retries": 0, "patience": 0, "agreement_min": 1, "answer_max_tokens": 1, "critique_max_tokens": 1,
                  "refine_max_tokens": 1, "reward_max_tokens": 16}
 
 
@@ -37,6 +37,7 @@ class SolveConfig:
     parallel: int = 1  # P: candidates refined per step, in one model batch (virtual loss in C++)
     reward_samples: int = 3  # k: reward samples of every new answer
     reselect_samples: int = 1  # extra reward samples of a node each time it is selected for refinement
+    fresh_every: int = 0  # every n-th rollout draws a new answer under the dummy, not a refinement (0 = never)
     reward_retries: int = 2  # extra calls that re-ask unparseable reward samples
     fallback_reward: float = 0.0  # reward of an answer none of whose reward samples parsed
     patience: int = 0  # stop when the best answer Q has not improved for this many rollouts (0 = off)

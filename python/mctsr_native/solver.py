@@ -135,6 +135,7 @@ class Solver:
         # the work and time of the first answer alone, before any reward is drawn (anytime eval's budget 0)
         self.first_answer_usage: Usage | None = None
         self.first_answer_seconds: float | None = None
+        self.dummy_node = -1  # the "I don't know" node, once initialize() has placed it
 
     # ------------------------------------------------------------------------------------ model calls
 
@@ -179,10 +180,10 @@ class Solver:
 
     def refine(self, nodes: Sequence[int], critiques: Sequence[str]) -> list[str]:
         """A rewrite of each node's answer that follows its critique, in one batch."""
-        return [t for t, _ in self._refine(nodes, critiques)]
+        return [t for t, _ in self._replies(self._refine_prompts(nodes, critiques))]
 
-    def _refine(self, nodes: Sequence[int], critiques: Sequence[str]) -> list[tuple[str, str]]:
-        return self._replies([self.prompt("refine", self.texts[n].text, c) for n, c in zip(nodes, critiques)])
+    def _refine_prompts(self, nodes: Sequence[int], critiques: Sequence[str]) -> list[GenerationRequest]:
+        return [self.prompt("refine", self.texts[n].text, c) for n, c in zip(nodes, critiques)]
 
     def score(
         self, answers: Sequence[str], samples: Sequence[int], fallback_ok: Sequence[bool]
@@ -253,6 +254,7 @@ class Solver:
             outcomes = self.score([text, dummy], [k, k], [True, True])
         with _defer_interrupt():
             answer_node, dummy_node = self.tree.initialize()
+            self.dummy_node = dummy_node
             self.texts[answer_node] = _NodeText("answer", text, None, extract_answer(text), 0, outcomes[0].replies,
                                                 finish)
             self.texts[dummy_node] = _NodeText("dummy", dummy, None, None, 0, outcomes[1].replies)
@@ -266,7 +268,10 @@ class Solver:
 
     def step(self, width: int | None = None) -> Rollout | None:
         """One step of width min(P, rollouts left) (or `width`, e.g. to stop exactly at an anytime budget):
-        select, critique, refine, score, back-propagate. Returns None when no candidate can be selected."""
+        select, critique, refine, score, back-propagate. With `fresh_every` = n, every n-th rollout of the
+        search draws a fresh answer from the answer prompt instead, as a new child of the dummy node (the
+        rule depends on the rollout's number alone). Returns None when the step has nothing to do: no
+        candidate can be selected and none of its rollouts is a fresh one."""
         from .answers import extract_answer
         from .errors import SolverStateError
 
@@ -275,14 +280,15 @@ class Solver:
         width = max(1, min(width or self.config.parallel, self.config.parallel,
                            self.config.rollouts - self.tree.rollouts()))
         t = time.perf_counter()
-        parents = list(self.tree.select_batch(width))
-        if not parents:
+        n_fresh = self.fresh_rollouts(self.tree.rollouts(), width)
+        parents = list(self.tree.select_batch(width - n_fresh)) if width > n_fresh else []
+        if not parents and not n_fresh:
             return None
         for p in parents:
             self.texts[p].selected_uct = self.tree.uct(p)
         try:
-            critiques = self.critique(parents)
-            refined = self._refine(parents, critiques)
+            critiques = self.critique(parents) if parents else []
+            refined = self._replies(self._refine_prompts(parents, critiques) + [self.prompt("answer")] * n_fresh)
             # a deterministic verdict would only repeat itself: the probability mode draws no re-selection sample
             r = self.config.reselect_samples if self.config.reward_mode == "sampled" else 0
             texts = [text for text, _ in refined] + ([self.texts[p].text for p in parents] if r else [])
@@ -292,9 +298,11 @@ class Solver:
             for p in parents:
                 self.tree.cancel(p)
             raise
+        sources = parents + [self.dummy_node] * n_fresh
+        crits: list[str | None] = [*critiques, *([None] * n_fresh)]
         children = []
         with _defer_interrupt():
-            for p, crit, (text, finish), o in zip(parents, critiques, refined, outcomes):
+            for p, crit, (text, finish), o in zip(sources, crits, refined, outcomes):
                 child = self.tree.add_child(p)
                 self.texts[child] = _NodeText("answer", text, crit, extract_answer(text), self.steps, o.replies,
                                               finish)
@@ -307,7 +315,12 @@ class Solver:
             for node in children:
                 self.tree.backpropagate(node)
         self.steps += 1
-        return self._record(tuple(parents), tuple(children), t)
+        return self._record(tuple(sources), tuple(children), t)
+
+    def fresh_rollouts(self, done: int, width: int) -> int:
+        """How many of rollouts done+1 .. done+width are fresh answers under `fresh_every` (0 when it is 0)."""
+        n = self.config.fresh_every
+        return (done + width) // n - done // n if n else 0
 
     def best_q(self) -> float | None:
         """The best own Q among answer (non-dummy) nodes now (a node's Q can fall when it is re-scored)."""
