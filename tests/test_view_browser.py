@@ -101,7 +101,7 @@ def real_tree(tmp_path_factory) -> tuple[dict, Path]:
     js, page = d / "r.json", d / "tree.html"
     rc = cli.main(["solve", PROBLEM, "--rollouts", "2", "--quiet", "--answer-max-tokens", "40",
                    "--critique-max-tokens", "24", "--refine-max-tokens", "40", "--reward-max-tokens", "16",
-                   "--reward-samples", "1", "--reselect-samples", "0", "--n-ctx", "1024",
+                   "--reward-samples", "1", "--reselect-samples", "0", "--n-ctx", "1024", "--fresh-every", "2",
                    "--json", str(js), "--view", str(page)])
     assert rc == 0
     return json.loads(js.read_text(encoding="utf-8")), page
@@ -130,6 +130,10 @@ def test_real_search_page_loads_draws_every_node_and_shows_texts(browser, real_t
         assert child["critique"] in blocks and child["text"] in blocks
         assert all(reply in blocks for reply in child["reward_replies"])
         assert (child["answer"] or "none") in panel
+        dummy = next(n["id"] for n in result["nodes"] if n["kind"] == "dummy")
+        first, fresh = (next(n for n in result["nodes"] if n["parent"] == dummy and n["step"] == s) for s in (0, 2))
+        assert fresh["critique"] is None and "A fresh answer" in page.click_node(fresh["id"])
+        assert "The first answer" in page.click_node(first["id"]) and fresh["text"] not in page.panel_blocks()
         chosen = page.page.locator("#nodes .node .ring").count()
         assert chosen == (1 if result["node"] is not None else 0)
         assert page.drawn_pixels() > 2000
