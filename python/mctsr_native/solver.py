@@ -66,9 +66,9 @@ class Rollout:
     """What one step did (step 0 is the initialization), as passed to the progress callback."""
 
     step: int  # 0 = initialization
-    selected: tuple[int, ...]  # parents refined in this step
-    children: tuple[int, ...]  # nodes created in this step
-    rollouts: int  # rollouts done so far (refinements)
+    selected: tuple[int, ...]  # the parent of each child: the node refined, or the dummy for a fresh answer
+    children: tuple[int, ...]  # nodes created in this step, in the order of `selected`
+    rollouts: int  # rollouts done so far (refinements and fresh answers)
     best_node: int | None  # the current choice of the configured selector
     best_answer: str | None
     best_q: float | None  # best own Q over answer nodes so far (never goes down)
