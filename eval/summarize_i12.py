@@ -26,7 +26,7 @@ def diversity(records: list[dict]) -> str:
     distinct = kept = rewrites = to_wrong = to_right = fresh = fresh_right = 0
     for r in records:
         nodes = {n["id"]: n for n in r["tree"]["nodes"]}
-        right = {i: n["answer"] is not None and equivalent(n["answer"], str(r["gold"])) for i, n in nodes.items()}
+        right = {i: equivalent(n["answer"], str(r["gold"])) for i, n in nodes.items()}  # no answer: False
         distinct += int(r.get("distinct_answers") or 0)
         for i, n in nodes.items():
             parent = nodes.get(n["parent"]) if n["parent"] is not None else None
@@ -39,9 +39,7 @@ def diversity(records: list[dict]) -> str:
             if parent["kind"] != "answer":
                 continue
             rewrites += 1
-            same = n["answer"] is not None and parent["answer"] is not None and \
-                equivalent(n["answer"], parent["answer"])
-            kept += same
+            kept += equivalent(n["answer"], parent["answer"])
             to_wrong += right[n["parent"]] and not right[i]
             to_right += right[i] and not right[n["parent"]]
     n = len(records)

@@ -24,8 +24,8 @@ _SEED_MAX = 2**32 - 1  # llama.cpp's sampler seeds are unsigned 32-bit
 
 # the smallest value of each integer option (reward replies need room for "[Verdict] incorrect" and "[Score] -100")
 _INT_MINIMUMS = {"rollouts": 0, "parallel": 1, "reward_samples": 1, "reselect_samples": 0, "fresh_every": 0,
-                 "reward_retries": 0, "patience": 0, "agreement_min": 1, "answer_max_tokens": 1, "critique_max_tokens": 1,
-                 "refine_max_tokens": 1, "reward_max_tokens": 16}
+                 "reward_retries": 0, "patience": 0, "agreement_min": 1, "answer_max_tokens": 1,
+                 "critique_max_tokens": 1, "refine_max_tokens": 1, "reward_max_tokens": 16}
 
 
 @dataclass(frozen=True, kw_only=True)
