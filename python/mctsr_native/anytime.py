@@ -20,8 +20,10 @@ import dataclasses
 import time
 from typing import Any, Sequence
 
-from .result import node_dict
+from .driver import drive
+from .result import SolveResult, node_dict
 from .solve_config import SolveConfig
+from .solver import Solver, StepReport
 
 __all__ = ["why_separate", "anytime_search"]
 
@@ -65,30 +67,23 @@ def anytime_search(problem: str, backend: Any, budgets: Sequence[int], *, seed: 
                    config: SolveConfig | None = None, **overrides: Any) -> list[tuple[int, dict[str, Any], float]]:
     """Search once to max(budgets); return (budget, result dict, seconds so far) for each budget, ascending.
     Ctrl-C propagates (a search cut short is not a result)."""
-    from .solver import Solver
-
     base = config if config is not None else SolveConfig()
     top = max(budgets)
     cfg = dataclasses.replace(base, rollouts=top, seed=seed, **overrides)
-    if top == 0:  # zero-shot only: the ordinary unscored search
-        solver = Solver(problem, backend, cfg)
-        t0 = time.perf_counter()
-        return [(0, solver.run().to_dict(), time.perf_counter() - t0)]
     solver = Solver(problem, backend, cfg)
     t0 = time.perf_counter()
-    solver.initialize()
+    if top == 0:  # zero-shot only: the ordinary unscored search
+        return [(0, drive(solver, interrupt="raise").to_dict(), time.perf_counter() - t0)]
     out: list[tuple[int, dict[str, Any], float]] = []
-    if 0 in budgets:
-        out.append((0, _zero_shot(solver), float(solver.first_answer_seconds or 0.0)))
-    reason: str | None = None
-    for b in sorted(x for x in budgets if x > 0):
-        while reason is None and solver.tree.rollouts() < b:
-            reason = solver.stop_reason()
-            if reason is None and solver.step(width=b - solver.tree.rollouts()) is None:
-                reason = "exhausted"
-        if solver.stops.cancelled:
-            raise KeyboardInterrupt
-        result = solver.result(reason or "rollouts").to_dict()
-        result["stats"]["anytime_budget"] = b
-        out.append((b, result, time.perf_counter() - t0))
+
+    def on_step(report: StepReport) -> None:
+        if report.step == 0 and 0 in budgets:
+            out.append((0, _zero_shot(solver), float(solver.first_answer_seconds or 0.0)))
+
+    def on_checkpoint(b: int, result: SolveResult) -> None:
+        record = result.to_dict()
+        record["stats"]["anytime_budget"] = b
+        out.append((b, record, time.perf_counter() - t0))
+
+    drive(solver, on_step=on_step, checkpoints=budgets, on_checkpoint=on_checkpoint, interrupt="raise")
     return out

@@ -39,6 +39,17 @@ def parse_rollouts(text: str) -> tuple[int, ...]:
     return values
 
 
+def parse_baselines(text: str) -> tuple[str, ...]:
+    """`--baseline sc,best-of-n`: the names, checked before any model work (a usage error names the choices)."""
+    from .baselines import check_baselines
+    from .errors import InvalidConfigError
+
+    try:
+        return check_baselines([t for t in text.split(",") if t.strip()])
+    except InvalidConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `eval` and `report` on the `mctsr` command."""
     p = sub.add_parser("eval", help="evaluate the solver on a JSONL benchmark (resumable)",
@@ -60,6 +71,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "in-process engine [1]")
     p.add_argument("--trees", type=Path, default=None, metavar="DIR",
                    help="write each search tree to DIR/<id>-r<rollouts>.json instead of inline in the record")
+    p.add_argument("--baseline", type=parse_baselines, default=(), metavar="sc,best-of-n",
+                   help="also run these baselines on every problem, paired with the search: sc (self-"
+                        "consistency: independent answers, majority vote) and best-of-n (the same answers, the "
+                        "highest reward of the search's reward mode), each drawn to the generated tokens the "
+                        "search spent at each budget [none]")
+    p.add_argument("--baseline-samples", type=_positive, default=None, metavar="N",
+                   help="give the baselines N answers each instead of the search's tokens")
     add_progress_options(p, default="bar", old_quiet="--no-progress")
     add_model_options(p)
     # The solver's own flags; rollouts and seed are per record here, and both selectors are always scored.
@@ -120,6 +138,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         data=args.data, out=args.out, rollouts=tuple(args.rollouts), limit=args.limit, seed=args.seed,
         model=model, solve=solve_identity(solve_config), backend_options=backend_options(args),
         concurrency=args.concurrency, trees_dir=args.trees, schedule=args.schedule,
+        baselines=tuple(args.baseline), baseline_samples=args.baseline_samples,
     )
     summary = run_eval(config, open_backend_fn=lambda: backend_from_args(args, seed=args.seed),
                        solve_kwargs={"config": solve_config}, progress=progress_mode(args))

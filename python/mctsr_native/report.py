@@ -118,7 +118,8 @@ def build_table(records: Iterable[dict[str, Any]], *, by: By = "both") -> Table:
     columns: set[int] = set()
     for r in records:
         rollouts = int(r["rollouts"])
-        key = (r.get("_config", 0), r.get("dataset"), r["id"], rollouts)
+        method = str(r.get("method") or "mctsr")
+        key = (r.get("_config", 0), r.get("dataset"), r["id"], rollouts, method)
         if key in seen:
             duplicates += 1
             continue
@@ -127,6 +128,8 @@ def build_table(records: Iterable[dict[str, Any]], *, by: By = "both") -> Table:
         dataset = str(r.get("dataset") or "?")
         group = r.get("_group") or ""
         base = f"{dataset} [{group}]" if group else dataset
+        if method != "mctsr":  # a baseline at the search's tokens: its own rows, beside the search's
+            base = f"{base} · {method.replace('_', '-')}"
         targets: list[tuple[str, str, Literal["dataset", "level", "subject"]]] = [(base, "", "dataset")]
         if by in ("level", "both") and r.get("level") is not None:
             targets.append((base, f"level {r['level']}", "level"))

@@ -36,6 +36,7 @@ def node_dict(tree_node: Mapping[str, Any], texts: Any) -> dict[str, Any]:
         "rewards_raw": tree_node["rewards_raw"], "rewards": tree_node["rewards"],
         "q_own": json_safe(tree_node["q_own"]), "q": json_safe(tree_node["q"]), "visits": tree_node["visits"],
         "uct": json_safe(tree_node["uct"]), "depth": tree_node["depth"], "children": tree_node["children"],
+        "selections": tree_node.get("selections", 0), "explored": tree_node.get("explored", 0),
         "step": t.step if t else None, "reward_replies": t.reward_replies if t else [],
         "finish": t.finish if t else None,
         "uct_at_selection": json_safe(t.selected_uct) if t else None,  # UCT when last selected (None: never)
