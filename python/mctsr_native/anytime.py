@@ -21,7 +21,7 @@ import time
 from typing import Any, Sequence
 
 from .driver import drive
-from .result import SolveResult, node_dict
+from .record import SolveResult, zero_shot_record
 from .solve_config import SolveConfig
 from .solver import Solver, StepReport
 
@@ -39,30 +39,6 @@ def why_separate(config: SolveConfig) -> str | None:
     return None
 
 
-def _zero_shot(solver: Any) -> dict[str, Any]:
-    """The result at budget 0: the first answer alone, with the work done before any reward was drawn."""
-    first = next(n for n, t in solver.texts.items() if t.kind == "answer" and t.critique is None)
-    t = solver.texts[first]
-    u = solver.first_answer_usage
-    nodes = []
-    for n in solver.tree.to_dict()["nodes"]:  # the first answer and the dummy, as the zero-shot search has them
-        if n["id"] in solver.texts and solver.texts[n["id"]].step == 0:
-            node = node_dict(n, solver.texts[n["id"]])
-            node.update(rewards_raw=[], rewards=[], q_own=None, q=None, visits=0, uct=None, reward_replies=[],
-                        children=[])
-            nodes.append(node)
-    choice = {"node": first, "answer": t.answer}
-    return {
-        "answer": t.answer, "text": t.text, "node": first, "selector": "vote",
-        "selectors": {"vote": {**choice, "support": None, "groups": None}, "max_q": {**choice, "q": None}},
-        "nodes": nodes,
-        "stats": {"rollouts": 0, "steps": 0, "model_calls": u.calls, "prompt_tokens": u.prompt_tokens,
-                  "reused_tokens": u.reused_tokens, "generated_tokens": u.generated_tokens,
-                  "model_seconds": u.wall_seconds, "wall_seconds": solver.first_answer_seconds,
-                  "stop_reason": "rollouts", "budget_zero": "the first answer, before any reward was drawn"},
-    }
-
-
 def anytime_search(problem: str, backend: Any, budgets: Sequence[int], *, seed: int,
                    config: SolveConfig | None = None, **overrides: Any) -> list[tuple[int, dict[str, Any], float]]:
     """Search once to max(budgets); return (budget, result dict, seconds so far) for each budget, ascending.
@@ -78,7 +54,7 @@ def anytime_search(problem: str, backend: Any, budgets: Sequence[int], *, seed: 
 
     def on_step(report: StepReport) -> None:
         if report.step == 0 and 0 in budgets:
-            out.append((0, _zero_shot(solver), float(solver.first_answer_seconds or 0.0)))
+            out.append((0, zero_shot_record(solver).to_dict(), float(solver.first_answer_seconds or 0.0)))
 
     def on_checkpoint(b: int, result: SolveResult) -> None:
         record = result.to_dict()

@@ -104,6 +104,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--rewards", action="store_true",
                    help="also print whether the rewards carry information: AUROC of own Q and of each reward "
                         "sample against node correctness, samples equal to a number of the answer, their spread")
+    r.add_argument("--search", action="store_true",
+                   help="also print what the search did with its rollouts: selections exploration changed, tree "
+                        "depth and branching, dummy picks, fresh answers, rewrites that keep the parent's answer, "
+                        "right->wrong and wrong->right flips")
+    r.add_argument("--compare", action="store_true",
+                   help="also print paired comparisons of the rows (the search and its baselines, and several "
+                        "runs) on their common problems: the difference ± its standard error and McNemar's exact "
+                        "p-value, and each budget against the run's first answer")
     r.set_defaults(func=cmd_report)
 
 
@@ -162,6 +170,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         from .reward_diagnostics import format_rewards
 
         print("\n" + format_rewards(args.runs), flush=True)
+    if args.search:
+        from .search_diagnostics import format_search
+
+        print("\n" + format_search(args.runs), flush=True)
+    if args.compare:
+        from .compare import compare_rows, format_comparisons, outcomes_of
+
+        def label_of(r: dict[str, Any]) -> str:
+            method = str(r.get("method") or "mctsr").replace("_", "-")
+            group = r.get("_group") or ""
+            return f"{group} {method}".strip() if group else method
+
+        print("\n" + format_comparisons(compare_rows(outcomes_of(records, label_of))), flush=True)
     if args.json is not None:
         atomic_write_text(args.json, table_json(table))
     if args.plot is not None:

@@ -21,7 +21,7 @@ import threading
 from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 if TYPE_CHECKING:  # the solver imports this module; the driver only calls it
-    from .result import SolveResult
+    from .record import SolveResult
     from .solver import Solver, StepReport
 
 __all__ = ["drive"]

@@ -43,7 +43,7 @@ from . import __version__
 from .answers import answer_key, equivalent, extract_answer
 from .data import Problem, dataset_name, load_problems
 from .generation.client import BackendShare
-from .result import json_safe
+from .record import json_safe
 from .runfile import FORMAT, RunFile, atomic_write_text, check_writable
 
 __all__ = ["EvalConfig", "EvalSummary", "run_eval", "score_result", "problem_seed", "SolveFn"]
@@ -262,7 +262,9 @@ def _baseline_record(problem: Problem, method: str, rollouts: int, seed: int, re
         "correct_max_q": None, **_score_answers(result["answers"], problem.answer),
         "tokens_generated": result["tokens_generated"], "tokens_target": result["tokens_target"],
         "samples": result["samples"], "stream": dict(usage),
-        "stop_reason": "samples" if result["tokens_target"] is None else "tokens", "seconds": seconds,
+        "stop_reason": "samples" if result["tokens_target"] is None else "tokens",
+        # the draw's time in proportion to the tokens this budget used (its answers share one stream)
+        "seconds": seconds * result["tokens_generated"] / max(int(usage.get("generated_tokens") or 0), 1),
     }
 
 

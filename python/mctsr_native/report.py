@@ -278,9 +278,12 @@ def plot_runs(table: Table, path: str | Path, title: str = "") -> None:
     for i, row in enumerate(rows):
         xs = sorted(row.cells)
         cells = [row.cells[x] for x in xs]
-        tokens = [c.mean("tokens") for c in cells]
+        tokens = [c.mean("tokens_generated") for c in cells]
         label = f"{row.label}: " if len(rows) > 1 else ""
+        baseline = " · sc" in row.label or " · best-of-n" in row.label  # one answer per budget: no max-Q, no tree
         for j, (metric, (ls, marker, name)) in enumerate(styles.items()):
+            if baseline and metric != "correct":
+                continue
             colour = colours[(3 * i + j) % len(colours)]
             ys = [100 * c.rate(metric) for c in cells]
             errs = [100 * standard_error(c.rate(metric), c.n) for c in cells]
@@ -297,7 +300,8 @@ def plot_runs(table: Table, path: str | Path, title: str = "") -> None:
     ticks = table.rollouts
     for ax, name, xlabel, ylabel in (
             (ax_acc, "Accuracy against rollouts", "rollouts (0 = zero-shot CoT)", "% of problems (± 1 s.e.)"),
-            (ax_tradeoff, "Accuracy against cost", "mean model tokens per problem", "% of problems (± 1 s.e.)"),
+            (ax_tradeoff, "Accuracy against generated tokens (baselines at the search's tokens)",
+             "mean generated tokens per problem", "% of problems (± 1 s.e.)"),
             (ax_tok, "Tokens per problem", "rollouts (0 = zero-shot CoT)", "tokens (evaluated + generated)"),
             (ax_sec, "Seconds per problem", "rollouts (0 = zero-shot CoT)", "seconds")):
         ax.set_title(name)

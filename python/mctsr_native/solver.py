@@ -34,7 +34,7 @@ from .errors import InvalidConfigError, InvalidProblemError, SolverStateError
 from .evaluators import reward_evaluator
 from .generation.base import Backend, Usage
 from .prompts import AnswerKind
-from .result import SolveResult, json_safe, node_dict
+from .record import SolveResult, search_record
 from .rewards import RewardOutcome
 from .selectors import Choice, NodeView, select_max_q, select_vote
 from .solve_config import SolveConfig
@@ -267,40 +267,11 @@ class Solver:
         return vote, best, chosen
 
     def result(self, stop_reason: str = "rollouts") -> SolveResult:
-        """The answer chosen by the configured selector, both selectors' choices, every node and the stats."""
+        """The record of the search now (record.search_record): the configured selector's answer, both
+        selectors' picks, every node and the stats."""
         if not len(self.tree) and not self.stops.cancelled:
             raise SolverStateError("result() before initialize(): nothing has been searched yet")
-        vote, best, chosen = self.selections()
-        tree = self.tree.to_dict()
-        nodes = [node_dict(n, self.texts.get(n["id"])) for n in tree["nodes"]]
-        u = self.client.usage
-        c = self.client
-        stats = {
-            "rollouts": self.tree.rollouts(), "steps": self.steps, "model_calls": u.calls,
-            "requests": u.requests, "sequences": u.sequences,
-            "prompt_tokens": u.prompt_tokens, "reused_tokens": u.reused_tokens,
-            "generated_tokens": u.generated_tokens, "model_seconds": u.wall_seconds,
-            "decode_seconds": u.decode_seconds, "wall_seconds": time.perf_counter() - self.stops.started,
-            "stop_reason": stop_reason, "answer_kind": self.answer_kind, "by_kind": dict(u.by_kind),
-            "capped_replies": dict(c.capped), "empty_replies": c.empty_replies, "error_replies": c.error_replies,
-            **dataclasses.asdict(self.rewards.counts), "prompts_shortened": self.calls.shortened,
-        }
-        return SolveResult(
-            problem=self.problem,
-            answer=chosen.answer,
-            text=self.texts[chosen.node].text if chosen.node is not None else "",
-            node=chosen.node,
-            selector="vote" if chosen is vote else "max_q",
-            selectors={
-                "vote": {"node": vote.node, "answer": vote.answer, "support": vote.score, "groups": vote.groups},
-                "max_q": {"node": best.node, "answer": best.answer, "q": json_safe(best.score),
-                          "without_answer": best.node is not None and best.answer is None},
-            },
-            nodes=nodes,
-            stats=stats,
-            config=self.config.to_dict(),
-            tree=tree,
-        )
+        return search_record(self, stop_reason)
 
 
 def solve(

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _core
 from .errors import InvalidConfigError
-from .result import json_safe
+from .record import json_safe
 
 CSchedule = Literal["constant", "linear_decay"]
 Suppression = Literal["subtract", "replace", "none"]
