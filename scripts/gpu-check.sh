@@ -11,7 +11,7 @@
 #   overhead   issue 11's figures on the synthetic 8B file: share of wall time outside llama_decode for an
 #              8-rollout solve at P = 4 and P = 1 (default caps; their wall time is the solve seconds) and for an
 #              8-sequence generate; batched vs one-by-one generate at 8 sequences (benchmarks/bench_overhead.py,
-#              bench_generation.py); then the solve groups of bench_solve.py if time is left
+#              bench_generation.py); then the solve groups of bench_solve.py if time is left (not in the dry run)
 # and the suspect the load probes point at. Exit status: 2 on bad input (one line, before any long work), 1 when a
 # check failed, 0 otherwise.
 #
@@ -35,6 +35,8 @@
 #   --gpu-kit DIR synth_llama3.py and smollm2_tok.json.gz [the wheelhouse's gpu-kit, $GPU_KIT, else
 #                 shared/tools/gpu-kit beside the checkout or a folder above it]
 #   --synth FILE  use this GGUF instead of writing the synthetic one
+#   --only load|overhead  run only the load checks, or only the benchmarks (a second call on a warm machine whose
+#                 first call ran out of time: the build, the wheels and the synthetic file are reused)
 # Environment: PYTHON [python3; .venv/bin/python for --dry-run]; CUDA_ARCH [native]; CUDA_EXTRA more CMake
 # arguments; FA_QUANTS FlashAttention K-V type pairs to compile [f16-f16: the engine's KV cache is f16];
 # BUILD_TIMEOUT [480]; PROBE_TIMEOUT per probe [90]; GPU_CACHE the build cache [.gpu-cache, ignored, never carried:
@@ -44,7 +46,7 @@
 # CMAKE_BUILD_PARALLEL_LEVEL=$(nproc). No apt, no scripts/setup.sh, no default model, no network.
 set -uo pipefail
 version=0.3.36
-wheelhouse="" wheel="" dry=0 build_only=0 deadline=540 out_dir="" kit="" synth=""
+wheelhouse="" wheel="" dry=0 build_only=0 deadline=540 out_dir="" kit="" synth="" only=""
 while (($#)); do
   case $1 in
     --wheelhouse) wheelhouse=${2:?}; shift ;;
@@ -55,6 +57,7 @@ while (($#)); do
     --out) out_dir=${2:?}; shift ;;
     --gpu-kit) kit=${2:?}; shift ;;
     --synth) synth=${2:?}; shift ;;
+    --only) only=${2:?}; shift ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu-check: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -65,6 +68,7 @@ abs() { [[ -z $1 ]] || realpath -m -- "$1"; }  # paths given on the command line
 wheelhouse=$(abs "$wheelhouse") wheel=$(abs "$wheel") out_dir=$(abs "$out_dir") kit=$(abs "$kit") synth=$(abs "$synth")
 [[ -z ${GPU_CACHE:-} ]] || GPU_CACHE=$(abs "$GPU_CACHE")
 [[ $deadline =~ ^[0-9]+$ ]] || die "--deadline takes whole seconds, not $deadline"
+[[ -z $only || $only == load || $only == overhead ]] || die "--only takes load or overhead, not $only"
 cd "$(dirname "$0")/.."
 started=$(date +%s)
 deadline_at=$((started + deadline))
@@ -199,8 +203,9 @@ else
   cuda_args+=" -DLLAMA_BUILD_TESTS=off -DLLAMA_BUILD_EXAMPLES=off -DLLAMA_BUILD_TOOLS=off -DLLAMA_BUILD_SERVER=off ${CUDA_EXTRA:-}"
   sdist=$wheelhouse/llama_cpp_python-$version-slim.tar.gz
   gpu=$(nvidia-smi --query-gpu=name,compute_cap --format=csv,noheader | head -1)
-  key=$(printf '%s\n' "$(sha256sum "$sdist" | cut -d' ' -f1)" "$cuda_args" "$("$nvcc" --version | tail -2)" "$gpu" | sha256sum | cut -c1-16)
-  if [[ -z $wheel ]]; then
+  if [[ -z $wheel ]]; then   # a wheel built by an earlier call is reused when all of this is the same
+    key=$(printf '%s\n' "$(sha256sum "$sdist" | cut -d' ' -f1)" "$cuda_args" "$("$nvcc" --version | tail -2)" "$gpu" |
+      sha256sum | cut -c1-16)
     cached=$(ls "$cache/wheel-$key"/llama_cpp_python-*.whl 2>/dev/null | head -1)
     if [[ -n $cached ]]; then
       wheel=$cached
@@ -216,7 +221,7 @@ else
       rm -rf "$cache/wheel-new"
       t0=$SECONDS
       # SKBUILD_BUILD_DIR: scikit-build-core's build-dir, kept between calls, so a build cut short resumes.
-      env "${generator[@]}" CMAKE_ARGS="$cuda_args" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+      env "${generator[@]}" CUDACXX="$nvcc" CMAKE_ARGS="$cuda_args" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
         SKBUILD_BUILD_DIR="$cache/llama-build-$key" \
         timeout "$lim" "$PY" -m pip wheel -v --no-build-isolation --no-deps --no-index -w "$cache/wheel-new" \
         "$src" >"$logs/build.log" 2>&1
@@ -298,26 +303,23 @@ fi
 if [[ -n $synth ]]; then model=$synth; else model=$("$PY" -c 'from mctsr_native.models import default_model_path as d; print(d())'); fi
 export MCTSR_LLAMA_VERBOSE=1 PYTHONFAULTHANDLER=1
 
-"$PY" scripts/gpu_probe.py suite "$model" --rows "$rows" --logs "$logs" --n-gpu-layers "$ngl" --threads "$threads" \
-  --timeout "${PROBE_TIMEOUT:-90}" --deadline "$deadline_at"
-
-if lim=$(limit_for 60 10); then
-  t0=$SECONDS
-  timeout "$lim" "$PY" -m mctsr_native.cli info --json >"$logs/info.json" 2>"$logs/info.log"
-  rc=$?
-  summary=$("$PY" - "$logs/info.json" 2>/dev/null <<'EOF'
-import json, sys
-info = json.load(open(sys.argv[1]))
-llama, guard = info["llama_cpp"], info["load_guard"]
-yes = {True: "yes", False: "no", None: "?"}
-gpus = ", ".join(d["description"] for d in llama.get("devices", []) if d["type"] != "CPU") or "none"
-print(f"GPU offload {yes[llama.get('gpu_offload')]} ({gpus}); CPU AMX {yes[guard.get('cpu_amx')]}; "
-      f"build AMX kernels {yes[guard.get('build_amx')]}; guard {'ON' if guard.get('active') else 'off'}")
-EOF
-)
-  row load "mctsr info" "${summary:-?}" "$(verdict $rc "$lim")" $((SECONDS - t0)) "$logs/info.log"
+want() { [[ -z $only || $only == "$1" ]]; }  # --only
+if want load; then
+  all=()
+  ((dry)) || [[ ${PROBE_ALL:-0} == 1 ]] && all=(--all)   # the dry run runs every probe, so that none can rot
+  "$PY" scripts/gpu_probe.py suite "$model" --rows "$rows" --logs "$logs" --n-gpu-layers "$ngl" --threads "$threads" \
+    --timeout "${PROBE_TIMEOUT:-90}" --deadline "$deadline_at" "${all[@]}"
+  if lim=$(limit_for 60 10); then
+    t0=$SECONDS
+    timeout "$lim" "$PY" -m mctsr_native.cli info --json >"$logs/info.json" 2>"$logs/info.log"
+    rc=$?
+    summary=$("$PY" scripts/gpu_check_report.py --info "$logs/info.json" 2>/dev/null)
+    row load "mctsr info" "${summary:-?}" "$(verdict $rc "$lim")" $((SECONDS - t0)) "$logs/info.log"
+  else
+    row load "mctsr info" "" "not run (deadline)" 0
+  fi
 else
-  row load "mctsr info" "" "not run (deadline)" 0
+  row load "load checks" "" "skipped (--only $only)" 0
 fi
 
 bench() {  # name, figures expected, seconds at most, extra env (space-separated K=V or -), pytest arguments...
@@ -338,28 +340,39 @@ bench() {  # name, figures expected, seconds at most, extra env (space-separated
   fi
   row bench "$name" "pytest $*" "$result" $((SECONDS - t0)) "$log"
 }
-bench "solve 8 rollouts P=4" 1 200 MCTSR_BENCH_ROUNDS=1 benchmarks/bench_overhead.py::test_solve_overhead -k r8_p4
-bench "generate N=8" 2 150 - benchmarks/bench_generation.py::test_generate_tokens_per_second -k "8-ours or 8-baseline"
-bench "overhead: generate" 1 90 - benchmarks/bench_generation.py::test_generate_overhead
-bench "solve 8 rollouts P=1" 1 200 MCTSR_BENCH_ROUNDS=1 benchmarks/bench_overhead.py::test_solve_overhead -k r8_p1
+if want overhead; then   # issue 11's figures, the goal's group first
+  bench "solve 8 rollouts P=4" 1 200 MCTSR_BENCH_ROUNDS=1 benchmarks/bench_overhead.py::test_solve_overhead -k r8_p4
+  bench "generate N=8" 2 150 - benchmarks/bench_generation.py::test_generate_tokens_per_second -k "8-ours or 8-baseline"
+  bench "overhead: generate" 1 90 - benchmarks/bench_generation.py::test_generate_overhead
+  bench "solve 8 rollouts P=1" 1 200 MCTSR_BENCH_ROUNDS=1 benchmarks/bench_overhead.py::test_solve_overhead -k r8_p1
+else
+  row bench "benchmarks" "" "skipped (--only $only)" 0
+fi
 
-"$PY" scripts/gpu_probe.py sanitizer "$model" --rows "$rows" --logs "$logs" --n-gpu-layers "$ngl" --threads "$threads" \
-  --timeout 150 --deadline "$deadline_at"
+if want load; then   # the extras of the load checks
+  "$PY" scripts/gpu_probe.py sanitizer "$model" --rows "$rows" --logs "$logs" --n-gpu-layers "$ngl" --threads "$threads" \
+    --timeout 150 --deadline "$deadline_at"
 
-problem="Janet's ducks lay 16 eggs per day. She eats three for breakfast and bakes muffins with four. She sells the rest for \$2 each. How much does she make every day?"
-threads_arg=()
-((threads)) && threads_arg=(--threads "$threads")
-rollouts=2
-((dry)) && rollouts=1   # the same path, less of it on a shared CPU
-for p in 1 4; do
-  if ! lim=$(limit_for 120 20); then row load "mctsr solve P=$p" "" "not run (deadline)" 0; continue; fi
-  t0=$SECONDS
-  timeout "$lim" "$PY" -X faulthandler -m mctsr_native.cli solve --model "$model" --n-gpu-layers "$ngl" "${threads_arg[@]}" \
-    --n-ctx 4096 --rollouts "$rollouts" --parallel "$p" --quiet --answer-max-tokens 48 --critique-max-tokens 32 \
-    --refine-max-tokens 48 --reward-max-tokens 24 --json "$logs/solve-P$p.json" "$problem" >"$logs/solve-P$p.log" 2>&1
-  rc=$?
-  row load "mctsr solve P=$p" "CLI, $rollouts rollouts, small caps" "$(verdict $rc "$lim")" $((SECONDS - t0)) "$logs/solve-P$p.log"
-done
-bench "solve P=1, P=4 vs sequential" 4 240 MCTSR_BENCH_ROUNDS=1 benchmarks/bench_solve.py
+  problem="Janet's ducks lay 16 eggs per day. She eats three for breakfast and bakes muffins with four. She sells the rest for \$2 each. How much does she make every day?"
+  threads_arg=()
+  ((threads)) && threads_arg=(--threads "$threads")
+  rollouts=2
+  ((dry)) && rollouts=1   # the same path, less of it on a shared CPU
+  for p in 1 4; do
+    if ! lim=$(limit_for 120 20); then row load "mctsr solve P=$p" "" "not run (deadline)" 0; continue; fi
+    t0=$SECONDS
+    timeout "$lim" "$PY" -X faulthandler -m mctsr_native.cli solve --model "$model" --n-gpu-layers "$ngl" "${threads_arg[@]}" \
+      --n-ctx 4096 --rollouts "$rollouts" --parallel "$p" --quiet --answer-max-tokens 48 --critique-max-tokens 32 \
+      --refine-max-tokens 48 --reward-max-tokens 24 --json "$logs/solve-P$p.json" "$problem" >"$logs/solve-P$p.log" 2>&1
+    rc=$?
+    row load "mctsr solve P=$p" "CLI, rollouts $rollouts, small caps" "$(verdict $rc "$lim")" $((SECONDS - t0)) "$logs/solve-P$p.log"
+  done
+fi
+if ((dry)); then   # the slowest selection on a shared CPU; scripts/test.sh runs it in quick mode anyway
+  want overhead && row bench "solve P=1, P=4 vs sequential" "pytest benchmarks/bench_solve.py" \
+    "skipped (dry run: scripts/test.sh runs bench_solve.py in quick mode)" 0
+else
+  want overhead && bench "solve P=1, P=4 vs sequential" 4 240 MCTSR_BENCH_ROUNDS=1 benchmarks/bench_solve.py
+fi
 
 report

@@ -93,6 +93,18 @@ def figure_rows(jsons: Sequence[Path]) -> tuple[list[list[str]], list[str]]:
     return out, notes
 
 
+def info_summary(path: Path) -> str:
+    """One line of `mctsr info --json`: GPU offload and devices, CPU AMX, the build's AMX kernels, the guard."""
+    import json
+
+    info = json.loads(path.read_text(encoding="utf-8"))
+    llama, guard = info["llama_cpp"], info["load_guard"]
+    yes = {True: "yes", False: "no", None: "?"}
+    gpus = ", ".join(d["description"] for d in llama.get("devices", []) if d["type"] != "CPU") or "none"
+    return (f"GPU offload {yes[llama.get('gpu_offload')]} ({gpus}); CPU AMX {yes[guard.get('cpu_amx')]}; "
+            f"build AMX kernels {yes[guard.get('build_amx')]}; guard {'ON' if guard.get('active') else 'off'}")
+
+
 def markdown(table: list[list[str]]) -> str:
     head = ["section", "check", "settings", "result", "seconds"]
     lines = ["| " + " | ".join(head) + " |", "|---|---|---|---|---:|"]
@@ -104,16 +116,22 @@ def markdown(table: list[list[str]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=Path, required=True)
+    parser.add_argument("--rows", type=Path)
+    parser.add_argument("--info", type=Path, help="print one line of this `mctsr info --json` file and exit")
     parser.add_argument("--bench", type=Path, nargs="*", default=[])
     parser.add_argument("--title", default="gpu-check")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    if args.info:
+        print(info_summary(args.info))
+        return 0
+    if args.rows is None:
+        parser.error("--rows is needed")
     rows = read_rows(args.rows)
     table: list[list] = [[r[0], r[1], r[2], r[3], float(r[4]) if r[4] else ""] for r in rows]
     figures, notes = figure_rows([p for p in args.bench if p.is_file()])
     table += figures
-    if any(r[0] == "load" for r in rows):
+    if any(r[0] == "load" and r[1] == SUITE[0].name for r in rows):
         table.append(["load", "crash suspects", "one suspect changed per probe", suspects(rows), ""])
     text = f"{args.title}\n\n{markdown(table)}\n" + "".join(f"\nnote: {n}" for n in notes)
     print(text)

@@ -103,6 +103,11 @@ def test_a_wheelhouse_without_the_source_archive_is_refused(tmp_path, fake_bin):
                       "does not list llama_cpp_python-0.3.36-slim.tar.gz")
 
 
+def test_bad_options_are_refused(tmp_path, fake_bin):
+    _one_line_refusal(_run("--dry-run", "--only", "everything", env=_env(tmp_path, fake_bin)), "--only takes load or")
+    _one_line_refusal(_run("--dry-run", "--deadline", "9m", env=_env(tmp_path, fake_bin)), "whole seconds")
+
+
 def test_no_gpu_is_refused(tmp_path, fake_bin):
     wh = make_wheelhouse(tmp_path / "wh")
     _one_line_refusal(_run("--wheelhouse", str(wh), env=_env(tmp_path, fake_bin)), "no NVIDIA GPU visible")
@@ -121,13 +126,15 @@ def bench_selections() -> list[list[str]]:
     """The pytest arguments of each `bench NAME WANT SECONDS ENV ARGS...` line of gpu-check.sh."""
     found = []
     for line in SCRIPT.read_text().splitlines():
-        if line.startswith("bench \""):
-            found.append(shlex.split(line)[5:])
+        call = re.match(r"\s*(?:want \w+ && )?(bench \".*)", line)
+        if call:
+            found.append(shlex.split(call.group(1))[5:])
     return found
 
 
 def test_the_script_makes_the_issue_s_benchmark_selections():
     joined = [" ".join(s) for s in bench_selections()]
+    assert len(joined) == 5
     assert "benchmarks/bench_overhead.py::test_solve_overhead -k r8_p4" in joined
     assert "benchmarks/bench_overhead.py::test_solve_overhead -k r8_p1" in joined
     assert any("test_generate_tokens_per_second" in s and "8-ours" in s for s in joined)
@@ -214,6 +221,8 @@ def test_dry_run_prints_the_one_table(tmp_path):
         assert result["load", p.name] == "pass", p.name
     for name in ("mctsr info", "mctsr solve P=1", "mctsr solve P=4"):
         assert result["load", name] == "pass", name
+    info = next(c[2] for c in cells if c[1] == "mctsr info")
+    assert re.fullmatch(r"GPU offload no \(none\); CPU AMX (yes|no); build AMX kernels (yes|no); guard (ON|off)", info)
     for name in ("solve 8 rollouts P=4", "generate N=8", "overhead: generate", "solve 8 rollouts P=1"):
         assert result["bench", name] == "pass", name
     for name in ("overhead: solve 8 rollouts P=4", "overhead: solve 8 rollouts P=1", "overhead: generate"):
@@ -226,3 +235,24 @@ def test_dry_run_prints_the_one_table(tmp_path):
         assert "model llama3-vocab-proxy.gguf" in table
     else:
         assert result["build", "synthetic GGUF"].startswith("skipped")
+
+
+@pytest.mark.parametrize("old_rc, all_probes, isolated", [(0, False, False), (0, True, True), (-11, False, True)])
+def test_the_suite_isolates_only_a_crash_unless_asked(old_rc, all_probes, isolated, tmp_path, monkeypatch):
+    """GPU time is short: the one-suspect probes run when the old settings crash (or with --all, as the dry run
+    asks); the real load paths always run."""
+    ran: list[str] = []
+
+    def fake_run(argv, log, limit, env):
+        ran.append(argv[argv.index("--path") + 1] + " " + " ".join(argv[argv.index("--ngl"):]))
+        return (old_rc if len(ran) == 1 else 0), 0.1
+
+    monkeypatch.setattr(probe, "_run", fake_run)
+    args = probe.parse(["suite", "model.gguf", "--rows", str(tmp_path / "rows.tsv"), "--logs", str(tmp_path)]
+                       + (["--all"] if all_probes else []))
+    assert probe.run_suite(args, probe.SUITE) == (1 if old_rc else 0)
+    rows = report.read_rows(tmp_path / "rows.tsv")
+    assert [r[1] for r in rows] == [p.name for p in probe.SUITE]
+    skipped = [r[1] for r in rows if r[3].startswith("skipped")]
+    assert len(ran) == len(probe.SUITE) - len(skipped)
+    assert skipped == ([] if isolated else [p.name for p in probe.SUITE[1:probe.ISOLATING]])
