@@ -83,7 +83,8 @@ if [[ -n $wheelhouse ]]; then
   [[ -f $wheelhouse/MANIFEST.sha256 ]] || die "$wheelhouse has no MANIFEST.sha256: not a folder of scripts/gpu-wheelhouse.sh"
   need=("gpu-kit/synth_llama3.py" "gpu-kit/smollm2_tok.json.gz" "llama_cpp_python-$version-slim.tar.gz")
   for f in "${need[@]}"; do
-    grep -q "  $f\$" "$wheelhouse/MANIFEST.sha256" || die "$wheelhouse/MANIFEST.sha256 does not list $f: make the wheelhouse again"
+    grep -q "  $f\$" "$wheelhouse/MANIFEST.sha256" ||
+      die "$wheelhouse/MANIFEST.sha256 does not list $f: make the wheelhouse again"
   done
   while read -r _ f; do
     [[ -f $wheelhouse/$f ]] || die "$wheelhouse lacks $f (listed in its MANIFEST.sha256): make the wheelhouse again"
@@ -154,8 +155,11 @@ site=$cache/site
 if [[ -n $wheelhouse ]]; then
   t0=$SECONDS
   rm -rf "$site" && mkdir -p "$site"
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --target "$site" "$wheelhouse"/wheels/*.whl >"$logs/wheels.log" 2>&1 ||
-    { row build wheels "$wheelhouse/wheels" "failed (see log)" $((SECONDS - t0)) "$logs/wheels.log"; die "installing the wheels failed: $logs/wheels.log"; }
+  if ! "$PY" -m pip install -q --no-index --no-deps --no-compile --target "$site" "$wheelhouse"/wheels/*.whl \
+      >"$logs/wheels.log" 2>&1; then
+    row build wheels "$wheelhouse/wheels" "failed (see log)" $((SECONDS - t0)) "$logs/wheels.log"
+    die "installing the wheels failed: $logs/wheels.log"
+  fi
   export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH}
   row build wheels "$(ls "$wheelhouse"/wheels | wc -l) wheels, --no-index --target" ok $((SECONDS - t0)) "$logs/wheels.log"
 else
@@ -182,7 +186,8 @@ if [[ -z $synth ]] && ((has_kit)); then
     row build "synthetic GGUF" "$(basename "$synth")" "reused ($(du -h "$synth" | cut -f1))" 0
   fi
 elif [[ -z $synth ]]; then
-  row build "synthetic GGUF" "no gpu-kit" "skipped: the checks run on the default model (GPU_KIT or --gpu-kit for the synthetic file)" 0
+  row build "synthetic GGUF" "no gpu-kit" \
+    "skipped: the checks run on the default model (GPU_KIT or --gpu-kit for the synthetic file)" 0
 fi
 
 proj_pid=""
@@ -196,7 +201,8 @@ fi
 
 llama_site=""
 if ((dry)); then
-  row build "CUDA wheel" "dry run" "skipped (dry run: the installed CPU build, $("$PY" -c 'import llama_cpp; print(llama_cpp.__version__)' 2>&1))" 0
+  installed=$("$PY" -c 'import llama_cpp; print(llama_cpp.__version__)' 2>&1)
+  row build "CUDA wheel" "dry run" "skipped (dry run: the installed CPU build, $installed)" 0
 else
   cuda_args="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCH:-native} -DGGML_CUDA_FA=on -DGGML_CUDA_FA_ALL_QUANTS=off"
   cuda_args+=" -DGGML_CUDA_FA_QUANTS=${FA_QUANTS:-f16-f16} -DGGML_CUDA_NCCL=off -DGGML_CUDA_COMPRESSION_MODE=speed -DLLAVA_BUILD=off"
@@ -279,8 +285,12 @@ fi
 
 report() {
   local title
-  if ((dry)); then title="gpu-check --dry-run: CPU ($(nproc) cores), n_gpu_layers 0, model $(basename "${model:-none}")"
-  else title="gpu-check: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1); $(nproc) cores; model $(basename "${model:-none}"); n_gpu_layers -1"; fi
+  if ((dry)); then
+    title="gpu-check --dry-run: CPU ($(nproc) cores), n_gpu_layers 0, model $(basename "${model:-none}")"
+  else
+    title="gpu-check: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1)"
+    title+="; $(nproc) cores; model $(basename "${model:-none}"); n_gpu_layers -1"
+  fi
   title+="; $(date -u +%Y-%m-%dT%H:%MZ); $(( $(date +%s) - started )) s"
   echo
   "$PY" scripts/gpu_check_report.py --rows "$rows" --bench "$logs"/bench-*.json --title "$title" --out "$result/table.md"
@@ -327,7 +337,8 @@ bench() {  # name, figures expected, seconds at most, extra env (space-separated
   json=$logs/bench-$(echo "$name" | tr -c 'a-zA-Z0-9=\n' '_').json log=${json%.json}.log
   if ! lim=$(limit_for "$max" 30); then row bench "$name" "$*" "not run (deadline)" 0; return; fi
   t0=$SECONDS
-  local envs=(MCTSR_MODEL="$model" MCTSR_BENCH_SYNTH="$model" MCTSR_BENCH_GPU_LAYERS="$ngl")
+  # llama.cpp's log stays quiet here: a figure must not time our log sink
+  local envs=(MCTSR_MODEL="$model" MCTSR_BENCH_SYNTH="$model" MCTSR_BENCH_GPU_LAYERS="$ngl" MCTSR_LLAMA_VERBOSE=0)
   ((dry)) && envs+=(MCTSR_BENCH_QUICK=1 MCTSR_BENCH_THREADS=1)
   [[ $extra != - ]] && envs+=($extra)
   env "${envs[@]}" timeout "$lim" "$PY" -X faulthandler -m pytest "$@" -q -s -p no:cacheprovider --benchmark-only \

@@ -13,12 +13,13 @@
 #   MANIFEST.sha256   every file above with its SHA-256 (gpu-check.sh refuses a folder that does not match it)
 # The folder must be an ignored path inside the checkout so that the device tool can carry it (`.gpu/` is in
 # .gitignore): bash scripts/gpu-wheelhouse.sh .gpu/wheelhouse     (about 15 MB; it says the size)
-# Environment: PYTHON (an interpreter with pip) [python3]; GPU_KIT the gpu-kit folder; LLAMA_SDIST a local
+# Environment: PYTHON (an interpreter with pip) [.venv/bin/python, else python3]; GPU_KIT the gpu-kit folder; LLAMA_SDIST a local
 # llama-cpp-python source archive to slim instead of downloading one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: scripts/gpu-wheelhouse.sh OUT_DIR   (e.g. .gpu/wheelhouse)}
 PY=${PYTHON:-python3}
+[[ -n ${PYTHON:-} || ! -x .venv/bin/python ]] || PY=.venv/bin/python   # the set-up's, which has pip
 version=0.3.36
 # Pinned to the versions the tests run with here; each is pure Python (py3-none-any), so any Python takes it.
 wheels=(diskcache==5.6.3 gguf==0.19.0 math-verify==0.9.0 latex2sympy2_extended==1.11.0 antlr4-python3-runtime==4.13.2)
@@ -34,7 +35,8 @@ find_kit() {
   done
   return 1
 }
-kit=$(find_kit) || { echo "gpu-wheelhouse: no gpu-kit found: set GPU_KIT=DIR (synth_llama3.py, smollm2_tok.json.gz)" >&2; exit 2; }
+kit=$(find_kit) ||
+  { echo "gpu-wheelhouse: no gpu-kit found: set GPU_KIT=DIR (synth_llama3.py, smollm2_tok.json.gz)" >&2; exit 2; }
 for f in synth_llama3.py smollm2_tok.json.gz; do
   [[ -f $kit/$f ]] || { echo "gpu-wheelhouse: $kit has no $f" >&2; exit 2; }
 done

@@ -7,8 +7,8 @@ in four ways, each a suspect: n_gpu_layers a literal -1 (Llama: INT32_MAX), load
 Python log sink (Llama: its own; llama.cpp's default is stderr), and the package imported before the first load.
 The suite starts from the engine's old settings and changes ONE suspect per probe, so the probes that pass name
 the cause (when the old settings load, there is nothing to isolate and those probes are skipped, unless `--all`:
-GPU time is short); then it runs the real load paths (our engine now, `Llama(...)`, the sequential baseline). Every probe
-loads without llama.cpp's extra CPU buffer types (the AMX guard, forced), so that the AMX decode crash of issue 9
+GPU time is short); then it runs the real load paths (our engine now, `Llama(...)`, the sequential baseline).
+Every probe loads without llama.cpp's extra CPU buffer types (the AMX guard, forced), so that the AMX decode crash of issue 9
 cannot stand in for this one on an AMX host; with every layer on the GPU they hold no weights that matter.
 
     python scripts/gpu_probe.py suite MODEL --rows ROWS.tsv --logs DIR [--n-gpu-layers -1] [--timeout 90]

@@ -59,7 +59,7 @@ def test_info_text_says_which_guard_is_active_and_why():
 
 @pytest.mark.parametrize("cpu_flags, build_amx, says", [
     ("sse2 amx_int8", "1", "ON: the CPU has AMX"),
-    ("sse2 amx_int8", "0", "off: the CPU has AMX (amx_int8, from $MCTSR_CPU_FLAGS) but this llama.cpp build has no AMX"),
+    ("sse2 amx_int8", "0", "off: the CPU has AMX (amx_int8, from $MCTSR_CPU_FLAGS) but this llama.cpp build has no"),
     ("sse2", "1", "off: no AMX on this CPU"),
     ("sse2", "0", "off: no AMX on this CPU"),
 ])

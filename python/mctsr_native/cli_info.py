@@ -136,9 +136,10 @@ def format_info(info: dict[str, Any]) -> str:
     rows.append(("CPU", f"ERROR {cpu['error']}" if "error" in cpu else
                  f"{cpu['model']}; AMX: {' '.join(cpu['amx']) or 'none'} (flags from {cpu['flags_source']})"))
     guard = info["load_guard"]
+    facts = (f"[{hardware.EXTRA_BUFTS_ENV}={guard.get('setting')}; CPU AMX: {_yes(guard.get('cpu_amx'))}; "
+             f"build AMX kernels: {_yes(guard.get('build_amx'))}]")
     rows.append(("load guard", f"ERROR {guard['error']}" if "error" in guard else
-                 f"{'ON' if guard['active'] else 'off'}: {guard['reason']} [{hardware.EXTRA_BUFTS_ENV}={guard['setting']}"
-                 f"; CPU AMX: {_yes(guard['cpu_amx'])}; build AMX kernels: {_yes(guard['build_amx'])}]"))
+                 f"{'ON' if guard['active'] else 'off'}: {guard['reason']} {facts}"))
     model = info["default_model"]
     if "error" in model:
         rows.append(("default model", f"ERROR {model['error']}"))
