@@ -183,6 +183,15 @@ def test_the_table_says_when_the_crash_does_not_reproduce_or_no_single_suspect_c
     assert "did not run" in report.suspects(_rows({"old engine settings": "not run (deadline)"}))
 
 
+@pytest.mark.parametrize("result, fails", [
+    ("pass", False), ("ok", False), ("built in 312 s on 16 cores", False), ("written (4.6G)", False),
+    ("reused (built 312 s by an earlier call)", False), ("clean", False), ("skipped (--only load)", False),
+    ("not run (deadline)", False), ("crash (SIGSEGV)", True), ("timeout (90 s)", True), ("errors found (see log)", True),
+    ("failed (exit 1)", True), ("failed (0 of 1 figures: a test skipped, see log)", True)])
+def test_which_results_fail_the_run(result, fails):
+    assert report.failed(result) is fails
+
+
 def test_report_exit_status_counts_failures_not_skips(tmp_path, capsys):
     rows = tmp_path / "rows.tsv"
     rows.write_text("build\tCUDA wheel\t-\tskipped (dry run)\t0\t\nload\tx\t-\tnot run (deadline)\t0\t\n"
