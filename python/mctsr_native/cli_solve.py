@@ -210,6 +210,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _read_problem(args: argparse.Namespace) -> str:
     from .errors import InvalidProblemError
+    from .safe_io import read_regular
 
     if args.file is not None and args.problem is not None:
         raise InvalidProblemError("give the problem as an argument, with --file, or on standard input (-), once")
@@ -217,10 +218,10 @@ def _read_problem(args: argparse.Namespace) -> str:
         if args.file.is_dir():
             raise InvalidProblemError(f"cannot read {args.file}: it is a directory")
         try:
-            with open(args.file, "rb") as f:
-                return _decode_problem(f.read(MAX_PROBLEM_BYTES + 1), str(args.file))
+            raw = read_regular(args.file, MAX_PROBLEM_BYTES, hint=" (for standard input give -)")
         except OSError as e:
             raise InvalidProblemError(f"cannot read {args.file}: {e.strerror or e}") from None
+        return _decode_problem(raw, str(args.file))
     if args.problem == "-" or (args.problem is None and not sys.stdin.isatty()):
         stream = getattr(sys.stdin, "buffer", None)
         if stream is None:  # a text stream (tests, embedding): bounded all the same
@@ -233,6 +234,11 @@ def _read_problem(args: argparse.Namespace) -> str:
 
 def _check_size(text: str, source: str) -> str:
     from .errors import InvalidProblemError
+    from .safe_io import text_problem
+
+    why = text_problem(text, source)  # an argument that was not UTF-8 arrives with lone surrogates
+    if why:
+        raise InvalidProblemError(why)
 
     if len(text.encode("utf-8", "surrogatepass")) > MAX_PROBLEM_BYTES:
         raise InvalidProblemError(f"{source} is longer than {MAX_PROBLEM_BYTES >> 20} MiB: not a math problem "

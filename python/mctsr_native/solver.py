@@ -52,12 +52,15 @@ __all__ = ["SolveConfig", "Solver", "SolveResult", "Rollout", "solve", "check_pr
 def check_problem(problem: Any) -> str:
     """The problem text, stripped; raises InvalidProblemError for anything that is not a non-empty string."""
     from .errors import InvalidProblemError
+    from .safe_io import text_problem
 
     if not isinstance(problem, str):
         raise InvalidProblemError(f"the problem must be a str (the text of a math problem), got "
                                   f"{type(problem).__name__} {problem!r:.60}")
     if not problem.strip():
         raise InvalidProblemError("the problem is empty: give the text of a math problem")
+    if (why := text_problem(problem, "the problem")) is not None:  # a lone surrogate or a NUL byte (safe_io)
+        raise InvalidProblemError(why)
     return problem.strip()
 
 
