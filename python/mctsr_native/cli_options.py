@@ -119,7 +119,8 @@ def _prompts() -> type:
 SECTIONS: tuple[Section, ...] = (
     Section("search", "search (SolveConfig)", _solve_config, no_flag=("tree", "prompts"),
             names={"seed": ("-s", "--seed"), "temperature": ("--temp", "--temperature")},
-            ints={"parallel": (1, INT32_MAX), "reward_samples": (1, INT32_MAX), "agreement_min": (1, INT32_MAX),
+            ints={"parallel": (1, 256), "reward_samples": (1, 256), "reselect_samples": (0, 256),
+                  "reward_retries": (0, 16), "agreement_min": (1, INT32_MAX),
                   "answer_max_tokens": (1, INT32_MAX), "critique_max_tokens": (1, INT32_MAX),
                   "refine_max_tokens": (1, INT32_MAX), "reward_max_tokens": (12, INT32_MAX),
                   "seed": (0, SEED_MAX), "token_budget": (1, 2**63 - 1)},

@@ -30,6 +30,7 @@ __all__ = [
     "add_model_options",
     "backend_from_args",
     "add_search_options",
+    "check_capacity",
     "solve_config_from_args",
     "format_summary",
     "cmd_solve",
@@ -114,6 +115,16 @@ def backend_from_args(args: argparse.Namespace, *, seed: int = 0) -> Any:
     from .generation import open_backend
 
     return open_backend(check_model_options(args), seed=seed, **backend_options(args))
+
+
+def check_capacity(args: argparse.Namespace, config: Any) -> None:
+    """Before the model loads: the search's options must fit the in-process engine's sequences, KV cells and
+    context (capacity.check_fits), so that a value it cannot serve fails now, by name."""
+    from .capacity import check_fits, engine_capacity
+
+    target = check_model_options(args)
+    if target is None or "://" not in target:
+        check_fits(config, engine_capacity(backend_options(args)))
 
 
 def add_search_options(p: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) -> None:
@@ -374,7 +385,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         print_config(args, config)
         return 0
     problem = check_problem(_read_problem(args))
-    check_model_options(args)
+    check_capacity(args, config)
     from . import cli_view
 
     cli_view.check_solve(args)  # a bad --view path fails before the model loads
