@@ -72,8 +72,10 @@ class EvalConfig:
 
         if not self.rollouts:
             raise InvalidConfigError("give at least one rollouts setting, e.g. --rollouts 0,1,4,8")
-        if any((not isinstance(r, int)) or isinstance(r, bool) or r < 0 for r in self.rollouts):
-            raise InvalidConfigError(f"rollouts must be integers >= 0, got {list(self.rollouts)}")
+        if any((not isinstance(r, int)) or isinstance(r, bool) or not 0 <= r <= 2**31 - 1 for r in self.rollouts):
+            raise InvalidConfigError(f"rollouts must be integers in [0, {2**31 - 1}], got {list(self.rollouts)!r:.80}")
+        if not (isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed <= 2**32 - 1):
+            raise InvalidConfigError(f"seed must be an integer in [0, {2**32 - 1}], got {self.seed!r:.60}")
         if len(set(self.rollouts)) != len(self.rollouts):
             raise InvalidConfigError(f"rollouts settings repeat: {list(self.rollouts)}")
         if self.limit is not None and self.limit < 1:
