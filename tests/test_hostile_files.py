@@ -100,6 +100,15 @@ def test_a_planted_temporary_name_is_never_followed(tmp_path: Path, monkeypatch:
     assert victim.read_text() == "keep" and (tmp_path / "out.json").read_text() == "{}"
 
 
+def test_a_fifo_as_the_model_does_not_hang_the_run_identity(tmp_path: Path) -> None:
+    """eval hashes the model file for the run header before the model opens: a FIFO there used to block."""
+    from test_bad_input import _fifo  # a FIFO with a watchdog writer: a regression fails instead of hanging
+
+    from mctsr_native.evaluate import model_identity
+
+    assert model_identity(_fifo(tmp_path)) == "pipe"  # opening the model then says "model path is not a file"
+
+
 # ----- run files and their tree files -------------------------------------------------------------------------
 
 

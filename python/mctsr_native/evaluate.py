@@ -44,6 +44,7 @@ from .answers import answer_key, equivalent, extract_answer
 from .data import Problem, dataset_name, load_problems
 from .generation.client import BackendShare
 from .result import json_safe
+from .safe_io import open_regular
 from .runfile import FORMAT, RunFile, atomic_write_text, check_tree_names, check_writable, tree_file_name
 
 __all__ = ["EvalConfig", "EvalSummary", "run_eval", "score_result", "problem_seed", "SolveFn"]
@@ -117,7 +118,7 @@ def _sha256(path: Path) -> str:
     import hashlib
 
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:  # load_problems has read it as a regular file; still never a FIFO here
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -141,7 +142,7 @@ def model_identity(model: str | None) -> str | dict[str, Any]:
         except Exception:  # noqa: BLE001 - the default not installed: opening it will say so
             return "default"
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO given as --model must not hang the run before the model opens
             size = os.fstat(f.fileno()).st_size
             import hashlib
 
