@@ -109,6 +109,8 @@ CLI_ROWS: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("solve-file-fifo", lambda t: ["solve", "--file", _fifo(t)], "is a FIFO (named pipe), not a regular file"),
     ("config-fifo", lambda t: ["solve", PROBLEM, "--config", _fifo(t)], "is a FIFO (named pipe), not a regular"),
     ("config-dev-zero", lambda t: ["solve", PROBLEM, "--config", "/dev/zero"], "is a character device"),
+    ("config-dev-urandom", lambda t: ["solve", PROBLEM, "--config", "/dev/urandom"], "is a character device"),
+    ("view-input-fifo", lambda t: ["view", _fifo(t), "-o", str(t / "p.html")], "is a FIFO (named pipe)"),
     ("eval-data-fifo", lambda t: ["eval", "--data", _fifo(t), "--out", str(t / "r.jsonl")], "is a FIFO"),
     ("eval-out-fifo", lambda t: ["eval", "--data", str(data_file(t)), "--out", _fifo(t)], "is a FIFO"),
     ("report-run-fifo", lambda t: ["report", _fifo(t)], "is a FIFO"),
