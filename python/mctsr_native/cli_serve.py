@@ -54,6 +54,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="searches running at once (more wait their turn) [4]")
     s.add_argument("--max-request-bytes", type=_positive(int), default=1 << 20,
                    help="largest request body; a larger one gets 413 [1048576]")
+    s.add_argument("--header-timeout", type=_positive(float), default=10.0,
+                   help="seconds a connection may take to send a request's headers, then it is closed [10]")
+    s.add_argument("--body-timeout", type=_positive(float), default=30.0,
+                   help="seconds a request's body may take to arrive; a slower one gets 408 [30]")
+    s.add_argument("--no-prompt-override", dest="prompt_override", action="store_false",
+                   help="refuse mctsr.prompts in requests (templates are always limited to their named fields)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -69,6 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from .cli_solve import backend_from_args
     from .serve import ServeOptions, create_app
+    from .serve_http import uvicorn_config
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s", stream=sys.stderr)
     api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
@@ -77,13 +84,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "serving on %s without an API key: anyone who reaches this address can spend the model's time "
             "(give --api-key or %s)", args.host, API_KEY_ENV)
     options = ServeOptions(api_key=api_key, max_seconds=args.max_seconds, max_concurrency=args.max_concurrency,
-                           max_request_bytes=args.max_request_bytes)
+                           max_request_bytes=args.max_request_bytes, header_timeout=args.header_timeout,
+                           body_timeout=args.body_timeout, prompt_override=args.prompt_override)
+    options.validate()  # before the model loads
     backend = backend_from_args(args)
     try:
         print(f"mctsr serve: {getattr(backend, 'name', '')} on http://{args.host}:{args.port}/v1", file=sys.stderr,
               flush=True)
-        config = uvicorn.Config(create_app(backend, options), host=args.host, port=args.port, log_level="info",
-                                timeout_graceful_shutdown=5)
+        config = uvicorn_config(create_app(backend, options), host=args.host, port=args.port, log_level="info",
+                                timeout_graceful_shutdown=5, header_timeout=options.header_timeout)
         uvicorn.Server(config).run()
     finally:
         backend.close()
