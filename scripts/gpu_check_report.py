@@ -20,7 +20,7 @@ from typing import Sequence
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "benchmarks"))
-from gpu_probe import ISOLATING, SUITE, SUSPECTS  # noqa: E402
+from gpu_probe import ISOLATING, ORDER_PROBES, SUITE, SUSPECTS  # noqa: E402
 from overhead_table import batched_rows, overhead_rows  # noqa: E402
 from ratios import load, rows as groups  # noqa: E402
 
@@ -52,6 +52,11 @@ def suspects(rows: list[list[str]]) -> str:
     old = result.get(SUITE[0].name)
     if old is None or old.startswith("not run"):
         return "not known: the old settings' probe did not run"
+    order = [name for name in ORDER_PROBES if failed(result.get(name, "pass")) and not
+             result.get(name, "").startswith("not run")]
+    if old == "pass" and order:
+        return (f"numpy imported before llama.cpp's library crashes the load ({', '.join(order)}); the package "
+                "loads llama.cpp first (load_order.py), so its own paths pass")
     if old == "pass":
         return ("the crash did not reproduce: the engine's old settings loaded (it may need the GPU of the first "
                 "report, or it was a state this host does not have)")

@@ -48,7 +48,7 @@ class Probe:
     ngl: str = "all"  # "all" = the suite's n_gpu_layers; "-1" / "max" = that literal for "all layers"
     load_mode: str = "auto"  # "auto" (llama.cpp's default), "mmap" (Llama's), "none"
     sink: str = "ours"  # "ours" (mctsr_native's), "llama-cpp-python" (installed by `import llama_cpp`), "default"
-    first: str = "none"  # imported before the first load: "none", "package", "core", "solver"
+    first: str = "none"  # imported before the first load: "none", "package", "core", "solver", "numpy"
 
     def settings(self) -> str:
         if self.path != "c-api":
@@ -71,6 +71,9 @@ SUITE = [
     Probe("engine", path="engine"),
     Probe("Llama(...)", path="llama"),
     Probe("sequential baseline", path="sequential", first="solver"),
+    # issue 24's cause, found on an H200: numpy loaded before llama.cpp's library (load_order.py)
+    Probe("numpy first", path="c-api", ngl="max", load_mode="mmap", sink="default", first="numpy"),
+    Probe("engine, numpy first", path="engine", first="numpy"),
 ]
 SUSPECTS = {  # probe that flips one suspect -> the suspect's name in the verdict
     "ngl INT32_MAX": "n_gpu_layers -1 (INT32_MAX passes)",
@@ -80,6 +83,9 @@ SUSPECTS = {  # probe that flips one suspect -> the suspect's name in the verdic
     "no import first": "importing the package first (no import passes)",
     "only the C++ core first": "the solver's imports beyond the C++ core (the core alone passes)",
 }
+# A crash of these alone, with the old settings passing, is numpy loaded before llama.cpp: what the package now
+# avoids (load_order.py) and warns about when a program imported numpy first.
+ORDER_PROBES = ("numpy first", "engine, numpy first")
 
 
 def _import_first(first: str) -> None:
@@ -89,6 +95,8 @@ def _import_first(first: str) -> None:
         import mctsr_native._core  # noqa: F401
     elif first == "solver":
         import mctsr_native.solver  # noqa: F401
+    elif first == "numpy":
+        import numpy  # noqa: F401  (before llama.cpp's library: the order issue 24 found crashing)
 
 
 def _c_api(args: argparse.Namespace) -> dict:
@@ -307,7 +315,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--ngl", default="-1", help="one: n_gpu_layers ('max' = INT32_MAX)")
     parser.add_argument("--load-mode", choices=["auto", "mmap", "none"], default="auto")
     parser.add_argument("--sink", choices=["ours", "llama-cpp-python", "default"], default="ours")
-    parser.add_argument("--first", choices=["none", "package", "core", "solver"], default="none")
+    parser.add_argument("--first", choices=["none", "package", "core", "solver", "numpy"], default="none")
     parser.add_argument("--n-gpu-layers", default="-1", help="suite: 'all layers' for this run (0 on a CPU)")
     parser.add_argument("--tokens", type=int, default=4, help="greedy tokens generated after the load")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = llama.cpp's default)")

@@ -10,6 +10,7 @@ import collections
 import ctypes
 import os
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
@@ -19,6 +20,7 @@ import numpy as np
 
 from ... import hardware
 from ...errors import BackendError, GrammarError, InvalidModelError
+from ...load_order import numpy_first_warning
 
 _init_lock = threading.Lock()
 _initialised = False
@@ -103,6 +105,9 @@ class Model:
 
         self.load_guard = hardware.load_guard(build=build_info())
         params = model_params(n_gpu_layers, self.load_guard)
+        order = numpy_first_warning(gpu_offload=bool(L.llama_supports_gpu_offload()), n_gpu_layers=n_gpu_layers)
+        if order:
+            warnings.warn(order, RuntimeWarning, stacklevel=3)
         path_bytes = os.fsencode(path)  # the file system's bytes, any name; alive for the whole call
         _LOG_TAIL.clear()
         ptr = L.llama_model_load_from_file(path_bytes, params)
