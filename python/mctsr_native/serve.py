@@ -122,7 +122,7 @@ class SearchPool:
             counts = dict(self.counts)
         merger = self.share.merger
         return {**counts, "merged_calls": merger.merged_calls if merger is not None else 0,
-                "max_concurrency": self.options.max_concurrency, "backend": getattr(self.backend, "name", "")}
+                "max_concurrency": self.options.max_concurrency, "backend": self.backend.name}
 
     def submit(self, search: _Search) -> None:
         """Start the search on a worker; its events arrive in `search.events`."""
@@ -139,7 +139,7 @@ class SearchPool:
                 with self.share.lease() as backend:
                     result = drive_search(search.request.problem, backend, search.request.config, search.cancel,
                                           lambda rec: post("progress", rec))
-                    merged = getattr(backend, "merged_calls", None)
+                    merged = backend.merged_calls
                 stopped = result is None or result.stats["stop_reason"] == "cancelled"
                 outcome = "cancelled" if stopped else "completed"
                 if stopped:
@@ -247,7 +247,7 @@ def create_app(backend: Any, options: ServeOptions | None = None) -> Any:
         search = _Search(parse_chat_request(await read_body(request), max_seconds=options.max_seconds,
                                             capacity=capacity, allow_prompts=options.prompt_override))
         pool.submit(search)
-        extra = {"backend": getattr(backend, "name", ""), "config": search.request.config.to_dict()}
+        extra = {"backend": backend.name, "config": search.request.config.to_dict()}
         extra["config"].pop("prompts", None)
         if search.request.ignored_fields:
             extra["ignored_fields"] = list(search.request.ignored_fields)
