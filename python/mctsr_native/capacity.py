@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .errors import InvalidConfigError
+
 __all__ = ["Capacity", "capacity_of", "engine_capacity", "misfit", "check_fits"]
 
 _CAPS = ("answer_max_tokens", "critique_max_tokens", "refine_max_tokens", "reward_max_tokens")
@@ -40,7 +42,7 @@ def capacity_of(backend: Any) -> Capacity:
 def engine_capacity(options: Mapping[str, Any]) -> Capacity:
     """The in-process engine's capacity from its options, before the model loads (a model trained on a
     shorter context than n_ctx lowers `context_tokens` once loaded: the search checks it again then)."""
-    from .generation.llama.engine import LlamaOptions
+    from .generation.llama.engine import LlamaOptions  # here: the engine module imports llama_cpp
 
     o = LlamaOptions(**{k: v for k, v in options.items() if k in LlamaOptions.__dataclass_fields__})
     o.validate()
@@ -74,8 +76,6 @@ def misfit(config: Any, cap: Capacity) -> tuple[str, str] | None:
 
 def check_fits(config: Any, cap: Capacity) -> None:
     """InvalidConfigError naming the first option `cap` cannot serve (`misfit`)."""
-    from .errors import InvalidConfigError
-
     problem = misfit(config, cap)
     if problem is not None:
         raise InvalidConfigError(problem[1])

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .errors import InvalidConfigError
+
 AMX_FLAGS = ("amx_bf16", "amx_int8", "amx_tile")  # Linux /proc/cpuinfo names of Intel AMX features
 CPU_FLAGS_ENV = "MCTSR_CPU_FLAGS"  # flags (space or comma separated) used instead of the real CPU's: for tests
 BUILD_AMX_ENV = "MCTSR_BUILD_AMX"  # "1"/"0": whether the llama.cpp build has AMX kernels, instead of asking it
@@ -104,8 +106,6 @@ def build_info(amx: bool | None = None, *, probe: Callable[[], bool] | None = No
     env = os.environ.get(BUILD_AMX_ENV, "").strip().lower()
     if env:
         if env not in _TRUE + _FALSE:
-            from .errors import InvalidConfigError
-
             raise InvalidConfigError(f"{BUILD_AMX_ENV}={env!r} is not a setting: use 1 (the build has AMX kernels) "
                                      "or 0 (it has none)")
         return BuildInfo(amx=env in _TRUE, source=f"${BUILD_AMX_ENV}")
@@ -147,8 +147,6 @@ def extra_bufts_setting(setting: str | None = None) -> str:
     raw = setting if setting is not None else os.environ.get(EXTRA_BUFTS_ENV, "auto")
     value = raw.strip().lower() or "auto"
     if value not in EXTRA_BUFTS_SETTINGS:
-        from .errors import InvalidConfigError
-
         raise InvalidConfigError(
             f"{EXTRA_BUFTS_ENV}={raw!r} is not a setting: use auto (turn llama.cpp's extra CPU buffer types "
             "off only on AMX CPUs), on (llama.cpp's default) or off (always off)"

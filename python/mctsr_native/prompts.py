@@ -28,6 +28,7 @@ import string
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
+from .errors import ContextOverflowError, InvalidConfigError
 from .generation.base import Backend, Message
 
 if TYPE_CHECKING:
@@ -86,8 +87,6 @@ def _fill(template: str, **values: str) -> str:
         out.append(literal)
         if field_name is not None:
             if field_name not in values:
-                from .errors import InvalidConfigError
-
                 raise InvalidConfigError(f"a prompt template names {{{field_name}}}, which is not one of its fields")
             out.append(values[field_name])
     return "".join(out)
@@ -148,8 +147,6 @@ class Prompts:
     def validate(self) -> None:
         """InvalidConfigError naming the first template that is not a string, is longer than
         MAX_TEMPLATE_CHARS, or names anything but its own fields (TEMPLATE_FIELDS)."""
-        from .errors import InvalidConfigError
-
         for name in self.__dataclass_fields__:
             why = template_problem(name, getattr(self, name))
             if why:
@@ -256,8 +253,6 @@ def fit_prompt(
     """Build the prompt of one call so that it fits the context with room for `max_tokens` (module doc).
     `floor_tokens(key, messages)`, when given, remembers the tokens of a prompt's fixed part for the whole
     search (`ModelClient.floor_tokens`); without it they are counted each time a prompt must be shortened."""
-    from .errors import ContextOverflowError
-
     budget = backend.context_size - max_tokens
     originals = {"answer": answer, "critique": critique}
     parts = dict(originals)

@@ -28,6 +28,8 @@ import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .errors import InvalidConfigError
+
 __all__ = ["SpecialFileError", "file_kind", "open_regular", "read_regular", "output_target", "check_writable",
            "atomic_write_text", "fsync_dir", "loads", "JSONSyntaxError", "text_problem", "MAX_INT_DIGITS"]
 
@@ -153,8 +155,6 @@ def check_writable(path: str | os.PathLike[str], *, what: str, directory: bool =
     directory where a file is wanted (or a file where a directory is), a device, FIFO or socket (which the
     atomic write would replace), a folder that accepts no new files (/proc). Creates a wanted directory.
     Returns `path`."""
-    from .errors import InvalidConfigError
-
     target = Path(path)
     try:
         if directory:

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .errors import InvalidConfigError
+
 from .prompts import Prompts
 from .tree import TreeConfig
 
@@ -68,8 +70,6 @@ class SolveConfig:
     prompts: Prompts = field(default_factory=Prompts)  # every prompt template
 
     def validate(self) -> None:
-        from .errors import InvalidConfigError
-
         def need(ok: bool, what: str) -> None:
             if not ok:
                 raise InvalidConfigError(what)

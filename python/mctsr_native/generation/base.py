@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, Sequence, runtime_checkable
 
+from ..errors import InvalidRequestError
+
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "error"]
 
@@ -43,8 +45,6 @@ class SamplingParams:
     min_tokens: int = 0  # end-of-generation tokens are not drawn before this many tokens (benchmarks: = max_tokens)
 
     def validate(self) -> None:
-        from ..errors import InvalidRequestError
-
         if self.max_tokens < 1:
             raise InvalidRequestError(f"max_tokens must be >= 1, got {self.max_tokens}")
         if not (self.temperature >= 0.0):
@@ -73,8 +73,6 @@ class GenerationRequest:
     assistant_prefix: str = ""
 
     def validate(self) -> None:
-        from ..errors import InvalidRequestError
-
         if not self.messages:
             raise InvalidRequestError("a request needs at least one message")
         if self.n < 1:

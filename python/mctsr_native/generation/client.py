@@ -27,6 +27,7 @@ from typing import Iterator, Sequence
 from ..errors import BackendError, InvalidConfigError
 from .base import (Backend, BackendWrapper, GenerationRequest, GenerationResult, Message, Usage, missing_members,
                    request_seed)
+from .shared import SharedBackend
 
 __all__ = ["ModelClient", "BackendShare"]
 
@@ -111,8 +112,6 @@ class BackendShare:
     thread-safe, else a client of one `SharedBackend` that merges the searches' calls into one batch."""
 
     def __init__(self, backend: Backend | None, *, max_wait: float = 0.05) -> None:
-        from .shared import SharedBackend
-
         self.backend = backend  # None: the searches bring their own model (an injected solve function)
         alone = backend is None or backend.thread_safe
         self.merger = None if alone else SharedBackend(backend, max_wait=max_wait)
