@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mctsr_native.generation.base import Usage
+from mctsr_native.generation.base import BackendWrapper, Usage
 from mctsr_native.solver import SolveConfig, solve
 
 pytestmark = pytest.mark.model
@@ -28,31 +28,19 @@ def gsm8k(index: int = 0) -> dict:
     raise IndexError(index)
 
 
-class Spy:
+class Spy(BackendWrapper):
     """Passes calls through to a backend and keeps every request, so a test can read what the model saw."""
 
     def __init__(self, inner) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.requests = []
-        self.name, self.supports_grammar = inner.name, inner.supports_grammar
-
-    @property
-    def usage(self) -> Usage:
-        return self.inner.usage
-
-    @property
-    def context_size(self) -> int:
-        return self.inner.context_size
-
-    def count_tokens(self, messages, assistant_prefix=""):
-        return self.inner.count_tokens(messages, assistant_prefix)
 
     def generate(self, requests):
         self.requests.extend(requests)
         return self.inner.generate(requests)
 
     def close(self) -> None:
-        pass
+        pass  # the module's backend outlives each test's spy
 
 
 @pytest.fixture(scope="module")
