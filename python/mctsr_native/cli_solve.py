@@ -15,6 +15,7 @@ from typing import Any
 
 from .cli_progress import add_progress_options
 from .cli_options import (
+    DEFAULT_MODEL,
     SECTIONS,
     SEED_MAX,
     add_config_options,
@@ -47,18 +48,27 @@ _seed = int_type(0, SEED_MAX)
 _seconds = finite_type(0.0, strict=True)
 
 _SECTION = {s.name: s for s in SECTIONS}
+ANSWER_CAPS = ("answer_max_tokens", "critique_max_tokens", "refine_max_tokens")  # what --max-tokens sets
+
+
+def _n_predict(text: str) -> int:
+    """llama.cpp's `-n N`: here the cap of every answer; its -1 (no cap) is refused with the reason."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of tokens, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of tokens >= 1, got {value} (llama.cpp's -1 = no limit is not offered: every "
+            "answer has a cap, so a runaway reply cannot fill the context; give e.g. -n 512)")
+    return int_type(1)(text)
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    """Which model runs the search: a GGUF file (default: the SmolLM2 model), or OpenAI-compatible servers;
-    then every field of LlamaOptions and HttpOptions as a flag (llama.cpp's spellings where they exist)."""
-    g = p.add_argument_group("model")
-    g.add_argument("-m", "--model", default=None, metavar="PATH.gguf",
-                   help="GGUF model file, or http(s) URL(s) of OpenAI-compatible servers (comma-separated) "
-                        "[default: the SmolLM2-135M-Instruct model installed with the package]")
-    g.add_argument("--server", default=None, metavar="URL",
-                   help="OpenAI-compatible server(s) (llama-server, vLLM, SGLang), comma-separated; "
-                        "same as --model URL")
+    """Which model runs the search: a GGUF file (default: the SmolLM2 model), or OpenAI-compatible servers
+    (`-m/--model`, `--server`: ModelSource, a config file's [model]); then every field of LlamaOptions and
+    HttpOptions as a flag (llama.cpp's spellings where they exist)."""
+    add_dataclass_flags(p, _SECTION["model"])
     add_dataclass_flags(p, _SECTION["llama"])
     add_dataclass_flags(p, _SECTION["http"])
 
@@ -74,14 +84,15 @@ def _flag(section: str, name: str) -> str:
 
 
 def check_model_options(args: argparse.Namespace) -> str | None:
-    """The model argument (a path, URLs, or None for the default), after the checks that need no model:
-    --model and --server together, --server without an http(s) URL, server options without a server."""
+    """The model argument (a path, URLs, or None for the default) from the flags and the config file's [model],
+    after the checks that need no model: --model and --server together, --server without an http(s) URL,
+    server options without a server."""
     from .errors import InvalidConfigError
 
-    model = getattr(args, "model", None)
-    server = getattr(args, "server", None)
+    source = effective_config(args)["model"]
+    model, server = source.get("path"), source.get("server")
     if model and server:
-        raise InvalidConfigError("give --model or --server, not both")
+        raise InvalidConfigError("give --model or --server (a config file's [model] path or server), not both")
     target = server or model
     is_url = target is not None and "://" in target
     urls = [u.strip() for u in (target or "").split(",") if u.strip()] if is_url or server else []
@@ -122,8 +133,11 @@ def add_search_options(p: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()
     skip = tuple(s.lstrip("-").replace("-", "_") for s in skip)
     add_dataclass_flags(p, _SECTION["search"], skip=skip)
     g = p.add_argument_group("search shortcuts")
-    g.add_argument("--max-tokens", type=_positive, default=None,
-                   help="cap of answers, critiques and rewrites at once (the per-kind flags override it)")
+    g.add_argument("-n", "--n-predict", dest="n_predict", type=_n_predict, default=None, metavar="N",
+                   help="llama.cpp's -n: the cap of every answer the search writes, the first and each rewrite "
+                        "(= --answer-max-tokens and --refine-max-tokens; the per-kind flags override it)")
+    g.add_argument("--max-tokens", type=_positive, default=None, metavar="N",
+                   help="cap of answers, critiques and rewrites at once (-n and the per-kind flags override it)")
     g.add_argument("--no-grammar", dest="search.use_grammar", action="store_const", const=False,
                    help=argparse.SUPPRESS)  # the old spelling of --no-use-grammar
     add_dataclass_flags(p, _SECTION["tree"])
@@ -139,10 +153,12 @@ def solve_config_from_args(args: argparse.Namespace) -> Any:
 
     config = effective_config(args)
     given = dict(config["search"])
-    if getattr(args, "max_tokens", None) is not None:
-        for name in ("answer_max_tokens", "critique_max_tokens", "refine_max_tokens"):
-            if getattr(args, f"search.{name}", None) is None:
-                given[name] = args.max_tokens
+    caps = {name: getattr(args, "max_tokens", None) for name in ANSWER_CAPS}
+    if getattr(args, "n_predict", None) is not None:  # llama.cpp's -n caps the answers the search writes
+        caps.update(answer_max_tokens=args.n_predict, refine_max_tokens=args.n_predict)
+    for name, cap in caps.items():
+        if cap is not None and getattr(args, f"search.{name}", None) is None:
+            given[name] = cap
     if config["tree"]:
         preset = TreeConfig.reference if given.get("rules", "paper") == "reference" else TreeConfig.paper
         try:
@@ -185,8 +201,11 @@ def print_config(args: argparse.Namespace, solve_config: Any, skip: tuple[str, .
                   if f.name not in _SECTION[engine_section].no_flag}
     engine_all.update({k: v for k, v in engine.items() if k in engine_all})
     docs = {s.name: field_docs(s.load()) for s in SECTIONS}
-    print(to_toml({"search": search, "tree": tree, engine_section: engine_all, "prompts": d["prompts"]}, docs),
-          end="")
+    docs["model"] = {**docs["model"], "path": docs["model"]["path"] + f"; none = {DEFAULT_MODEL}"}
+    source = effective_config(args)["model"]
+    model = {"path": source.get("path"), "server": source.get("server")}
+    print(to_toml({"model": model, "search": search, "tree": tree, engine_section: engine_all,
+                   "prompts": d["prompts"]}, docs), end="")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -196,7 +215,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Search for the best answer to one problem with Monte Carlo Tree Self-Refine and print it "
                     "with a summary. Ctrl-C stops the search and prints the best answer found so far.")
     p.add_argument("problem", nargs="?", default=None, help="the problem text, or - to read standard input")
-    p.add_argument("--file", type=Path, default=None, help="read the problem from this file")
+    p.add_argument("-f", "--file", type=Path, default=None,
+                   help="read the problem from this file (llama.cpp's -f: the prompt file)")
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the full result (with tree)")
     p.add_argument("--show-text", action="store_true", help="also print the chosen answer's full text")
     add_progress_options(p, default="lines")

@@ -448,13 +448,18 @@ def solve(
     """Solve one problem with MCTSr and return the honest best answer (ground truth is never an input).
 
     `config` (default `SolveConfig()`: 8 rollouts, P = 1, seed 0) is the base; `rollouts`, `parallel`, `seed`
-    and any other SolveConfig field given as a keyword override it. The model is `backend` if given (left
-    open), else `open_backend(model, seed=seed, **backend_options)` on the default model (closed at the end).
+    and any other SolveConfig field given as a keyword override it; `max_tokens=N` caps answers, critiques and
+    rewrites at once, as `--max-tokens` does (a per-kind `*_max_tokens` keyword given beside it wins). The model
+    is `backend` if given (left open), else `open_backend(model, seed=seed, **backend_options)` on the default
+    model (closed at the end).
     """
     from .errors import InvalidConfigError
 
     check_problem(problem)
     given = {k: v for k, v in (("rollouts", rollouts), ("parallel", parallel), ("seed", seed)) if v is not None}
+    cap = overrides.pop("max_tokens", None)
+    if cap is not None:  # the shortcut of the command line's --max-tokens
+        given.update(answer_max_tokens=cap, critique_max_tokens=cap, refine_max_tokens=cap)
     given.update(overrides)
     base = config if config is not None else SolveConfig()
     try:
