@@ -184,7 +184,6 @@ def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
         "seed": config.seed,
         "n_ctx": config.backend_options.get("n_ctx"),
         "solve": json_safe(dict(config.solve)),
-        "tree_storage": "files" if config.trees_dir else "inline",
         "schedule": config.schedule,
     }
     plan = {
@@ -193,6 +192,7 @@ def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
         "limit": config.limit,
         "problems": n_problems,
         "concurrency": config.concurrency,
+        "tree_storage": "files" if config.trees_dir else "inline",  # output, not identity: a resume may change it
         "backend_options": json_safe(dict(config.backend_options)),
         "model": config.model if config.model is None or "://" in str(config.model) else str(config.model),
     }

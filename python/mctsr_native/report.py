@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
 
-from .runfile import read_run
+from .runfile import OUTPUT_KEYS, read_run
 
 __all__ = ["Cell", "Row", "Table", "load_runs", "build_table", "format_table", "table_json", "plot_runs",
            "standard_error", "run_title"]
@@ -75,9 +75,14 @@ class Table:
     duplicates: int = 0  # records left out because the same (run, id, rollouts) appeared again
 
 
+def _identity(header: dict[str, Any] | None) -> dict[str, Any]:
+    """A run's identity, without the output options older versions wrote into it (runfile.OUTPUT_KEYS)."""
+    return {k: v for k, v in ((header or {}).get("config") or {}).items() if k not in OUTPUT_KEYS}
+
+
 def _setup_key(header: dict[str, Any] | None) -> str:
     """A run's configuration apart from its data file: runs that share it are one setup."""
-    config = dict((header or {}).get("config", {}))
+    config = _identity(header)
     config.pop("data", None)
     return json.dumps(config, sort_keys=True, default=str)
 
@@ -93,7 +98,7 @@ def load_runs(paths: Sequence[str | Path], *, warn: Any = None) -> list[dict[str
             say(f"{run.path}: ignoring an incomplete last line ({run.torn_bytes} bytes; `mctsr eval` repairs it)")
         if run.header is None:
             say(f"{run.path}: empty run file")
-    configs = [json.dumps((r.header or {}).get("config", {}), sort_keys=True, default=str) for r in runs]
+    configs = [json.dumps(_identity(r.header), sort_keys=True, default=str) for r in runs]
     several_setups = len({_setup_key(r.header) for r in runs}) > 1
     records: list[dict[str, Any]] = []
     for run, config in zip(runs, configs):

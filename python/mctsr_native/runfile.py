@@ -32,6 +32,9 @@ __all__ = ["RunFile", "RunContents", "read_run", "config_differences", "atomic_w
            "fsync_dir", "FORMAT"]
 
 FORMAT = "mctsr-eval/1"  # the header's "format": bump when records change incompatibly
+# Output options that older versions wrote into the header's identity ("config"): how the results are stored or
+# shown, not what they are, so a resume may change them (`--trees`, `--view`); left out of the comparison.
+OUTPUT_KEYS = ("tree_storage",)
 
 
 MAX_LINE_BYTES = 256 << 20  # a longer line is not a record this package wrote (inline trees stay far below)
@@ -280,7 +283,9 @@ class RunFile:
             contents = (read_run(self.path, keep_trees=False) if os.fstat(self._fd).st_size
                         else RunContents(self.path, None))
             if contents.header is not None:
-                diffs = config_differences(contents.header.get("config", {}), header["config"], defaults=defaults)
+                old, new = ({k: v for k, v in h.get("config", {}).items() if k not in OUTPUT_KEYS}
+                            for h in (contents.header, header))
+                diffs = config_differences(old, new, defaults=defaults)
                 if diffs and contents.records:
                     raise RunMismatchError(
                         f"{self.path} was written by a different configuration ({'; '.join(diffs)}"
