@@ -57,7 +57,9 @@ def _zero_shot(solver: Any) -> dict[str, Any]:
         "stats": {"rollouts": 0, "steps": 0, "model_calls": u.calls, "prompt_tokens": u.prompt_tokens,
                   "reused_tokens": u.reused_tokens, "generated_tokens": u.generated_tokens,
                   "model_seconds": u.wall_seconds, "wall_seconds": solver.first_answer_seconds,
-                  "stop_reason": "rollouts", "budget_zero": "the first answer, before any reward was drawn"},
+                  "stop_reason": "rollouts", "budget_zero": "the first answer, before any reward was drawn",
+                  # the first answer is the only reply so far: it was capped when it stopped at its cap
+                  "by_kind": dict(u.by_kind), "capped_replies": {"answer": 1} if t.finish == "length" else {}},
     }
 
 

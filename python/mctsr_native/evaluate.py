@@ -257,6 +257,7 @@ def _record(problem: Problem, rollouts: int, seed: int, result: Mapping[str, Any
         "stop_reason": stats.get("stop_reason"),
         "model_seconds": stats.get("model_seconds"),
         "capped_replies": dict(stats.get("capped_replies") or {}),  # replies cut by their token cap, per kind
+        "replies": dict(stats.get("by_kind") or {}),  # replies generated, per kind (the share's denominator)
         "seconds": seconds,
         **tree_ref,
     }
