@@ -255,8 +255,8 @@ class Solver:
         with _defer_interrupt():
             answer_node, dummy_node = self.tree.initialize()
             self.dummy_node = dummy_node
-            self.texts[answer_node] = _NodeText("answer", text, None, extract_answer(text), 0, outcomes[0].replies,
-                                                finish)
+            self.texts[answer_node] = _NodeText("answer", text, None, extract_answer(text, self.answer_kind), 0,
+                                                outcomes[0].replies, finish)
             self.texts[dummy_node] = _NodeText("dummy", dummy, None, None, 0, outcomes[1].replies)
             for node, o in ((answer_node, outcomes[0]), (dummy_node, outcomes[1])):
                 if o.rewards:
@@ -304,8 +304,8 @@ class Solver:
         with _defer_interrupt():
             for p, crit, (text, finish), o in zip(sources, crits, refined, outcomes):
                 child = self.tree.add_child(p)
-                self.texts[child] = _NodeText("answer", text, crit, extract_answer(text), self.steps, o.replies,
-                                              finish)
+                self.texts[child] = _NodeText("answer", text, crit, extract_answer(text, self.answer_kind),
+                                              self.steps, o.replies, finish)
                 self.tree.record_rewards(child, o.rewards)
                 children.append(child)
             for p, o in zip(parents, outcomes[len(refined):]):
