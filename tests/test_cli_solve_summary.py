@@ -39,7 +39,19 @@ def test_vote_without_an_answer_says_max_q_chose() -> None:
     assert "vote found no extractable answer; chosen by max-Q: node 2" in text
     assert "chosen by vote" not in text and "node None" not in text
     assert "Q 20.0 (Q on [-100, 100])" in text
-    assert "1 rollouts in 2 steps (step 0 = the first answer and the dummy)" in text
+    assert "1 rollout in 2 steps (step 0 = the first answer and the dummy)" in text  # plurals: 1 rollout
+
+
+def test_no_none_leaks_and_counts_have_their_plurals() -> None:
+    result = _result(selector="vote", vote_node=2, chosen=2)
+    result.selectors["max_q"] = {"node": 1, "answer": None, "q": 30.0}  # max-Q's node has no extractable answer
+    result.stats.update(rollouts=1, steps=1, model_calls=1, sequences=1, reward_fallbacks=1, prompts_shortened=1)
+    text = cli_solve.format_summary(result)
+    assert "None" not in text
+    assert "max-Q would choose: (no answer extracted) (node 1, Q 30.0" in text
+    assert "3 nodes (2 answers, 1 with an extractable answer, 0 distinct), 1 rollout in 1 step " in text
+    assert "in 1 model call (1 sequence)" in text
+    assert "1 answer got the fallback reward" in text and "1 prompt was shortened" in text
 
 
 def test_vote_support_has_its_scale() -> None:
@@ -54,7 +66,7 @@ def test_capped_replies_and_a_cut_chosen_answer_are_reported() -> None:
                                             capped={"refine": 1, "reward": 3}))
     assert "the chosen answer was cut off by its token cap (raise --refine-max-tokens)" in text
     assert "3 of 11 reward replies hit the cap: raise --reward-max-tokens" in text
-    assert "1 of 1 refine replies hit the cap: raise --refine-max-tokens" in text
+    assert "1 of 1 refine reply hit the cap: raise --refine-max-tokens" in text
     assert "cut off" not in cli_solve.format_summary(_result(selector="vote", vote_node=2, chosen=2))
 
 
@@ -77,6 +89,15 @@ def test_progress_json_is_one_event_per_line(fake, capsys) -> None:
     assert {"best_answer", "best_q", "tokens_per_second", "rollouts", "of"} <= set(rollout)
     qs = [e["best_q"] for e in events if e["type"] in ("first_answer", "rollout")]
     assert qs == sorted(qs)  # the best so far never goes down
+
+
+def test_progress_lines_never_print_none(monkeypatch, capsys) -> None:
+    backend = FakeBackend(lambda request, i: "[Score] 50" if request.kind == "reward" else "I am not sure.")
+    monkeypatch.setattr(cli_solve, "backend_from_args", lambda args, *, seed=0: backend)
+    assert cli.main(["solve", "What is 2 + 3?", "--rollouts", "1", "--progress", "lines"]) == 0
+    out, err = capsys.readouterr()
+    assert "best answer so far (none extracted yet)" in err and "None" not in err + out
+    assert "answer: (none extracted)" in out
 
 
 def test_quiet_prints_no_progress(fake, capsys) -> None:

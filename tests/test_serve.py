@@ -84,6 +84,16 @@ def test_bad_requests_name_the_field(body: dict[str, Any], param: str | None) ->
     assert e.value.status == 400 and e.value.param == param, e.value.message
 
 
+def test_a_progress_chunk_without_an_answer_yet_never_says_none() -> None:
+    from mctsr_native.serve_protocol import progress_chunk
+    from mctsr_native.solver import Rollout
+
+    rec = Rollout(step=0, selected=(), children=(1, 0), rollouts=0, best_node=None, best_answer=None, best_q=None,
+                  seconds=0.1)
+    line = progress_chunk("id", 0, "mctsr-1", rec, 1)["choices"][0]["delta"]["reasoning_content"]
+    assert "best answer (none extracted yet)" in line and "None" not in line
+
+
 def test_a_cancelled_search_stops_at_the_next_step_with_its_best_answer() -> None:
     cancel = threading.Event()
     seen: list[int] = []

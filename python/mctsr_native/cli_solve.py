@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli_progress import add_progress_options
+from .wording import plural, shown
 from .cli_options import (
     DEFAULT_MODEL,
     SECTIONS,
@@ -297,7 +298,9 @@ def capped_note(stats: dict[str, Any]) -> str | None:
     for kind, n in sorted(capped.items(), key=lambda kv: -kv[1]):
         total = replies.get(kind)
         flag = _CAP_FLAGS.get(kind, "--max-tokens")
-        parts.append(f"{n}{f' of {total}' if total else ''} {kind} replies hit the cap: raise {flag}")
+        counted = f"{n} of {plural(total, kind + ' reply', kind + ' replies')}" if total else \
+            plural(n, kind + " reply", kind + " replies")
+        parts.append(f"{counted} hit the cap: raise {flag}")
     return "; ".join(parts)
 
 
@@ -324,18 +327,18 @@ def format_summary(result: Any, model_name: str = "") -> str:
     if result.selector == "vote" and best.get("node") == result.node:
         lines.append(f"  max-Q agrees (Q {_fmt_q(best['q'])} on [-100, 100])")
     elif result.selector == "vote" and best.get("node") is not None:
-        lines.append(f"  max-Q would choose: {best['answer']} (node {best['node']}, Q {_fmt_q(best['q'])} "
+        lines.append(f"  max-Q would choose: {shown(best['answer'])} (node {best['node']}, Q {_fmt_q(best['q'])} "
                      "on [-100, 100])")
     elif result.selector == "max_q" and vote.get("node") is not None:
-        lines.append(f"  vote would choose: {vote['answer']} (node {vote['node']}, support {vote['support']:.2f}, "
-                     "0..1 per agreeing answer node)")
+        lines.append(f"  vote would choose: {shown(vote['answer'])} (node {vote['node']}, support "
+                     f"{vote['support']:.2f}, 0..1 per agreeing answer node)")
     groups = len(vote.get("groups", []))
     lines += [
-        f"tree: {len(result.nodes)} nodes ({len(answers)} answers, {extracted} with an extractable answer, "
-        f"{groups} distinct), {s['rollouts']} rollouts in {s['steps']} steps (step 0 = the first answer and the "
-        f"dummy), max depth {depth}",
+        f"tree: {plural(len(result.nodes), 'node')} ({plural(len(answers), 'answer')}, {extracted} with an "
+        f"extractable answer, {groups} distinct), {plural(s['rollouts'], 'rollout')} in "
+        f"{plural(s['steps'], 'step')} (step 0 = the first answer and the dummy), max depth {depth}",
         f"tokens: {s['prompt_tokens']} evaluated, {s['reused_tokens']} reused, {s['generated_tokens']} generated "
-        f"in {s['model_calls']} model calls ({s['sequences']} sequences)",
+        f"in {plural(s['model_calls'], 'model call')} ({plural(s['sequences'], 'sequence')})",
         f"time: {s['model_seconds']:.1f} s in the model, {s['wall_seconds']:.1f} s wall; "
         f"stopped: {s['stop_reason']}",
     ]
@@ -347,13 +350,16 @@ def format_summary(result: Any, model_name: str = "") -> str:
     if capped:
         notes.append(capped)
     if s.get("reward_fallbacks"):
-        notes.append(f"{s['reward_fallbacks']} answers got the fallback reward (no parseable score)")
+        notes.append(f"{plural(s['reward_fallbacks'], 'answer')} got the fallback reward (no parseable score)")
     if s.get("reward_unparsed"):
-        notes.append(f"{s['reward_unparsed']} reward replies without a score were retried")
+        n = s["reward_unparsed"]
+        notes.append(f"{plural(n, 'reward reply', 'reward replies')} without a score {'was' if n == 1 else 'were'} "
+                     "retried")
     if s.get("prompts_shortened"):
-        notes.append(f"{s['prompts_shortened']} prompts were shortened to fit the context")
+        n = s["prompts_shortened"]
+        notes.append(f"{plural(n, 'prompt')} {'was' if n == 1 else 'were'} shortened to fit the context")
     if s.get("error_replies"):
-        notes.append(f"{s['error_replies']} model sequences failed")
+        notes.append(f"{plural(s['error_replies'], 'model sequence')} failed")
     if notes:
         lines.append("notes: " + "; ".join(notes))
     if model_name:
@@ -402,7 +408,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         what = ("initialized: first answer scored" if rec.step == 0
                 else f"step {rec.step}: rollouts {rec.rollouts}/{config.rollouts}")
         progress.event("first_answer" if rec.step == 0 else "rollout",
-                       f"{what}, best answer so far {rec.best_answer}, "
+                       f"{what}, best answer so far {shown(rec.best_answer, '(none extracted yet)')}, "
                        f"best Q so far {_fmt_q(rec.best_q)} on [-100, 100] "
                        f"({rec.seconds:.1f} s, {speed:.0f} tokens/s)", **fields)
 

@@ -45,6 +45,7 @@ from .data import Problem, dataset_name, load_problems
 from .generation.client import BackendShare
 from .result import json_safe
 from .runfile import FORMAT, RunFile, atomic_write_text, check_writable
+from .wording import plural
 
 __all__ = ["EvalConfig", "EvalSummary", "run_eval", "score_result", "problem_seed", "SolveFn"]
 
@@ -433,7 +434,7 @@ def run_eval(
         summary = EvalSummary(path=Path(config.out), planned=len(planned), already_done=len(planned) - len(pending),
                               written=0, errors=0, repaired_bytes=run.repaired_bytes, seconds=0.0)
         if summary.already_done:
-            say(f"resuming {config.out}: {summary.already_done} of {len(planned)} records already done")
+            say(f"resuming {config.out}: {summary.already_done} of {plural(len(planned), 'record')} already done")
         if not pending:
             summary.seconds = time.perf_counter() - started
             return summary
@@ -510,7 +511,7 @@ def run_eval(
             else:
                 _run_pool(units, workers, solve_one, finish)
         except BaseException:  # a late failure: the records written so far are safe; say so before the error
-            say(f"stopped: {summary.written} records written to {config.out} by this run "
+            say(f"stopped: {plural(summary.written, 'record')} written to {config.out} by this run "
                 f"({summary.already_done + summary.written} of {summary.planned} done); re-run to resume")
             raise
         finally:

@@ -310,7 +310,7 @@ def run_title(paths: Sequence[str | Path]) -> str:
         datas.append(str(data))
         problems.update((r.get("dataset"), r.get("id")) for r in run.records)
     unique = lambda xs: ", ".join(dict.fromkeys(xs))  # noqa: E731
-    return f"{unique(models)} · {unique(datas)} · n = {len(problems)} problems"
+    return f"{unique(models)} · {unique(datas)} · n = {len(problems)} problem{'' if len(problems) == 1 else 's'}"
 
 
 def plot_runs(table: Table, path: str | Path, title: str = "") -> None:

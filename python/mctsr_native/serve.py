@@ -41,6 +41,7 @@ from .serve_protocol import (RequestError, SearchRequest, chunk, completion, err
                              listed_models, parse_chat_request, progress_chunk, summary, usage)
 from .solve_config import SolveConfig
 from .solver import Rollout, SolveResult, Solver
+from .wording import plural
 
 __all__ = ["ServeOptions", "SearchPool", "create_app", "drive_search"]
 
@@ -149,7 +150,7 @@ class SearchPool:
                 outcome = "cancelled" if stopped else "completed"
                 if stopped:
                     log.info("%s: search cancelled (its client went away)%s", search.rid,
-                             "" if result is None else f" after {result.stats['rollouts']} rollouts")
+                             "" if result is None else f" after {plural(result.stats['rollouts'], 'rollout')}")
                 post("done", (result, merged))
             except BaseException as e:  # every failure reaches the client
                 if not isinstance(e, MctsrError):

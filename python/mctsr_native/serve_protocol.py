@@ -297,7 +297,8 @@ def progress_chunk(rid: str, created: int, model: str, rec: Any, planned: int) -
     """A progress chunk: empty content, a readable line in reasoning_content, the figures in `mctsr`."""
     what = "initial answer scored" if rec.step == 0 else f"rollout {rec.rollouts}/{planned}"
     q = "-" if rec.best_q is None else f"{rec.best_q:.1f}"
-    line = f"[mctsr] {what}: best answer {rec.best_answer}, best Q {q}, {rec.generated_tokens} tokens generated\n"
+    best = "(none extracted yet)" if rec.best_answer is None else rec.best_answer
+    line = f"[mctsr] {what}: best answer {best}, best Q {q}, {rec.generated_tokens} tokens generated\n"
     figures = {"event": "progress", "step": rec.step, "rollouts": rec.rollouts, "rollouts_planned": planned,
                "best_answer": rec.best_answer, "best_q": rec.best_q, "generated_tokens": rec.generated_tokens}
     return chunk(rid, created, model, {"content": "", "reasoning_content": line}, mctsr=figures)

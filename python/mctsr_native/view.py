@@ -27,6 +27,7 @@ from typing import Any, Iterable, Mapping
 
 from .errors import DataError, InvalidConfigError
 from .runfile import atomic_write_text, check_writable
+from .wording import plural
 
 __all__ = [
     "TreeView",
@@ -151,7 +152,7 @@ def view_from_record(run_path: Path, record: Mapping[str, Any], problem: str | N
     """A TreeView of one eval record, with its ground truth."""
     tree = _record_tree(run_path, record)
     return view_from_result(tree, gold=record.get("gold"), problem=problem,
-                            title=f"{record.get('id')} · {record.get('rollouts')} rollouts",
+                            title=f"{record.get('id')} · {plural(int(record.get('rollouts') or 0), 'rollout')}",
                             source=f"{run_path.name}: {record.get('id')} (rollouts {record.get('rollouts')})")
 
 
