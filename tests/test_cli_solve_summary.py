@@ -38,7 +38,7 @@ def test_vote_without_an_answer_says_max_q_chose() -> None:
     text = cli_solve.format_summary(_result(selector="max_q", vote_node=None, chosen=2))
     assert "vote found no extractable answer; chosen by max-Q: node 2" in text
     assert "chosen by vote" not in text and "node None" not in text
-    assert "Q 20.0 (Q on [-100, 100])" in text
+    assert "own Q 20.0 on [-100, 100]" in text  # the node's own Q: the page's circle, not its backed-up Q
     assert "1 rollout in 2 steps (step 0 = the first answer and the dummy)" in text  # plurals: 1 rollout
 
 
@@ -48,7 +48,7 @@ def test_no_none_leaks_and_counts_have_their_plurals() -> None:
     result.stats.update(rollouts=1, steps=1, model_calls=1, sequences=1, reward_fallbacks=1, prompts_shortened=1)
     text = cli_solve.format_summary(result)
     assert "None" not in text
-    assert "max-Q would choose: (no answer extracted) (node 1, Q 30.0" in text
+    assert "max-Q would choose: (no answer extracted) (node 1, own Q 30.0" in text
     assert "3 nodes (2 answers, 1 with an extractable answer, 0 distinct), 1 rollout in 1 step " in text
     assert "in 1 model call (1 sequence)" in text
     assert "1 answer got the fallback reward" in text and "1 prompt was shortened" in text
@@ -58,7 +58,7 @@ def test_vote_support_has_its_scale() -> None:
     text = cli_solve.format_summary(_result(selector="vote", vote_node=2, chosen=2))
     assert "chosen by vote: node 2, support 0.60 (support = sum over the agreeing answer nodes of (Q + 100) / 200" \
         in text
-    assert "max-Q agrees (Q 20.0 on [-100, 100])" in text
+    assert "max-Q agrees (own Q 20.0 on [-100, 100])" in text
 
 
 def test_capped_replies_and_a_cut_chosen_answer_are_reported() -> None:

@@ -319,16 +319,16 @@ def format_summary(result: Any, model_name: str = "") -> str:
         how = (f"  chosen by vote: node {result.node}, support {vote['support']:.2f} "
                f"(support = sum over the agreeing answer nodes of (Q + 100) / 200, i.e. 0..1 per node)")
     elif vote.get("node") is None and (result.config or {}).get("selector", "vote") == "vote":
-        how = f"  vote found no extractable answer; chosen by max-Q: node {result.node}, Q {_fmt_q(best['q'])} " \
-              "(Q on [-100, 100])"
+        how = f"  vote found no extractable answer; chosen by max-Q: node {result.node}, own Q " \
+              f"{_fmt_q(best['q'])} on [-100, 100]"
     else:
-        how = f"  chosen by max-Q: node {result.node}, Q {_fmt_q(best['q'])} (Q on [-100, 100])"
+        how = f"  chosen by max-Q: node {result.node}, own Q {_fmt_q(best['q'])} on [-100, 100]"
     lines = [f"answer: {result.answer if result.answer is not None else '(none extracted)'}", how]
     if result.selector == "vote" and best.get("node") == result.node:
-        lines.append(f"  max-Q agrees (Q {_fmt_q(best['q'])} on [-100, 100])")
+        lines.append(f"  max-Q agrees (own Q {_fmt_q(best['q'])} on [-100, 100])")
     elif result.selector == "vote" and best.get("node") is not None:
-        lines.append(f"  max-Q would choose: {shown(best['answer'])} (node {best['node']}, Q {_fmt_q(best['q'])} "
-                     "on [-100, 100])")
+        lines.append(f"  max-Q would choose: {shown(best['answer'])} (node {best['node']}, own Q "
+                     f"{_fmt_q(best['q'])} on [-100, 100])")
     elif result.selector == "max_q" and vote.get("node") is not None:
         lines.append(f"  vote would choose: {shown(vote['answer'])} (node {vote['node']}, support "
                      f"{vote['support']:.2f}, 0..1 per agreeing answer node)")
@@ -409,7 +409,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
                 else f"step {rec.step}: rollouts {rec.rollouts}/{config.rollouts}")
         progress.event("first_answer" if rec.step == 0 else "rollout",
                        f"{what}, best answer so far {shown(rec.best_answer, '(none extracted yet)')}, "
-                       f"best Q so far {_fmt_q(rec.best_q)} on [-100, 100] "
+                       f"best own Q so far {_fmt_q(rec.best_q)} on [-100, 100] "
                        f"({rec.seconds:.1f} s, {speed:.0f} tokens/s)", **fields)
 
     if args.json is not None:  # before any model work: a bad path must not cost the whole search
