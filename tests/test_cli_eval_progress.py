@@ -77,3 +77,18 @@ def test_progress_json_events(tmp_path: Path, monkeypatch) -> None:
     events = [json.loads(line) for line in err.getvalue().splitlines() if line.startswith("{")]
     assert len(events) == 8 and all(e["type"] == "record" and "T" in e["time"] for e in events)
     assert events[-1]["done"] == events[-1]["total"] == 8 and events[-1]["eta_seconds"] == 0
+
+
+def test_a_redirected_eval_gets_lines_not_a_bar(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Standard error is a file or pipe here (not a terminal): the default bar becomes one line per record,
+    with no carriage return piling up in the log."""
+    from solver_fakes import FakeBackend
+
+    from mctsr_native import cli, cli_eval
+
+    monkeypatch.setattr(cli_eval, "backend_from_args", lambda args, *, seed=0: FakeBackend())
+    data = write_data(tmp_path)
+    assert cli.main(["eval", "--data", str(data), "--out", str(tmp_path / "o.jsonl"), "--rollouts", "0,1",
+                     "--limit", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and err.count(" searches, ETA ") == 4, err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import tomllib
 from pathlib import Path
 
@@ -159,5 +160,14 @@ def test_progress_vocabulary_is_shared() -> None:
         from mctsr_native.cli_progress import progress_mode
 
         assert progress_mode(parser.parse_args(argv)) == mode
-    assert progress_mode(parser.parse_args(["eval", "--data", "d", "--out", "o"])) == "bar"
+    eval_default = parser.parse_args(["eval", "--data", "d", "--out", "o"])
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert progress_mode(eval_default, Terminal()) == "bar"
+    assert progress_mode(eval_default, io.StringIO()) == "lines"  # redirected: no carriage returns in a log
+    assert progress_mode(parser.parse_args(["eval", "--data", "d", "--out", "o", "--progress", "bar"]),
+                         io.StringIO()) == "bar"  # asked for: given
     assert progress_mode(parser.parse_args(["solve", "x"])) == "lines"

@@ -126,3 +126,55 @@ def test_real_solve_reports_its_cut_answer_and_provenance(tmp_path: Path) -> Non
     assert prov["llama_cpp_python"] and prov["mctsr_native"]
     assert prov["config"]["solve"]["answer_max_tokens"] == 8 and prov["config"]["engine"] == {"n_ctx": 1024}
     assert prov["started"] <= prov["finished"] and "T" in prov["started"]
+
+
+def test_sigterm_prints_the_best_answer_so_far_and_exits_143(monkeypatch, tmp_path, capsys) -> None:
+    """`kill PID` during a search does what Ctrl-C does: the search stops at a safe point and its summary is
+    printed (and written); the exit status says SIGTERM (128 + 15)."""
+    import os
+    import signal
+
+    calls = [0]
+
+    class Killed(FakeBackend):
+        def generate(self, requests):
+            calls[0] += 1
+            if calls[0] == 6:  # in the middle of the search: after the first answer and its rewards
+                os.kill(os.getpid(), signal.SIGTERM)
+            return super().generate(requests)
+
+    backend = Killed()
+    monkeypatch.setattr(cli_solve, "backend_from_args", lambda args, *, seed=0: backend)
+    before = signal.getsignal(signal.SIGTERM)
+    out_json = tmp_path / "r.json"
+    assert cli.main(["solve", "What is 2 + 3?", "--rollouts", "20", "-q", "--json", str(out_json)]) == 143
+    out = capsys.readouterr().out
+    assert out.startswith("answer: ") and "stopped: cancelled" in out
+    assert json.loads(out_json.read_text())["stats"]["stop_reason"] == "cancelled"
+    assert signal.getsignal(signal.SIGTERM) == before  # the command's handler is gone after it
+
+
+def test_sigterm_during_an_eval_keeps_the_records_and_exits_143(monkeypatch, tmp_path, capsys) -> None:
+    import os
+    import signal
+
+    from test_eval import write_data
+
+    from mctsr_native import cli_eval
+
+    calls = [0]
+
+    class Killed(FakeBackend):
+        def generate(self, requests):
+            calls[0] += 1
+            if calls[0] == 12:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return super().generate(requests)
+
+    monkeypatch.setattr(cli_eval, "backend_from_args", lambda args, *, seed=0: Killed())
+    out = tmp_path / "o.jsonl"
+    assert cli.main(["eval", "--data", str(write_data(tmp_path)), "--out", str(out), "--rollouts", "0,2",
+                     "-q"]) == 143
+    err = capsys.readouterr().err
+    assert "mctsr: terminated (SIGTERM)" in err and "re-run to resume" in err
+    assert len(out.read_text().splitlines()) >= 3  # the header and the first problem's records, finished before

@@ -12,11 +12,13 @@ and the closest flag or choice ("did you mean --rollouts?", difflib), then where
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
 import re
+import signal
 import sys
-from typing import NoReturn
+from typing import Any, Iterator, NoReturn
 
 SUBCOMMANDS = ("cli_solve", "cli_eval", "cli_info", "cli_view", "cli_serve")
 
@@ -120,6 +122,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill PID`, a job scheduler, `docker stop`), handled as Ctrl-C is: a search stops at a safe
+    point and its best answer so far is printed (an eval keeps its records); the exit status is then 143."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[list[bool]]:
+    """While the command runs in the main thread, SIGTERM raises `Terminated`; yields [whether one came]."""
+    came = [False]
+
+    def terminate(signum: int, frame: Any) -> None:
+        came[0] = True
+        raise Terminated()
+
+    try:
+        old = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread (an embedding): SIGTERM keeps its handler
+        yield came
+        return
+    try:
+        yield came
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def main(argv: list[str] | None = None) -> int:
     from .errors import MctsrError
 
@@ -128,18 +155,20 @@ def main(argv: list[str] | None = None) -> int:
     if extra:  # name the subcommand's usage, not the top-level one
         sub = parser._mctsr_subparsers.choices.get(getattr(args, "command", None), parser)  # type: ignore[attr-defined]
         sub.error(f"unrecognized arguments: {' '.join(extra)}")
-    try:
-        return int(args.func(args) or 0)
-    except MctsrError as e:
-        print(f"mctsr: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # the file system or a device said no: name the path, no traceback
-        where = f" {e.filename}" if getattr(e, "filename", None) else ""
-        print(f"mctsr: error:{where} {e.strerror or e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("mctsr: interrupted", file=sys.stderr)
-        return 130
+    with _sigterm_as_interrupt() as terminated:
+        try:
+            rc = int(args.func(args) or 0)
+            return 143 if terminated[0] else rc  # a search stopped by SIGTERM printed its best answer so far
+        except MctsrError as e:
+            print(f"mctsr: error: {e}", file=sys.stderr)
+            return 2
+        except OSError as e:  # the file system or a device said no: name the path, no traceback
+            where = f" {e.filename}" if getattr(e, "filename", None) else ""
+            print(f"mctsr: error:{where} {e.strerror or e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("mctsr: terminated (SIGTERM)" if terminated[0] else "mctsr: interrupted", file=sys.stderr)
+            return 143 if terminated[0] else 130
 
 
 if __name__ == "__main__":

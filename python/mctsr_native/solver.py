@@ -91,19 +91,23 @@ class _NodeText:
 
 @contextlib.contextmanager
 def _defer_interrupt():
-    """Hold Ctrl-C until the block ends, so a tree update is never left half done."""
+    """Hold Ctrl-C (and SIGTERM, where Python handles it: `mctsr` does) until the block ends, so a tree update
+    is never left half done."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    caught: list[Any] = []
-    old = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(frame))
+    caught: list[tuple[int, Any]] = []
+    held = [signal.SIGINT] + ([signal.SIGTERM] if callable(signal.getsignal(signal.SIGTERM)) else [])
+    old = {s: signal.signal(s, lambda signum, frame: caught.append((signum, frame))) for s in held}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, old)
+        for s, handler in old.items():
+            signal.signal(s, handler)
         if caught:
-            if callable(old):
-                old(signal.SIGINT, caught[0])
+            signum, frame = caught[0]
+            if callable(old[signum]):
+                old[signum](signum, frame)
             else:
                 raise KeyboardInterrupt
 
