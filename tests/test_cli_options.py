@@ -139,7 +139,7 @@ def test_version_examples_and_subcommand_usage(capsys) -> None:
     with pytest.raises(SystemExit) as e:
         cli.main(["--version"])
     assert e.value.code == 0 and __version__ in capsys.readouterr().out
-    for command in ("solve", "eval", "report", "info", "view"):
+    for command in ("solve", "eval", "report", "info", "view", "serve"):
         with pytest.raises(SystemExit):
             cli.main([command, "--help"])
         out = capsys.readouterr().out

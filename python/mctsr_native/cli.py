@@ -32,6 +32,8 @@ EXAMPLES = {
                "mctsr report a.jsonl b.jsonl --format csv > table.csv"],
     "info": ["mctsr info", "mctsr info --json > info.json"],
     "view": ["mctsr view result.json", "mctsr view run.jsonl --id gsm8k-12 --rollouts 4 -o tree.html"],
+    "serve": ["mctsr serve --port 8080", "mctsr serve -m model.gguf -ngl 99 -c 8192 --api-key KEY --host 0.0.0.0",
+              "mctsr serve --config my.toml --progress json   # one JSON object per request on stderr"],
 }
 
 
