@@ -28,6 +28,8 @@ class PyTree:
         self.bank: dict[int, float] = {}  # uct_refresh = "stale": the UCT selection ranks by
         self.roots: list[int] = []
         self.n_rollouts = 0
+        self.selections: dict[int, int] = {}
+        self.explored: dict[int, int] = {}
 
     # --- the rules ------------------------------------------------------------------------------------------
     def suppress(self, r: float) -> float:
@@ -65,9 +67,19 @@ class PyTree:
             return float(sum(len(self.rewards[r]) for r in self.roots))
         return 0.0
 
+    def transformed_q(self, node: int) -> float:
+        q = self.q_back[node]
+        if self.cfg.q_transform == "scaled":
+            return (q + 100.0) / 200.0
+        if self.cfg.q_transform == "min_max":
+            scored = [self.q_back[n] for n in self.q_own]
+            lo, hi = min(scored), max(scored)
+            return (q - lo) / (hi - lo) if hi > lo else 0.5
+        return q
+
     def live_uct(self, node: int) -> float:
         explore = math.sqrt(math.log(self.parent_visits(node) + 1.0) / (len(self.rewards[node]) + self.cfg.epsilon))
-        return self.q_back[node] + self.exploration_c() * explore
+        return self.transformed_q(node) + self.exploration_c() * explore
 
     def uct(self, node: int) -> float | None:
         if node not in self.q_own:
@@ -77,6 +89,8 @@ class PyTree:
     def is_fully_expanded(self, node: int) -> bool:
         if len(self.children[node]) < self.cfg.max_children or node not in self.q_own:
             return False
+        if self.kind[node] == "dummy" and self.cfg.dummy_rule == "capped":
+            return True
         own = self.q_own[node]
         values = [self.child_value(c) for c in self.children[node] if c in self.q_own]
         if self.cfg.expanded_rule == "paper":
@@ -155,27 +169,30 @@ class PyTree:
         self.record_rewards(node, rewards)
         self.backpropagate(node)
 
-    def _ranked(self, nodes: list[int]) -> list[int]:
+    def _ranked(self, nodes: list[int], by_q_alone: bool = False) -> list[int]:
         scored = [n for n in nodes if n in self.q_own]
+        if by_q_alone:
+            return sorted(scored, key=lambda n: (-self.q_back[n], n))
         return sorted(scored, key=lambda n: (-self.uct(n), n))  # type: ignore[operator]
 
-    def select(self) -> int | None:
+    def select(self, by_q_alone: bool = False) -> int | None:
+        """The next node to refine; `by_q_alone`: the same rule with c = 0 (ranking by Q' alone)."""
         if self.cfg.selection == "greedy":
             best, best_uct = None, -math.inf
             for node in self.parent:
                 if self.is_candidate(node):
-                    value = self.uct(node)
+                    value = self.q_back[node] if by_q_alone else self.uct(node)
                     if best is None or value > best_uct:  # type: ignore[operator]
                         best, best_uct = node, value
             return best
-        stack = list(reversed(self._ranked(self.roots)))
+        stack = list(reversed(self._ranked(self.roots, by_q_alone)))
         while stack:
             node = stack.pop()
             if not self.is_fully_expanded(node):
                 if self.is_candidate(node):
                     return node
                 continue
-            stack.extend(reversed(self._ranked(self.children[node])))
+            stack.extend(reversed(self._ranked(self.children[node], by_q_alone)))
         return None
 
     def select_batch(self, k: int) -> list[int]:
@@ -184,6 +201,10 @@ class PyTree:
             node = self.select()
             if node is None:
                 break
+            greedy = self.select(by_q_alone=True)
+            self.selections[node] = self.selections.get(node, 0) + 1
+            if greedy is not None and greedy != node and self.q_back[greedy] != self.q_back[node]:
+                self.explored[node] = self.explored.get(node, 0) + 1
             self.pending.add(node)
             chosen.append(node)
         return chosen

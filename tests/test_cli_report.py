@@ -57,7 +57,7 @@ def test_plot_has_a_title_two_accuracy_panels_and_distinct_lines(tmp_path: Path,
     title = fig._suptitle.get_text()
     assert "math500.jsonl" in title and "n = 4 problems" in title and "SmolLM2" in title
     ax_acc, ax_tradeoff = fig.axes[0], fig.axes[1]
-    assert ax_tradeoff.get_xlabel().startswith("mean model tokens")
+    assert ax_tradeoff.get_xlabel().startswith("mean generated tokens")
     lines = [c.lines[0] for c in ax_acc.containers]  # the data line of each error-bar plot
     colours = {str(line.get_color()) for line in lines}
     assert len(lines) == 6 and len(colours) == 6  # 2 datasets x 3 metrics, each its own colour

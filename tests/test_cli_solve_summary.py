@@ -12,7 +12,7 @@ import pytest
 from solver_fakes import FakeBackend
 
 from mctsr_native import cli, cli_solve
-from mctsr_native.result import SolveResult
+from mctsr_native.record import SolveResult
 
 
 def _result(*, selector: str, vote_node: int | None, chosen: int, finish: str = "stop",

@@ -215,7 +215,7 @@ def test_backend_failure_stops_the_run_and_keeps_records(tmp_path: Path) -> None
 
     with pytest.raises(BackendError):
         run_eval(config(tmp_path, data), solve_fn=solve, progress=False, log=lambda m: None)
-    assert read_run(tmp_path / "run.jsonl").keys() == {("p0", 0), ("p0", 2), ("p1", 0), ("p1", 2)}
+    assert read_run(tmp_path / "run.jsonl").keys() == {(p, r, "mctsr") for p in ("p0", "p1") for r in (0, 2)}
     summary = run_eval(config(tmp_path, data), solve_fn=FakeSolve(), progress=False, log=lambda m: None)
     assert summary.written == 4
 

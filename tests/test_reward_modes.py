@@ -32,14 +32,19 @@ def test_probability_mode_reads_one_verdict_per_answer() -> None:
     backend = FakeBackend(verdict_p=p_of)
     result = solve(PROBLEM, backend=backend, rollouts=3, reward_mode="probability", reward_samples=3)
     kinds = [r.kind for call in backend.calls for r in call]
-    assert "reward" not in kinds and kinds.count("verdict") == len(result.nodes)  # one per node, no reselect
+    # one forward pass per distinct answer text: a re-selected node, or a rewrite that repeats an answer word
+    # for word, gets the value it already has (the verdict is deterministic) without a model call
+    assert "reward" not in kinds and kinds.count("verdict") == len({n["text"] for n in result.nodes})
     for call in backend.calls:
         for r in call:
             if r.kind == "verdict":
                 assert r.params.max_tokens == 1 and r.n == 1 and r.params.logprobs_of
     for node in result.nodes:
         want = 200 * (0.9 if "is: 18" in node["text"] else 0.2) - 100
-        assert node["rewards_raw"] == [pytest.approx(want)]
+        assert node["rewards_raw"] == [pytest.approx(want)] * node["visits"]
+    # a node selected for refinement is visited again: N(a) grows, Q stays (UCT's exploration needs N)
+    selected = [n for n in result.nodes if n["selections"]]
+    assert selected and all(n["visits"] == 1 + n["selections"] for n in selected if n["kind"] == "answer")
 
 
 def test_probability_mode_without_logprobs_says_what_to_do() -> None:
@@ -152,8 +157,8 @@ def test_engine_reports_verdict_token_probabilities() -> None:
         assert plain[0].completions[0].candidate_logprobs == ()
         r = solve(PROBLEM, backend=backend, rollouts=1, reward_mode="probability", answer_max_tokens=32,
                   critique_max_tokens=16, refine_max_tokens=32)
-        for node in r.nodes:
-            assert len(node["rewards_raw"]) == 1 and -100 <= node["rewards_raw"][0] <= 100
+        for node in r.nodes:  # one value per answer, recorded again on each re-selection
+            assert len(set(node["rewards_raw"])) == 1 and -100 <= node["rewards_raw"][0] <= 100
             assert node["reward_replies"][0].startswith("[P(correct)]")
 
 

@@ -86,10 +86,10 @@ def test_bad_requests_name_the_field(body: dict[str, Any], param: str | None) ->
 
 def test_a_progress_chunk_without_an_answer_yet_never_says_none() -> None:
     from mctsr_native.serve_protocol import progress_chunk
-    from mctsr_native.solver import Rollout
+    from mctsr_native.solver import StepReport
 
-    rec = Rollout(step=0, selected=(), children=(1, 0), rollouts=0, best_node=None, best_answer=None, best_q=None,
-                  seconds=0.1)
+    rec = StepReport(step=0, selected=(), children=(1, 0), rollouts=0, best_node=None, best_answer=None, best_q=None,
+                     seconds=0.1)
     line = progress_chunk("id", 0, "mctsr-1", rec, 1)["choices"][0]["delta"]["reasoning_content"]
     assert "best answer (none extracted yet)" in line and "None" not in line
 

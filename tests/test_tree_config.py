@@ -30,6 +30,8 @@ DEFAULTS = {
     "init": "dummy_root",
     "uct_refresh": "live",
     "max_depth": 0,
+    "q_transform": "raw",
+    "dummy_rule": "capped",
 }
 
 
@@ -52,6 +54,7 @@ def test_reference_preset() -> None:
     assert ref.root_parent_visits == "zero"
     assert ref.init == "two_roots"
     assert ref.uct_refresh == "stale"
+    assert ref.dummy_rule == "as_answer"
     assert TreeConfig.reference(max_children=5).max_children == 5
     assert TreeConfig.reference(max_children=5).uct_refresh == "stale"
 

@@ -44,6 +44,8 @@ configs = st.builds(
     init=st.sampled_from(["two_roots", "dummy_root"]),
     uct_refresh=st.sampled_from(["live", "stale"]),
     max_depth=st.sampled_from([0, 0, 1, 2, 3]),
+    q_transform=st.sampled_from(["raw", "scaled", "min_max"]),
+    dummy_rule=st.sampled_from(["capped", "as_answer"]),
 )
 
 node_pick = st.integers(0, 10_000)
@@ -73,10 +75,12 @@ def observe(tree: Any) -> dict[str, Any]:
             pending = node in tree.pending
             visits = len(tree.rewards[node])
             suppressed = tree.rewards[node]
+            selections, explored = tree.selections.get(node, 0), tree.explored.get(node, 0)
         else:
             own, back, fully = tree.own_q(node), tree.q(node), tree.is_fully_expanded(node)
             pending, visits, suppressed = tree.is_pending(node), tree.visits(node), tree.rewards(node)
-        values.append((own, back, tree.uct(node), fully, pending, visits, suppressed))
+            selections, explored = tree.selections(node), tree.explored(node)
+        values.append((own, back, tree.uct(node), fully, pending, visits, suppressed, selections, explored))
     return {
         "n": n,
         "values": values,

@@ -13,7 +13,7 @@ from tree_example import build
 
 NODE_KEYS = {
     "id", "parent", "kind", "depth", "children", "rewards_raw", "rewards", "visits", "q_own", "q", "uct",
-    "fully_expanded", "pending",
+    "fully_expanded", "pending", "selections", "explored",
 }
 
 

@@ -8,7 +8,9 @@ the same, in the same order, for every seed.
   leaves and parents of leaves only.
 - The paper preset against a port of the paper's algorithm (arXiv 2406.07394 §3): a dummy root with the first
   answer as its child, Q' = ½(Q + max child Q') over the whole tree, every UCT current, argmax over all
-  nodes that are not fully expanded (≥ 3 children AND a child's Q exceeds the node's).
+  nodes that are not fully expanded (≥ 3 children AND a child's Q exceeds the node's). Algorithm 1 is silent
+  on the dummy; the preset caps it (fully expanded at 3 children, `dummy_rule="capped"`, this project's
+  choice), the literal algorithm is `dummy_rule="as_answer"`: both are checked against the port.
 
 The ports are test code only, written from the algorithms' descriptions: the product never runs them.
 """
@@ -97,8 +99,9 @@ class ReferenceLoop:
 class PaperLoop:
     """The paper's search restated from its formulas, everything recomputed from scratch at each selection."""
 
-    def __init__(self, max_depth: int = 0) -> None:
+    def __init__(self, max_depth: int = 0, dummy_capped: bool = False) -> None:
         self.max_depth = max_depth
+        self.dummy_capped = dummy_capped  # node 0, the dummy root, is fully expanded at 3 children
         self.father: list[int | None] = []
         self.rewards: list[list[float]] = []
         self.children: list[list[int]] = []
@@ -126,6 +129,8 @@ class PaperLoop:
 
     def fully_expanded(self, node: int) -> bool:
         q = self.q_backed(node)
+        if node == 0 and self.dummy_capped:
+            return len(self.children[node]) >= 3
         return len(self.children[node]) >= 3 and any(self.q_backed(c) > q for c in self.children[node])
 
     def uct(self, node: int) -> float:
@@ -191,7 +196,7 @@ def paper_order(
     selected one (k, r and the rewards drawn from the seed)."""
     rng = random.Random(seed)
     k, r = rng.randint(1, 3), rng.randint(0, 1)
-    port, tree = PaperLoop(config.max_depth), Tree(config)
+    port, tree = PaperLoop(config.max_depth, config.dummy_rule == "capped"), Tree(config)
     answer, dummy = tree.initialize()
     port_dummy = port.add(None)
     port_answer = port.add(port_dummy)
@@ -252,10 +257,12 @@ def test_the_reference_compares_with_greater_or_equal() -> None:
 @pytest.mark.parametrize("draw", [draw_reward, coarse_reward])
 @pytest.mark.parametrize("iterations", [8, 16])
 @pytest.mark.parametrize("max_depth", [0, 3])
+@pytest.mark.parametrize("dummy_rule", ["capped", "as_answer"])
 def test_paper_preset_selects_what_the_paper_algorithm_selects(
-    iterations: int, max_depth: int, draw: Callable[[random.Random], float]
+    iterations: int, max_depth: int, draw: Callable[[random.Random], float], dummy_rule: str
 ) -> None:
+    config = TreeConfig.paper(max_depth=max_depth, dummy_rule=dummy_rule)
     for seed in SEEDS:
-        ported, native = paper_order(seed, iterations, TreeConfig.paper(max_depth=max_depth), draw)
+        ported, native = paper_order(seed, iterations, config, draw)
         assert native == ported, f"seed {seed}"
 

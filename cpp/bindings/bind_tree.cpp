@@ -55,6 +55,8 @@ py::dict arrays(PyTree& self) {
   auto uct = array_of<double>(n);
   auto fully_expanded = array_of<bool>(n);
   auto pending = array_of<bool>(n);
+  auto selections = array_of<std::int64_t>(n);
+  auto explored = array_of<std::int64_t>(n);
   auto children_offsets = array_of<std::int64_t>(n + 1);
   auto reward_offsets = array_of<std::int64_t>(n + 1);
   std::vector<std::int64_t> children;
@@ -73,6 +75,8 @@ py::dict arrays(PyTree& self) {
     uct.mutable_at(i) = t.uct(node);
     fully_expanded.mutable_at(i) = t.is_fully_expanded(node);
     pending.mutable_at(i) = t.is_pending(node);
+    selections.mutable_at(i) = t.selections(node);
+    explored.mutable_at(i) = t.explored(node);
     for (NodeId child : t.children(node)) children.push_back(child);
     const auto& r = t.rewards_raw(node);
     const auto& s = t.rewards(node);
@@ -91,6 +95,8 @@ py::dict arrays(PyTree& self) {
   out["uct"] = uct;
   out["fully_expanded"] = fully_expanded;
   out["pending"] = pending;
+  out["selections"] = selections;
+  out["explored"] = explored;
   out["children_offsets"] = children_offsets;
   out["children"] = py::array_t<std::int64_t>(static_cast<py::ssize_t>(children.size()), children.data());
   out["reward_offsets"] = reward_offsets;
@@ -209,6 +215,10 @@ void init_tree(py::module_& m) {
            py::arg("node"))
       .def("is_candidate", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.is_candidate(node); },
            py::arg("node"))
+      .def("selections", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.selections(node); },
+           py::arg("node"), "Times select_batch returned the node.")
+      .def("explored", [](PyTree& self, NodeArg node) { Lock lock(self.mutex); return self.tree.explored(node); },
+           py::arg("node"), "Of its selections, those where c = 0 would have picked a node of another Q'.")
       .def("exploration_c", [](PyTree& self) { Lock lock(self.mutex); return self.tree.exploration_c(); },
            "c now, under the config's schedule.")
       .def("rollouts", [](PyTree& self) { Lock lock(self.mutex); return self.tree.rollouts(); },
@@ -216,8 +226,8 @@ void init_tree(py::module_& m) {
       .def("roots", [](PyTree& self) { Lock lock(self.mutex); return self.tree.roots(); }, "Root ids.")
       .def("__len__", [](PyTree& self) { Lock lock(self.mutex); return self.tree.size(); })
       .def("arrays", &arrays,
-           "The tree as numpy arrays (parent -1 for roots, kind 0 answer / 1 dummy, NaN values while unscored; "
-           "children and rewards in CSR form with *_offsets).")
+           "The tree as numpy arrays (parent -1 for roots, kind 0 answer / 1 dummy, NaN values while unscored, "
+           "selections and explored counts; children and rewards in CSR form with *_offsets).")
       .def_property_readonly("core_config", [](PyTree& self) { return self.tree.config(); },
                              "The C++ config the tree runs with.");
 }

@@ -3,6 +3,7 @@
 #include <new>
 #include <string>
 
+#include "mctsr/config_fields.h"
 #include "mctsr/errors.h"
 #include "mctsr/mctsr.h"
 #include "mctsr/tree.h"
@@ -48,37 +49,22 @@ mctsr_status guarded(Body&& body) noexcept {
     if ((pointer) == nullptr) return fail(MCTSR_ERROR_INVALID_ARGUMENT, #pointer " must not be NULL"); \
   } while (0)
 
+// The conversions, generated from the field table (mctsr/config_fields.h).
+#define MCTSR_TO_CONFIG_VALUE(name, doc) c.name = p.name;
+#define MCTSR_TO_CONFIG_BOOL(name, doc) c.name = p.name != 0;
+#define MCTSR_TO_CONFIG_ENUM(name, Type, doc) c.name = static_cast<mctsr::Type>(p.name);
 mctsr::Config to_config(const mctsr_tree_params& p) {
   mctsr::Config c;
-  c.max_children = p.max_children;
-  c.exploration_c = p.exploration_c;
-  c.epsilon = p.epsilon;
-  c.c_schedule = static_cast<mctsr::CSchedule>(p.c_schedule);
-  c.c_final = p.c_final;
-  c.rollout_budget = p.rollout_budget;
-  c.suppress_threshold = p.suppress_threshold;
-  c.suppression = static_cast<mctsr::Suppression>(p.suppression);
-  c.suppress_penalty = p.suppress_penalty;
-  c.suppress_replacement = p.suppress_replacement;
-  c.q_rule = static_cast<mctsr::QRule>(p.q_rule);
-  c.backprop = static_cast<mctsr::Backprop>(p.backprop);
-  c.expanded_rule = static_cast<mctsr::ExpandedRule>(p.expanded_rule);
-  c.selection = static_cast<mctsr::Selection>(p.selection);
-  c.root_parent_visits = static_cast<mctsr::RootParentVisits>(p.root_parent_visits);
-  c.init = static_cast<mctsr::InitLayout>(p.init);
-  c.suppress_inclusive = p.suppress_inclusive != 0;
-  c.uct_refresh = static_cast<mctsr::UctRefresh>(p.uct_refresh);
-  c.max_depth = p.max_depth;
+  MCTSR_CONFIG_FIELDS(MCTSR_TO_CONFIG_VALUE, MCTSR_TO_CONFIG_VALUE, MCTSR_TO_CONFIG_BOOL, MCTSR_TO_CONFIG_ENUM)
   return c;
 }
 
 // Enum fields arrive as int32; reject values the C++ enums (8-bit) cannot hold before casting.
+#define MCTSR_SKIP_FIELD(name, doc)
+#define MCTSR_CHECK_ENUM(name, Type, doc) \
+  if (p.name < 0 || p.name > 255) return false;
 bool enums_in_range(const mctsr_tree_params& p) {
-  const int32_t fields[] = {p.c_schedule, p.suppression, p.q_rule, p.backprop,
-                            p.expanded_rule, p.selection, p.root_parent_visits, p.init, p.uct_refresh};
-  for (int32_t f : fields) {
-    if (f < 0 || f > 255) return false;
-  }
+  MCTSR_CONFIG_FIELDS(MCTSR_SKIP_FIELD, MCTSR_SKIP_FIELD, MCTSR_SKIP_FIELD, MCTSR_CHECK_ENUM)
   return true;
 }
 
@@ -86,28 +72,14 @@ bool enums_in_range(const mctsr_tree_params& p) {
 
 extern "C" {
 
+#define MCTSR_FROM_CONFIG_VALUE(name, doc) p.name = d.name;
+#define MCTSR_FROM_CONFIG_BOOL(name, doc) p.name = d.name ? 1 : 0;
+#define MCTSR_FROM_CONFIG_ENUM(name, Type, doc) p.name = static_cast<int32_t>(d.name);
 mctsr_tree_params mctsr_tree_default_params(void) {
   const mctsr::Config d;
   mctsr_tree_params p;
-  p.max_children = d.max_children;
-  p.exploration_c = d.exploration_c;
-  p.epsilon = d.epsilon;
-  p.c_schedule = static_cast<int32_t>(d.c_schedule);
-  p.c_final = d.c_final;
-  p.rollout_budget = d.rollout_budget;
-  p.suppress_threshold = d.suppress_threshold;
-  p.suppression = static_cast<int32_t>(d.suppression);
-  p.suppress_penalty = d.suppress_penalty;
-  p.suppress_replacement = d.suppress_replacement;
-  p.q_rule = static_cast<int32_t>(d.q_rule);
-  p.backprop = static_cast<int32_t>(d.backprop);
-  p.expanded_rule = static_cast<int32_t>(d.expanded_rule);
-  p.selection = static_cast<int32_t>(d.selection);
-  p.root_parent_visits = static_cast<int32_t>(d.root_parent_visits);
-  p.init = static_cast<int32_t>(d.init);
-  p.suppress_inclusive = d.suppress_inclusive ? 1 : 0;
-  p.uct_refresh = static_cast<int32_t>(d.uct_refresh);
-  p.max_depth = d.max_depth;
+  MCTSR_CONFIG_FIELDS(MCTSR_FROM_CONFIG_VALUE, MCTSR_FROM_CONFIG_VALUE, MCTSR_FROM_CONFIG_BOOL,
+                      MCTSR_FROM_CONFIG_ENUM)
   return p;
 }
 

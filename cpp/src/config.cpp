@@ -51,6 +51,9 @@ constexpr Name<RootParentVisits> kRootParentVisits[] = {{RootParentVisits::kVirt
 constexpr Name<InitLayout> kInitLayouts[] = {{InitLayout::kTwoRoots, "two_roots"},
                                              {InitLayout::kDummyRoot, "dummy_root"}};
 constexpr Name<UctRefresh> kUctRefreshes[] = {{UctRefresh::kLive, "live"}, {UctRefresh::kStale, "stale"}};
+constexpr Name<QTransform> kQTransforms[] = {
+    {QTransform::kRaw, "raw"}, {QTransform::kScaled, "scaled"}, {QTransform::kMinMax, "min_max"}};
+constexpr Name<DummyRule> kDummyRules[] = {{DummyRule::kAsAnswer, "as_answer"}, {DummyRule::kCapped, "capped"}};
 
 template <typename Enum, std::size_t N>
 const char* name_of(const Name<Enum> (&table)[N], Enum value) {
@@ -93,6 +96,8 @@ void Config::validate() const {
   require_known("root_parent_visits", root_parent_visits, RootParentVisits::kZero);
   require_known("init", init, InitLayout::kDummyRoot);
   require_known("uct_refresh", uct_refresh, UctRefresh::kStale);
+  require_known("q_transform", q_transform, QTransform::kMinMax);
+  require_known("dummy_rule", dummy_rule, DummyRule::kCapped);
   if (max_depth < 0) reject("max_depth", max_depth, "an integer >= 0 (0 = unlimited)");
 }
 
@@ -107,6 +112,7 @@ Config reference_config() {
   config.root_parent_visits = RootParentVisits::kZero;
   config.init = InitLayout::kTwoRoots;
   config.uct_refresh = UctRefresh::kStale;
+  config.dummy_rule = DummyRule::kAsAnswer;
   return config;
 }
 
@@ -119,6 +125,8 @@ const char* to_string(CSchedule v) { return name_of(kCSchedules, v); }
 const char* to_string(RootParentVisits v) { return name_of(kRootParentVisits, v); }
 const char* to_string(InitLayout v) { return name_of(kInitLayouts, v); }
 const char* to_string(UctRefresh v) { return name_of(kUctRefreshes, v); }
+const char* to_string(QTransform v) { return name_of(kQTransforms, v); }
+const char* to_string(DummyRule v) { return name_of(kDummyRules, v); }
 
 QRule parse_q_rule(const std::string& s) { return parse(kQRules, "q_rule", s); }
 Suppression parse_suppression(const std::string& s) { return parse(kSuppressions, "suppression", s); }
@@ -131,5 +139,7 @@ RootParentVisits parse_root_parent_visits(const std::string& s) {
 }
 InitLayout parse_init(const std::string& s) { return parse(kInitLayouts, "init", s); }
 UctRefresh parse_uct_refresh(const std::string& s) { return parse(kUctRefreshes, "uct_refresh", s); }
+QTransform parse_q_transform(const std::string& s) { return parse(kQTransforms, "q_transform", s); }
+DummyRule parse_dummy_rule(const std::string& s) { return parse(kDummyRules, "dummy_rule", s); }
 
 }  // namespace mctsr

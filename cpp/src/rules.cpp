@@ -39,6 +39,18 @@ double exploration_term(double parent_visits, double visits, double epsilon) {
   return std::sqrt(std::log(parent_visits + 1.0) / (visits + epsilon));
 }
 
+double transformed_q(QTransform transform, double q, double lo, double hi) {
+  switch (transform) {
+    case QTransform::kRaw:
+      break;
+    case QTransform::kScaled:
+      return (q + 100.0) / 200.0;
+    case QTransform::kMinMax:
+      return hi > lo ? (q - lo) / (hi - lo) : 0.5;
+  }
+  return q;
+}
+
 double uct(double q, double c, double parent_visits, double visits, double epsilon) {
   return q + c * exploration_term(parent_visits, visits, epsilon);
 }

@@ -69,7 +69,10 @@ NodeId Tree::add_node(NodeId parent, NodeKind kind) {
   q_.push_back(kNaN);
   pending_.push_back(0);
   banked_uct_.push_back(kNaN);
+  selections_.push_back(0);
+  explored_.push_back(0);
   index_.resize(size());
+  q_index_.resize(size());
   if (parent == kNoParent) {
     roots_.push_back(id);
     return id;
@@ -183,6 +186,8 @@ void Tree::record_and_backpropagate(NodeId node, const double* rewards, std::siz
 
 void Tree::recompute_q(NodeId node) {
   if (visits_[node] == 0.0) return;
+  bounds_dirty_ = true;
+  q_changed_ = true;
   bool has_scored_child = false;
   double best_child = 0.0;
   for (NodeId child = first_child_[node]; child != kNoNode; child = next_sibling_[child]) {
@@ -263,6 +268,16 @@ double Tree::own_q(NodeId node) const {
 double Tree::q(NodeId node) const {
   check_node(node);
   return q_[node];
+}
+
+std::int64_t Tree::selections(NodeId node) const {
+  check_node(node);
+  return selections_[node];
+}
+
+std::int64_t Tree::explored(NodeId node) const {
+  check_node(node);
+  return explored_[node];
 }
 
 bool Tree::is_pending(NodeId node) const {

@@ -16,6 +16,7 @@ double Tree::parent_visits(NodeId node) const {
 
 bool Tree::expanded(NodeId node) const {
   if (num_children_[node] < config_.max_children || visits_[node] == 0.0) return false;
+  if (kind_[node] == NodeKind::kDummy && config_.dummy_rule == DummyRule::kCapped) return true;
   const bool or_equal = config_.expanded_rule == ExpandedRule::kReference;
   for (NodeId child = first_child_[node]; child != kNoNode; child = next_sibling_[child]) {
     if (visits_[child] == 0.0) continue;
@@ -30,8 +31,28 @@ bool Tree::candidate(NodeId node) const {
          !expanded(node);
 }
 
+void Tree::q_bounds(double& lo, double& hi) const {
+  if (bounds_dirty_) {
+    lo_ = hi_ = 0.0;
+    bool any = false;
+    for (NodeId node = 0; node < size(); ++node) {
+      if (visits_[node] == 0.0) continue;
+      if (!any || q_[node] < lo_) lo_ = q_[node];
+      if (!any || q_[node] > hi_) hi_ = q_[node];
+      any = true;
+    }
+    bounds_dirty_ = false;
+  }
+  lo = lo_;
+  hi = hi_;
+}
+
 double Tree::uct_unchecked(NodeId node) const {
-  return mctsr::uct(q_[node], exploration_c(), parent_visits(node), visits_[node], config_.epsilon);
+  double lo = 0.0;
+  double hi = 0.0;
+  if (config_.q_transform == QTransform::kMinMax) q_bounds(lo, hi);
+  const double q = transformed_q(config_.q_transform, q_[node], lo, hi);
+  return mctsr::uct(q, exploration_c(), parent_visits(node), visits_[node], config_.epsilon);
 }
 
 double Tree::selection_key(NodeId node) const {
@@ -66,25 +87,35 @@ void Tree::refresh(NodeId node) {
   if (config_.selection != Selection::kGreedy) return;
   if (candidate(node)) {
     index_.set(node, selection_key(node));
+    q_index_.set(node, q_[node]);
   } else {
     index_.clear(node);
+    q_index_.clear(node);
   }
 }
 
-void Tree::refresh_index_if_c_changed() {
+void Tree::refresh_index_if_changed() {
   if (config_.uct_refresh == UctRefresh::kStale) return;  // banked values keep the c they were banked with
+  // Under min_max every key depends on the tree's Q' bounds, which any Q' can move (and a back-propagation can
+  // move and restore them while it refreshes one node at a time): rebuild after any change of Q'.
+  const bool bounds_moved = config_.q_transform == QTransform::kMinMax && q_changed_;
   const double c = exploration_c();
-  if (c == index_c_) return;
+  if (c == index_c_ && !bounds_moved) return;
   index_c_ = c;
+  q_changed_ = false;
   for (NodeId node = 0; node < size(); ++node) refresh(node);
 }
 
 NodeId Tree::select_greedy() {
-  refresh_index_if_c_changed();
+  refresh_index_if_changed();
   return index_.best();
 }
 
-NodeId Tree::select_descent() const {
+NodeId Tree::exploitation_choice() {
+  return config_.selection == Selection::kGreedy ? q_index_.best() : select_descent(true);
+}
+
+NodeId Tree::select_descent(bool by_q_alone) const {
   // Depth-first from the roots, best UCT first: the first node that is not fully expanded ends the descent
   // (if it is pending, the next-best branch is tried). Unscored nodes are never entered.
   std::vector<NodeId> stack;
@@ -96,7 +127,7 @@ NodeId Tree::select_descent() const {
     }
     std::vector<std::pair<double, NodeId>> ranked;
     ranked.reserve(level.size());
-    for (NodeId node : level) ranked.emplace_back(selection_key(node), node);
+    for (NodeId node : level) ranked.emplace_back(by_q_alone ? q_[node] : selection_key(node), node);
     std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
       return a.first != b.first ? a.first < b.first : a.second > b.second;
     });
@@ -119,7 +150,7 @@ NodeId Tree::select_descent() const {
 }
 
 NodeId Tree::select() {
-  return config_.selection == Selection::kGreedy ? select_greedy() : select_descent();
+  return config_.selection == Selection::kGreedy ? select_greedy() : select_descent(false);
 }
 
 std::vector<NodeId> Tree::select_batch(std::int64_t k) {
@@ -128,6 +159,9 @@ std::vector<NodeId> Tree::select_batch(std::int64_t k) {
   while (static_cast<std::int64_t>(chosen.size()) < k) {
     const NodeId node = select();
     if (node == kNoNode) break;
+    const NodeId greedy = exploitation_choice();
+    ++selections_[node];
+    if (greedy != kNoNode && greedy != node && q_[greedy] != q_[node]) ++explored_[node];
     pending_[node] = 1;
     refresh(node);
     chosen.push_back(node);

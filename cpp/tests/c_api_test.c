@@ -28,6 +28,7 @@ int main(void) {
   EXPECT(params.max_children == 3 && params.exploration_c == 1.4);
   EXPECT(params.init == MCTSR_INIT_DUMMY_ROOT && params.uct_refresh == MCTSR_UCT_LIVE);
   EXPECT(params.max_depth == 0 && params.suppress_inclusive == 0);
+  EXPECT(params.q_transform == MCTSR_Q_TRANSFORM_RAW && params.dummy_rule == MCTSR_DUMMY_CAPPED);
   params.init = MCTSR_INIT_TWO_ROOTS; /* the example below has the answer and the dummy as roots */
   EXPECT(mctsr_tree_create(&params, &tree) == MCTSR_OK);
   EXPECT(mctsr_tree_initialize(tree, &answer, &dummy) == MCTSR_OK);

@@ -35,6 +35,31 @@ TEST_CASE("C ABI: the new rule fields reach the tree") {
   mctsr_tree_free(tree);
 }
 
+TEST_CASE("C ABI: q_transform and dummy_rule reach the tree, unknown values are refused") {
+  mctsr_tree_params params = mctsr_tree_default_params();
+  CHECK(params.q_transform == MCTSR_Q_TRANSFORM_RAW);
+  CHECK(params.dummy_rule == MCTSR_DUMMY_CAPPED);
+  params.q_transform = MCTSR_Q_TRANSFORM_SCALED;
+  mctsr_tree* tree = nullptr;
+  REQUIRE(mctsr_tree_create(&params, &tree) == MCTSR_OK);
+  mctsr_node answer = MCTSR_NO_NODE, dummy = MCTSR_NO_NODE;
+  REQUIRE(mctsr_tree_initialize(tree, &answer, &dummy) == MCTSR_OK);
+  const double rewards[] = {60};
+  REQUIRE(mctsr_tree_record_rewards(tree, dummy, rewards, 1) == MCTSR_OK);
+  double uct = 0;
+  REQUIRE(mctsr_tree_uct(tree, dummy, &uct) == MCTSR_OK);
+  CHECK(uct == doctest::Approx(0.8 + 1.4 * std::sqrt(std::log(2.0) / 1.00001)));  // (60 + 100) / 200 + c·term
+  mctsr_tree_free(tree);
+  for (int32_t bad : {3, -1, 300}) {
+    mctsr_tree_params p = mctsr_tree_default_params();
+    p.q_transform = bad;
+    CHECK(mctsr_tree_create(&p, &tree) == MCTSR_ERROR_INVALID_CONFIG);
+    p = mctsr_tree_default_params();
+    p.dummy_rule = bad;
+    CHECK(mctsr_tree_create(&p, &tree) == MCTSR_ERROR_INVALID_CONFIG);
+  }
+}
+
 TEST_CASE("C ABI: each error kind becomes its status code and message, the tree stays as it was") {
   mctsr_tree* tree = nullptr;
   mctsr_tree_params params = mctsr_tree_default_params();

@@ -239,3 +239,129 @@ TEST_CASE("the greedy index agrees with a brute-force argmax on random trees") {
     }
   }
 }
+
+namespace {
+
+// A dummy root (Q = -50) with two answers: A, visited 10 times with Q' = 60, and B, visited once with Q' = 55.
+// N(dummy) = 2, so the exploration term is sqrt(ln 3 / 10) = 0.331 for A and sqrt(ln 3 / 1) = 1.048 for B.
+struct Siblings {
+  NodeId dummy, a, b;
+};
+
+Siblings build_siblings(Tree& tree) {
+  Siblings s{};
+  s.dummy = tree.add_root(NodeKind::kDummy);
+  s.a = tree.add_child(s.dummy);
+  s.b = tree.add_child(s.dummy);
+  const std::vector<double> dummy = {-50, -50};
+  tree.record_rewards(s.dummy, dummy);
+  tree.record_and_backpropagate(s.a, std::vector<double>(10, 60.0).data(), 10);
+  tree.record_and_backpropagate(s.b, std::vector<double>{55}.data(), 1);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("q_transform: an under-visited sibling wins once Q is on the exploration term's scale") {
+  Config raw;
+  raw.q_transform = QTransform::kRaw;
+  Tree raw_tree(raw);
+  const Siblings r = build_siblings(raw_tree);
+  // raw: 60 + 1.4·0.331 = 60.46 against 55 + 1.4·1.048 = 56.47: c is worth about a point, A wins.
+  CHECK(raw_tree.select() == r.a);
+
+  Config scaled;
+  scaled.q_transform = QTransform::kScaled;
+  Tree scaled_tree(scaled);
+  const Siblings s = build_siblings(scaled_tree);
+  // scaled: 0.8 + 0.464 = 1.264 against 0.775 + 1.467 = 2.242: B wins.
+  CHECK(scaled_tree.uct(s.a) == doctest::Approx(0.8 + 1.4 * std::sqrt(std::log(3.0) / 10.00001)));
+  CHECK(scaled_tree.select() == s.b);
+
+  Config minmax;
+  minmax.q_transform = QTransform::kMinMax;
+  Tree minmax_tree(minmax);
+  const Siblings m = build_siblings(minmax_tree);
+  // min_max over Q' {dummy: ½(-50 + 60) = 5, A: 60, B: 55}: A = 1, B = 50/55 = 0.909; B wins by exploration.
+  CHECK(minmax_tree.uct(m.b) == doctest::Approx(50.0 / 55.0 + 1.4 * std::sqrt(std::log(3.0) / 1.00001)));
+  CHECK(minmax_tree.select() == m.b);
+  // A new extreme moves the bounds, and with them every node's UCT.
+  const NodeId low = minmax_tree.add_child(m.a);
+  minmax_tree.record_and_backpropagate(low, std::vector<double>{-100}.data(), 1);
+  double lo = -100.0, hi = 55.0;  // Q'(A) = ½(60 - 100) = -20, Q'(dummy) = ½(-50 + 55) = 2.5
+  CHECK(minmax_tree.q(m.a) == doctest::Approx(-20.0));
+  CHECK(minmax_tree.uct(m.b) == doctest::Approx((55.0 - lo) / (hi - lo) + 1.4 * std::sqrt(std::log(3.0) / 1.00001)));
+}
+
+TEST_CASE("q_transform min_max: with every Q' equal, T(Q') is ½ and exploration alone ranks") {
+  Config config;
+  config.q_transform = QTransform::kMinMax;
+  Tree tree(config);
+  const NodeId root = tree.add_root(NodeKind::kAnswer);
+  tree.record_rewards(root, std::vector<double>{20});
+  CHECK(tree.uct(root) == doctest::Approx(0.5 + 1.4 * std::sqrt(std::log(2.0) / 1.00001)));
+}
+
+TEST_CASE("dummy_rule: capped stops the dummy at max_children children; as_answer can lock the search in") {
+  // "I don't know" scores 0 and every answer scores at most 0: under as_answer no child ever beats the dummy,
+  // so it is never fully expanded and, with the highest Q', takes every rollout (a depth-1 star).
+  for (DummyRule rule : {DummyRule::kCapped, DummyRule::kAsAnswer}) {
+    Config config;
+    config.dummy_rule = rule;
+    Tree tree(config);
+    const auto [answer, dummy] = tree.initialize();
+    tree.record_and_backpropagate(answer, std::vector<double>{-50, -50, -50}.data(), 3);
+    tree.record_and_backpropagate(dummy, std::vector<double>{0, 0, 0}.data(), 3);
+    int dummy_picks = 0;
+    for (int i = 0; i < 8; ++i) {
+      const NodeId node = tree.select();
+      REQUIRE(node != kNoNode);
+      dummy_picks += node == dummy;
+      const NodeId child = tree.add_child(node);
+      tree.record_and_backpropagate(child, std::vector<double>{-100, -50, 0}.data(), 3);
+    }
+    if (rule == DummyRule::kAsAnswer) {
+      CHECK(dummy_picks == 8);
+    } else {
+      CHECK(dummy_picks == 2);  // the first answer is its first child: two more, then it is fully expanded
+      CHECK(tree.is_fully_expanded(dummy));
+    }
+  }
+}
+
+TEST_CASE("selection diagnostics: a pick counts as explored only when c = 0 would pick another Q'") {
+  Config config;
+  config.q_transform = QTransform::kScaled;
+  Tree tree(config);
+  const Siblings s = build_siblings(tree);
+  // B by exploration, then (B pending) the dummy: Q'(dummy) = 5 scales to 0.525, plus 1.4·sqrt(ln 3 / 2)
+  // = 1.037 under the virtual root, beats A's 1.264; c = 0 would have taken A both times.
+  const auto picked = tree.select_batch(2);
+  REQUIRE(picked == std::vector<NodeId>{s.b, s.dummy});
+  CHECK(tree.selections(s.b) == 1);
+  CHECK(tree.explored(s.b) == 1);
+  CHECK(tree.selections(s.dummy) == 1);
+  CHECK(tree.explored(s.dummy) == 1);
+  CHECK(tree.selections(s.a) == 0);
+  CHECK(tree.select() == s.a);  // select() alone counts nothing
+  CHECK(tree.selections(s.a) == 0);
+
+  Config greedy = config;
+  greedy.exploration_c = 0.0;
+  Tree exploit(greedy);
+  const Siblings e = build_siblings(exploit);
+  REQUIRE(exploit.select_batch(1) == std::vector<NodeId>{e.a});
+  CHECK(exploit.explored(e.a) == 0);
+
+  // Equal Q': the tie goes to the smaller id at c = 0, to the less visited node with exploration; not counted.
+  Tree tie(config);
+  const NodeId root = tie.add_root(NodeKind::kDummy);
+  const NodeId x = tie.add_child(root);
+  const NodeId y = tie.add_child(root);
+  tie.record_rewards(root, std::vector<double>{-90});
+  tie.record_and_backpropagate(x, std::vector<double>(5, 10.0).data(), 5);
+  tie.record_and_backpropagate(y, std::vector<double>{10}.data(), 1);
+  REQUIRE(tie.select_batch(1) == std::vector<NodeId>{y});
+  CHECK(tie.selections(y) == 1);
+  CHECK(tie.explored(y) == 0);
+}

@@ -39,6 +39,17 @@ def parse_rollouts(text: str) -> tuple[int, ...]:
     return values
 
 
+def parse_baselines(text: str) -> tuple[str, ...]:
+    """`--baseline sc,best-of-n`: the names, checked before any model work (a usage error names the choices)."""
+    from .baselines import check_baselines
+    from .errors import InvalidConfigError
+
+    try:
+        return check_baselines([t for t in text.split(",") if t.strip()])
+    except InvalidConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `eval` and `report` on the `mctsr` command."""
     p = sub.add_parser("eval", help="evaluate the solver on a JSONL benchmark (resumable)",
@@ -60,6 +71,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "in-process engine [1]")
     p.add_argument("--trees", type=Path, default=None, metavar="DIR",
                    help="write each search tree to DIR/<id>-r<rollouts>.json instead of inline in the record")
+    p.add_argument("--baseline", type=parse_baselines, default=(), metavar="sc,best-of-n",
+                   help="also run these baselines on every problem, paired with the search: sc (self-"
+                        "consistency: independent answers, majority vote) and best-of-n (the same answers, the "
+                        "highest reward of the search's reward mode), each drawn to the generated tokens the "
+                        "search spent at each budget [none]")
+    p.add_argument("--baseline-samples", type=_positive, default=None, metavar="N",
+                   help="give the baselines N answers each instead of the search's tokens")
     add_progress_options(p, default="bar", old_quiet="--no-progress")
     add_model_options(p)
     # The solver's own flags; rollouts and seed are per record here, and both selectors are always scored.
@@ -86,6 +104,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--rewards", action="store_true",
                    help="also print whether the rewards carry information: AUROC of own Q and of each reward "
                         "sample against node correctness, samples equal to a number of the answer, their spread")
+    r.add_argument("--search", action="store_true",
+                   help="also print what the search did with its rollouts: selections exploration changed, tree "
+                        "depth and branching, dummy picks, fresh answers, rewrites that keep the parent's answer, "
+                        "right->wrong and wrong->right flips")
+    r.add_argument("--compare", action="store_true",
+                   help="also print paired comparisons of the rows (the search and its baselines, and several "
+                        "runs) on their common problems: the difference ± its standard error and McNemar's exact "
+                        "p-value, and each budget against the run's first answer")
     r.set_defaults(func=cmd_report)
 
 
@@ -120,6 +146,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         data=args.data, out=args.out, rollouts=tuple(args.rollouts), limit=args.limit, seed=args.seed,
         model=model, solve=solve_identity(solve_config), backend_options=backend_options(args),
         concurrency=args.concurrency, trees_dir=args.trees, schedule=args.schedule,
+        baselines=tuple(args.baseline), baseline_samples=args.baseline_samples,
     )
     summary = run_eval(config, open_backend_fn=lambda: backend_from_args(args, seed=args.seed),
                        solve_kwargs={"config": solve_config}, progress=progress_mode(args))
@@ -145,6 +172,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         from .reward_diagnostics import format_rewards
 
         print("\n" + format_rewards(args.runs), flush=True)
+    if args.search:
+        from .search_diagnostics import format_search
+
+        print("\n" + format_search(args.runs), flush=True)
+    if args.compare:
+        from .compare import compare_rows, format_comparisons, outcomes_of
+
+        def label_of(r: dict[str, Any]) -> str:
+            method = str(r.get("method") or "mctsr").replace("_", "-")
+            group = r.get("_group") or ""
+            return f"{group} {method}".strip() if group else method
+
+        print("\n" + format_comparisons(compare_rows(outcomes_of(records, label_of))), flush=True)
     if args.json is not None:
         atomic_write_text(args.json, table_json(table))
     if args.plot is not None:

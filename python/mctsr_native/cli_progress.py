@@ -64,7 +64,7 @@ class Progress:
         if self.mode == "none":
             return
         if self.mode == "json":
-            from .result import json_safe
+            from .record import json_safe
 
             record = {"type": type_, "time": iso_now(), **json_safe(fields)}
             out.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")

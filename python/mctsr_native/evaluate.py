@@ -43,7 +43,7 @@ from . import __version__
 from .answers import answer_key, equivalent, extract_answer
 from .data import Problem, dataset_name, load_problems
 from .generation.client import BackendShare
-from .result import json_safe
+from .record import json_safe
 from .runfile import FORMAT, RunFile, atomic_write_text, check_writable
 from .wording import plural
 
@@ -67,6 +67,8 @@ class EvalConfig:
     concurrency: int = 1  # problems in flight at once (HTTP backends only)
     trees_dir: Path | None = None  # write each tree to a JSON file here instead of inline in the record
     schedule: str = "anytime"  # (identity) "anytime": one search per problem; "separate": one per budget
+    baselines: tuple[str, ...] = ()  # "sc", "best_of_n": independent answers at the search's tokens (baselines.py)
+    baseline_samples: int | None = None  # a stated number of baseline answers instead of the search's tokens
 
     def validate(self) -> None:
         from .errors import InvalidConfigError
@@ -81,6 +83,12 @@ class EvalConfig:
             raise InvalidConfigError(f"limit must be >= 1, got {self.limit}")
         if self.concurrency < 1:
             raise InvalidConfigError(f"concurrency must be >= 1, got {self.concurrency}")
+        from .baselines import check_baselines
+
+        object.__setattr__(self, "baselines", check_baselines(self.baselines))
+        if self.baseline_samples is not None and not (
+                isinstance(self.baseline_samples, int) and 1 <= self.baseline_samples <= 4096):
+            raise InvalidConfigError(f"baseline samples must be an integer in [1, 4096], got {self.baseline_samples!r}")
         if self.schedule not in ("anytime", "separate"):
             raise InvalidConfigError(f"schedule must be 'anytime' or 'separate', got {self.schedule!r}")
         if Path(self.out).resolve() == Path(self.data).resolve():
@@ -196,6 +204,8 @@ def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
         "tree_storage": "files" if config.trees_dir else "inline",  # output, not identity: a resume may change it
         "backend_options": json_safe(dict(config.backend_options)),
         "model": config.model if config.model is None or "://" in str(config.model) else str(config.model),
+        "baselines": list(config.baselines),
+        "baseline_samples": config.baseline_samples,
     }
     from .cli_info import _version
 
@@ -214,6 +224,16 @@ def _answer_of(node: Mapping[str, Any]) -> str | None:
     return extract_answer(text) if isinstance(text, str) else None
 
 
+def _score_answers(answers: Sequence[str | None], gold: str) -> dict[str, Any]:
+    """pass@k of a list of answers (any one right), their count and how many distinct ones they hold."""
+    distinct: dict[str, str] = {}
+    for a in answers:
+        if a is not None:
+            distinct.setdefault(answer_key(a), a)
+    return {"pass_at_tree": any(equivalent(a, gold) for a in distinct.values()), "answer_nodes": len(answers),
+            "distinct_answers": len(distinct)}
+
+
 def score_result(result: Mapping[str, Any], gold: str) -> dict[str, Any]:
     """Correctness of a solve result against ground truth: vote, max-Q and any answer node (pass@tree)."""
     selectors = result.get("selectors") or {}
@@ -222,18 +242,30 @@ def score_result(result: Mapping[str, Any], gold: str) -> dict[str, Any]:
     if vote is None and not selectors:
         vote = result.get("answer")
     node_answers = [_answer_of(n) for n in result.get("nodes") or [] if n.get("kind") != "dummy"]
-    distinct: dict[str, str] = {}
-    for a in node_answers:
-        if a is not None:
-            distinct.setdefault(answer_key(a), a)
     return {
         "answer": vote,
         "answer_max_q": max_q,
         "correct": equivalent(vote, gold),
         "correct_max_q": equivalent(max_q, gold),
-        "pass_at_tree": any(equivalent(a, gold) for a in distinct.values()),
-        "answer_nodes": len(node_answers),
-        "distinct_answers": len(distinct),
+        **_score_answers(node_answers, gold),
+    }
+
+
+def _baseline_record(problem: Problem, method: str, rollouts: int, seed: int, result: Mapping[str, Any],
+                     usage: Mapping[str, Any], seconds: float) -> dict[str, Any]:
+    """A baseline's record at one budget: its answer scored like the search's vote, pass@k over the answers it
+    used, the tokens it spent against the search's (`tokens_target`), and the work of the problem's whole
+    baseline draw (`stream`)."""
+    return {
+        "type": "result", "id": problem.id, "dataset": problem.dataset, "level": problem.level,
+        "subject": problem.subject, "method": method, "rollouts": rollouts, "seed": seed, "gold": problem.answer,
+        "answer": result["answer"], "answer_max_q": None, "correct": equivalent(result["answer"], problem.answer),
+        "correct_max_q": None, **_score_answers(result["answers"], problem.answer),
+        "tokens_generated": result["tokens_generated"], "tokens_target": result["tokens_target"],
+        "samples": result["samples"], "stream": dict(usage),
+        "stop_reason": "samples" if result["tokens_target"] is None else "tokens",
+        # the draw's time in proportion to the tokens this budget used (its answers share one stream)
+        "seconds": seconds * result["tokens_generated"] / max(int(usage.get("generated_tokens") or 0), 1),
     }
 
 
@@ -264,14 +296,17 @@ def _record(problem: Problem, rollouts: int, seed: int, result: Mapping[str, Any
     }
 
 
-def _error_record(problem: Problem, rollouts: int, seed: int, error: Exception, seconds: float) -> dict[str, Any]:
+def _error_record(problem: Problem, rollouts: int, seed: int, error: Exception | str, seconds: float,
+                  method: str = "mctsr") -> dict[str, Any]:
+    what = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     return {
         "type": "result", "id": problem.id, "dataset": problem.dataset, "level": problem.level,
-        "subject": problem.subject, "rollouts": rollouts, "seed": seed, "gold": problem.answer,
+        "subject": problem.subject, **({"method": method} if method != "mctsr" else {}),
+        "rollouts": rollouts, "seed": seed, "gold": problem.answer,
         "answer": None, "answer_max_q": None, "correct": False, "correct_max_q": False, "pass_at_tree": False,
         "answer_nodes": 0, "distinct_answers": 0, "tokens_evaluated": 0, "tokens_reused": 0,
         "tokens_generated": 0, "model_calls": 0, "rollouts_done": 0, "stop_reason": "error",
-        "model_seconds": 0.0, "seconds": seconds, "error": f"{type(error).__name__}: {error}",
+        "model_seconds": 0.0, "seconds": seconds, "error": what,
     }
 
 
@@ -379,6 +414,15 @@ class _Progress:
                 id=record["id"], rollouts=record["rollouts"], correct=bool(record.get("correct")),
                 done=self.done, total=self.total, eta_seconds=eta, tokens_per_second=rate)
 
+    def note(self, message: str) -> None:
+        """A line beside the bar (baselines done for a problem, ...)."""
+        if self.mode == "bar":
+            from tqdm.auto import tqdm
+
+            tqdm.write(f"mctsr eval: {message}", file=sys.stderr)
+        else:
+            self.events.event("note", message)
+
     def close(self) -> None:
         self.bar.close()
 
@@ -429,8 +473,9 @@ def run_eval(
     header = build_header(config, len(problems))
     with RunFile(config.out, header, log=say, defaults=identity_defaults()) as run:
         done = run.keys()
-        planned = [(p, r) for p in problems for r in sorted(config.rollouts)]
-        pending = [(p, r) for p, r in planned if (p.id, r) not in done]
+        methods = ("mctsr", *config.baselines)
+        planned = [(p, r, m) for p in problems for r in sorted(config.rollouts) for m in methods]
+        pending = [(p, r, m) for p, r, m in planned if (p.id, r, m) not in done]
         summary = EvalSummary(path=Path(config.out), planned=len(planned), already_done=len(planned) - len(pending),
                               written=0, errors=0, repaired_bytes=run.repaired_bytes, seconds=0.0)
         if summary.already_done:
@@ -455,9 +500,11 @@ def run_eval(
         # in-process engine through one SharedBackend that merges their calls into one batch. Each search
         # counts its own work from its own results, so sharing never mixes their records.
         share = BackendShare(backend)
-        bar = _Progress([r for _, r in pending], run.records, progress, len(problems), sorted(config.rollouts))
+        searches = [(p, r) for p, r, m in pending if m == "mctsr"]
+        bar = _Progress([r for _, r in searches], [r for r in run.records if r.get("method", "mctsr") == "mctsr"],
+                        progress, len(problems), sorted(config.rollouts))
         units: list[tuple[Problem, tuple[int, ...]]] = []  # (problem, budgets) solved by one unit of work
-        for p, r in pending:
+        for p, r in searches:
             if schedule == "anytime" and units and units[-1][0] is p:
                 units[-1] = (p, units[-1][1] + (r,))
             else:
@@ -497,19 +544,62 @@ def run_eval(
             else:
                 assert result is not None
                 if (result.get("stats") or {}).get("stop_reason") == "cancelled":
-                    raise KeyboardInterrupt  # a search cut short by Ctrl-C is not a result: leave it undone
+                    raise KeyboardInterrupt  # a search cut short is not a result: leave it undone
                 record = _record(problem, rollouts, seed, result, seconds,
                                  _tree_ref(config, problem, rollouts, result))
             run.append(json_safe(record))
             summary.written += 1
             bar.update(record)
 
+        # Phase 2, once every search of a problem is recorded: its baselines, drawn to the tokens each budget
+        # of the search spent (baselines.py). They read the search's records only, so they can be added to a
+        # finished run.
+        wanted = {}  # problem id -> {method: [budgets]}
+        for p, r, m in pending:
+            if m != "mctsr":
+                wanted.setdefault(p.id, {}).setdefault(m, []).append(r)
+        by_id = {p.id: p for p in problems}
+        base_units = [(by_id[pid], tuple(sorted(todo.items()))) for pid, todo in wanted.items()]
+
+        def baselines_one(problem: Problem, todo: tuple[tuple[str, list[int]], ...]) -> list[dict[str, Any]]:
+            from .baselines import Baselines
+
+            seed = problem_seed(config.seed, problem.id)
+            t0 = time.perf_counter()
+            search = {int(r["rollouts"]): r for r in run.records
+                      if r["id"] == problem.id and r.get("method", "mctsr") == "mctsr"}
+            budgets = sorted({b for _, bs in todo for b in bs})
+            failed = [b for b in budgets if b not in search or search[b].get("stop_reason") == "error"]
+            if failed:
+                why = f"no search record to match at rollouts {failed}: its search failed or is missing"
+                return [_error_record(problem, b, seed, why, 0.0, method=m) for m, bs in todo for b in bs]
+            targets = {b: int(search[b].get("tokens_generated") or 0) for b in budgets}
+            with share.lease() as client:
+                draws = Baselines(problem.problem, _baseline_config(kwargs), client, seed=seed)
+                results = draws.results([m for m, _ in todo], targets, samples=config.baseline_samples)
+            usage = draws.usage()
+            seconds = time.perf_counter() - t0
+            want = {(m, b) for m, bs in todo for b in bs}
+            return [_baseline_record(problem, m, b, seed, res, usage, seconds) for m, b, res in results
+                    if (m, b) in want]
+
+        def finish_baselines(problem: Problem, todo: Any, records: list[dict[str, Any]]) -> None:
+            for record in records:
+                run.append(json_safe(record))
+                summary.written += 1
+                summary.errors += "error" in record
+            bar.note(f"{problem.id}: baselines " + ", ".join(
+                f"{r['method']}@{r['rollouts']} {'right' if r.get('correct') else 'wrong'}" for r in records))
+
         try:
             if workers == 1:
                 for problem, budgets in units:
                     finish(problem, budgets, solve_one(problem, budgets))
+                for problem, todo in base_units:
+                    finish_baselines(problem, todo, baselines_one(problem, todo))
             else:
                 _run_pool(units, workers, solve_one, finish)
+                _run_pool(base_units, workers, baselines_one, finish_baselines)
         except BaseException:  # a late failure: the records written so far are safe; say so before the error
             say(f"stopped: {plural(summary.written, 'record')} written to {config.out} by this run "
                 f"({summary.already_done + summary.written} of {summary.planned} done); re-run to resume")
@@ -520,6 +610,15 @@ def run_eval(
                 backend.close()
         summary.seconds = time.perf_counter() - started
         return summary
+
+
+def _baseline_config(solve_kwargs: Mapping[str, Any]) -> Any:
+    """The search configuration the baselines draw with (its prompts, temperature, caps and reward)."""
+    from .solve_config import SolveConfig
+
+    base = solve_kwargs.get("config") or SolveConfig()
+    overrides = {k: v for k, v in solve_kwargs.items() if k != "config"}
+    return dataclasses.replace(base, **overrides) if overrides else base
 
 
 def _run_pool(pending: Sequence[tuple[Problem, Any]], workers: int, solve_one: Callable, finish: Callable) -> None:

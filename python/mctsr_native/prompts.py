@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 from .generation.base import Backend, Message
 
@@ -189,8 +189,11 @@ def fit_prompt(
     critique: str = "",
     answer_kind: AnswerKind = "number",
     max_rounds: int = 12,
+    floor_tokens: Callable[[tuple, Sequence[Message]], int] | None = None,
 ) -> FittedPrompt:
-    """Build the prompt of one call so that it fits the context with room for `max_tokens` (module doc)."""
+    """Build the prompt of one call so that it fits the context with room for `max_tokens` (module doc).
+    `floor_tokens(key, messages)`, when given, remembers the tokens of a prompt's fixed part for the whole
+    search (`ModelClient.floor_tokens`); without it they are counted each time a prompt must be shortened."""
     from .errors import ContextOverflowError
 
     budget = backend.context_size - max_tokens
@@ -210,8 +213,7 @@ def fit_prompt(
         return FittedPrompt(messages, n)
 
     bare = prompts.build(call, problem, answer_kind=answer_kind)
-    remembered = getattr(backend, "floor_tokens", None)  # a ModelClient remembers it for the whole search
-    floor = remembered((call, problem, answer_kind), bare) if remembered else backend.count_tokens(bare)
+    floor = floor_tokens((call, problem, answer_kind), bare) if floor_tokens else backend.count_tokens(bare)
     if floor + 16 > budget:  # 16: room for the omission marks
         raise ContextOverflowError(
             f"the {call} prompt needs {floor} tokens without any answer text, plus max_tokens={max_tokens}, "

@@ -142,7 +142,8 @@ def build_table(records: Iterable[dict[str, Any]], *, by: By = "both") -> Table:
     columns: set[int] = set()
     for r in records:
         rollouts = int(r["rollouts"])
-        key = (r.get("_config", 0), r.get("dataset"), r["id"], rollouts)
+        method = str(r.get("method") or "mctsr")
+        key = (r.get("_config", 0), r.get("dataset"), r["id"], rollouts, method)
         if key in seen:
             duplicates += 1
             continue
@@ -151,6 +152,8 @@ def build_table(records: Iterable[dict[str, Any]], *, by: By = "both") -> Table:
         dataset = str(r.get("dataset") or "?")
         group = r.get("_group") or ""
         base = f"{dataset} [{group}]" if group else dataset
+        if method != "mctsr":  # a baseline at the search's tokens: its own rows, beside the search's
+            base = f"{base} · {method.replace('_', '-')}"
         targets: list[tuple[str, str, Literal["dataset", "level", "subject"]]] = [(base, "", "dataset")]
         if by in ("level", "both") and r.get("level") is not None:
             targets.append((base, f"level {r['level']}", "level"))
@@ -334,9 +337,12 @@ def plot_runs(table: Table, path: str | Path, title: str = "") -> None:
     for i, row in enumerate(rows):
         xs = sorted(row.cells)
         cells = [row.cells[x] for x in xs]
-        tokens = [c.mean("tokens") for c in cells]
+        tokens = [c.mean("tokens_generated") for c in cells]
         label = f"{row.label}: " if len(rows) > 1 else ""
+        baseline = " · sc" in row.label or " · best-of-n" in row.label  # one answer per budget: no max-Q, no tree
         for j, (metric, (ls, marker, name)) in enumerate(styles.items()):
+            if baseline and metric != "correct":
+                continue
             colour = colours[(3 * i + j) % len(colours)]
             ys = [100 * c.rate(metric) for c in cells]
             bounds = [wilson_interval(c.rate(metric), c.n) for c in cells]
@@ -355,7 +361,8 @@ def plot_runs(table: Table, path: str | Path, title: str = "") -> None:
     accuracy = "% of problems (95% Wilson interval)"
     for ax, name, xlabel, ylabel in (
             (ax_acc, "Accuracy against rollouts", "rollouts (0 = zero-shot CoT)", accuracy),
-            (ax_tradeoff, "Accuracy against cost", "mean model tokens per problem", accuracy),
+            (ax_tradeoff, "Accuracy against generated tokens (baselines at the search's tokens)",
+             "mean generated tokens per problem", accuracy),
             (ax_tok, "Tokens per problem", "rollouts (0 = zero-shot CoT)", "tokens (evaluated + generated)"),
             (ax_sec, "Seconds per problem", "rollouts (0 = zero-shot CoT)", "seconds")):
         ax.set_title(name)

@@ -130,6 +130,7 @@ class RewardOutcome:
     unparsed: int = 0  # samples whose reply had no score (each retried; counted once per reply)
     dropped: int = 0  # samples still unparseable after the retries
     fallback: bool = False  # True when no sample parsed and the fallback score was used
+    tokens: int = 0  # tokens generated for this job's replies, retries included
 
 
 GenerateFn = Callable[[Sequence[GenerationRequest]], list[GenerationResult]]
@@ -155,6 +156,7 @@ def sample_rewards(
             GenerationRequest(messages=jobs[i].messages, params=params, n=missing[i], kind="reward") for i in todo
         ]
         for i, result in zip(todo, generate(requests)):
+            outcomes[i].tokens += sum(c.generated_tokens for c in result.completions)
             for text in result.texts:
                 outcomes[i].replies.append(text)
                 score = parse_score(text)

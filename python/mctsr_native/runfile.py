@@ -59,6 +59,8 @@ _RECORD_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {  # name -> (types, 
     "model_seconds": ((int, float), True),
     "error": ((str,), True),
     "tree_path": ((str,), True),
+    "method": ((str,), False),
+    "tokens_target": (_INT, True),
 }
 
 
@@ -72,9 +74,14 @@ class RunContents:
     torn_bytes: int = 0  # size of an incomplete last line (0 when the file ends cleanly)
     good_size: int = 0  # bytes up to and including the last complete line
 
-    def keys(self) -> set[tuple[str, int]]:
-        """The (problem id, rollouts) pairs already done."""
-        return {(r["id"], int(r["rollouts"])) for r in self.records}
+    def keys(self) -> set[tuple[str, int, str]]:
+        """The (problem id, rollouts, method) triples already done (method "mctsr" or a baseline's name)."""
+        return record_keys(self.records)
+
+
+def record_keys(records: Any) -> set[tuple[str, int, str]]:
+    """(problem id, rollouts, method) of each record; records written before baselines existed are "mctsr"."""
+    return {(r["id"], int(r["rollouts"]), str(r.get("method") or "mctsr")) for r in records}
 
 
 def _check_record(obj: dict[str, Any], where: str) -> None:
@@ -336,8 +343,8 @@ class RunFile:
         self._write_line(record)
         self.records.append({k: v for k, v in record.items() if k != "tree"})
 
-    def keys(self) -> set[tuple[str, int]]:
-        return {(r["id"], int(r["rollouts"])) for r in self.records}
+    def keys(self) -> set[tuple[str, int, str]]:
+        return record_keys(self.records)
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -1,7 +1,9 @@
 """The final answer of a search: two selectors over the scored answer nodes (the dummy never wins).
 
-- `max_q` (the paper, arXiv 2406.07394 section 3.6): the answer node with the highest own Q: that is the C++
-  tree's own `Tree.best(by="own")` (earliest id on ties), which the solver reads; it is not restated here.
+- `max_q` (the paper, arXiv 2406.07394 section 3.6): the answer node with the highest own Q (earliest id on
+  ties) among those with an extractable final answer; only when none has one, the highest-Q answer node all
+  the same (the result says `without_answer`). A node whose text has no final answer cannot be the answer of
+  a search, however its reward came out (issue 21: the paper's rule chose such a node in 3 of 3 solves).
 - `vote` (ours, the default): group answer nodes by mathematical equivalence of their extracted final answers
   (`answers.group_answers`) and pick the group with the highest total support, where a node's support is
   `w(Q) = (Q + 100) / 200`, its own Q mapped linearly from [-100, 100] onto [0, 1]. The shift makes a
@@ -17,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-__all__ = ["NodeView", "Choice", "vote_weight", "select_vote"]
+__all__ = ["NodeView", "Choice", "vote_weight", "select_vote", "select_max_q"]
 
 
 @dataclass(frozen=True)
@@ -67,3 +69,13 @@ def select_vote(nodes: Sequence[NodeView]) -> Choice:
     ]
     support, _, _, rep, _ = groups[0]
     return Choice(rep.id, rep.answer, support, summary)
+
+
+def select_max_q(nodes: Sequence[NodeView]) -> Choice:
+    """The answer node with the highest own Q, preferring nodes with an extractable answer (module doc)."""
+    answers = [n for n in nodes if n.kind != "dummy"]
+    pool = [n for n in answers if n.answer is not None] or answers
+    if not pool:
+        return Choice(None, None, None)
+    best = max(pool, key=lambda n: (n.q_own, -n.id))
+    return Choice(best.id, best.answer, best.q_own)

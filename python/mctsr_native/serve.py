@@ -39,8 +39,9 @@ from .errors import BackendError, MctsrError
 from .serve_http import ModelSlot, RequestLog, format_request, install_error_handlers, note
 from .serve_protocol import (RequestError, SearchRequest, chunk, completion, error_body, finish_reason,
                              listed_models, parse_chat_request, progress_chunk, summary, usage)
+from .driver import drive
 from .solve_config import SolveConfig
-from .solver import Rollout, SolveResult, Solver
+from .solver import SolveResult, Solver, StepReport
 from .wording import plural
 
 __all__ = ["ServeOptions", "SearchPool", "create_app", "drive_search"]
@@ -74,23 +75,13 @@ class ServeOptions:
 
 
 def drive_search(problem: str, backend: Any, config: Any, cancel: threading.Event,
-                 progress: Callable[[Rollout], None]) -> SolveResult | None:
-    """Initialize, then step until a stop rule or `cancel` (seen between steps) says to stop. None when it
-    was cancelled before it started."""
+                 progress: Callable[[StepReport], None]) -> SolveResult | None:
+    """The search of one request through the driver: it stops at the next step once `cancel` is set (its
+    client went away). None when it was cancelled before it started."""
     solver = Solver(problem, backend, config)
     if cancel.is_set():
         return None
-    progress(solver.initialize())
-    while True:
-        if cancel.is_set():
-            solver.stops.cancelled = True
-        reason = solver.stop_reason()
-        if reason is not None:
-            return solver.result(reason)
-        rec = solver.step()
-        if rec is None:
-            return solver.result("exhausted")
-        progress(rec)
+    return drive(solver, cancel=cancel, on_step=progress)
 
 
 @dataclass
@@ -99,7 +90,7 @@ class _Search:
 
     request: SearchRequest
     cancel: threading.Event = field(default_factory=threading.Event)
-    events: asyncio.Queue = field(default_factory=asyncio.Queue)  # ("progress", Rollout) ... ("done"|"error", x)
+    events: asyncio.Queue = field(default_factory=asyncio.Queue)  # ("progress", StepReport) ... ("done"|"error", x)
     rid: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex}")
     created: int = field(default_factory=lambda: int(time.time()))
 

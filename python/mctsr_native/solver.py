@@ -25,34 +25,27 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
-from .generation.base import Backend, GenerationRequest, GenerationResult, SamplingParams, Usage
-from .generation.client import ModelClient
-from .prompts import AnswerKind, CallKind, fit_prompt
-from .result import SolveResult, json_safe, node_dict
-from .rewards import (
-    VERDICT_TOKENS,
-    RewardJob,
-    RewardOutcome,
-    reason_chars_for,
-    sample_rewards,
-    score_grammar,
-    verdict_probability,
-    verdict_reward,
-)
-from .selectors import Choice, NodeView, select_vote
+from .answers import extract_answer
+from .calls import SearchCalls
+from .driver import drive
+from .errors import InvalidConfigError, InvalidProblemError, SolverStateError
+from .evaluators import reward_evaluator
+from .generation.base import Backend, Usage
+from .prompts import AnswerKind
+from .record import SolveResult, search_record
+from .rewards import RewardOutcome
+from .selectors import Choice, NodeView, select_max_q, select_vote
 from .solve_config import SolveConfig
 from .stopping import StopRules
 from .tree import Tree
 
-__all__ = ["SolveConfig", "Solver", "SolveResult", "Rollout", "solve", "check_problem"]
+__all__ = ["SolveConfig", "Solver", "SolveResult", "StepReport", "solve", "check_problem"]
 
 
 def check_problem(problem: Any) -> str:
     """The problem text, stripped; raises InvalidProblemError for anything that is not a non-empty string."""
-    from .errors import InvalidProblemError
-
     if not isinstance(problem, str):
         raise InvalidProblemError(f"the problem must be a str (the text of a math problem), got "
                                   f"{type(problem).__name__} {problem!r:.60}")
@@ -62,8 +55,9 @@ def check_problem(problem: Any) -> str:
 
 
 @dataclass(frozen=True)
-class Rollout:
-    """What one step did (step 0 is the initialization), as passed to the progress callback."""
+class StepReport:
+    """What one step did (step 0 is the initialization; a step makes up to P rollouts), as passed to the
+    progress callback."""
 
     step: int  # 0 = initialization
     selected: tuple[int, ...]  # the parent of each child: the node refined, or the dummy for a fresh answer
@@ -113,141 +107,45 @@ def _defer_interrupt():
 
 
 class Solver:
-    """The step-level API: `initialize()`, then `step()` until `stop_reason()` says why to stop, then
-    `result()`. `run()` does exactly that. The lower-level pieces (`initial_answer`, `critique`, `refine`,
-    `score`, `generate`) are public so a user can drive their own loop against `solver.tree`."""
+    """The search core and the step-level API: `initialize()`, then `step()` until `stop_reason()` says why to
+    stop, then `result()`; `run()` does exactly that through the driver (driver.drive). It holds the tree and
+    the node texts; its requests are built by `calls` (calls.SearchCalls) and its rewards come from `rewards`
+    (an evaluators.RewardEvaluator of the configured mode)."""
 
     def __init__(self, problem: str, backend: Backend, config: SolveConfig | None = None) -> None:
-        from .answers import answer_kind
-        from .errors import InvalidConfigError
-
         self.problem = check_problem(problem)
         if config is not None and not isinstance(config, SolveConfig):
             raise InvalidConfigError(f"config must be a SolveConfig, got {type(config).__name__} {config!r:.60}")
         self.config = config if config is not None else SolveConfig()
         self.config.validate()
-        self.client = ModelClient(backend, seed=self.config.seed)
-        self.backend = backend
-        self.answer_kind: AnswerKind = (
-            answer_kind(self.problem) if self.config.answer_kind == "auto" else self.config.answer_kind
-        )
+        self.calls = SearchCalls(self.problem, self.config, backend)
+        self.client = self.calls.client
+        self.rewards = reward_evaluator(self.calls)
         self.tree = Tree(self.config.tree_config())
         self.texts: dict[int, _NodeText] = {}  # node id -> its texts; the numbers live in the tree
         self.steps = 0  # steps done, initialization included
-        self.counters = {"reward_unparsed": 0, "reward_dropped": 0, "reward_fallbacks": 0, "prompts_shortened": 0}
         self.stops = StopRules(self.config)
         # the work and time of the first answer alone, before any reward is drawn (anytime eval's budget 0)
         self.first_answer_usage: Usage | None = None
         self.first_answer_seconds: float | None = None
         self.dummy_node = -1  # the "I don't know" node, once initialize() has placed it
 
-    # ------------------------------------------------------------------------------------ model calls
+    @property
+    def answer_kind(self) -> AnswerKind:
+        return self.calls.answer_kind
 
-    def params(self, call: CallKind) -> SamplingParams:
-        """Sampling parameters of one call kind (the client seeds each request)."""
-        c = self.config
-        if call == "reward":
-            grammar = None
-            if c.use_grammar and self.client.supports_grammar:
-                grammar = score_grammar(reason_chars_for(c.reward_max_tokens))
-            return SamplingParams(max_tokens=c.reward_max_tokens, temperature=c.reward_temperature,
-                                  top_p=c.top_p, grammar=grammar)
-        if call == "verdict":  # one greedy token; the reward is read from the verdict tokens' probabilities
-            return SamplingParams(max_tokens=1, temperature=0.0, top_p=1.0, logprobs_of=VERDICT_TOKENS)
-        caps = {"answer": c.answer_max_tokens, "critique": c.critique_max_tokens, "refine": c.refine_max_tokens}
-        return SamplingParams(max_tokens=caps[call], temperature=c.temperature, top_p=c.top_p)
-
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        """One model call through the search's client (seeded, counted, failed sequences made empty)."""
-        return self.client.generate(requests)
-
-    def prompt(self, call: CallKind, answer: str = "", critique: str = "") -> GenerationRequest:
-        """The request of one call, shortened to fit the context if needed (prompts.fit_prompt)."""
-        params = self.params(call)
-        fitted = fit_prompt(self.client, self.config.prompts, call, self.problem, answer=answer,
-                            critique=critique, answer_kind=self.answer_kind, max_tokens=params.max_tokens)
-        if fitted.omitted:
-            self.counters["prompts_shortened"] += 1
-        return GenerationRequest(messages=fitted.messages, params=params, kind=call)
-
-    def _replies(self, requests: Sequence[GenerationRequest]) -> list[tuple[str, str]]:
-        """(text, finish reason) of the first completion of each request, in one call."""
-        return [(r.completions[0].text, r.completions[0].finish_reason) for r in self.generate(requests)]
-
-    def initial_answer(self) -> str:
-        """The zero-shot chain-of-thought answer."""
-        return self._replies([self.prompt("answer")])[0][0]
-
-    def critique(self, nodes: Sequence[int]) -> list[str]:
-        """A strict critique of each node's answer, in one batch."""
-        return [t for t, _ in self._replies([self.prompt("critique", self.texts[n].text) for n in nodes])]
-
-    def refine(self, nodes: Sequence[int], critiques: Sequence[str]) -> list[str]:
-        """A rewrite of each node's answer that follows its critique, in one batch."""
-        return [t for t, _ in self._replies(self._refine_prompts(nodes, critiques))]
-
-    def _refine_prompts(self, nodes: Sequence[int], critiques: Sequence[str]) -> list[GenerationRequest]:
-        return [self.prompt("refine", self.texts[n].text, c) for n, c in zip(nodes, critiques)]
-
-    def score(
-        self, answers: Sequence[str], samples: Sequence[int], fallback_ok: Sequence[bool]
-    ) -> list[RewardOutcome]:
-        """`samples[i]` reward samples of `answers[i]`, all in one call (plus bounded retries); `fallback_ok[i]`
-        False for an answer that already has rewards (a repeat sample needs no fallback). In the probability
-        reward mode each answer gets one reward from one forward pass instead (`verdicts`)."""
-        if self.config.reward_mode == "probability":
-            return self.verdicts(answers, fallback_ok)
-        jobs = [RewardJob(self.prompt("reward", text).messages, n, ok)
-                for text, n, ok in zip(answers, samples, fallback_ok)]
-        outcomes = sample_rewards(self.generate, jobs, self.params("reward"),
-                                  retries=self.config.reward_retries, fallback=self.config.fallback_reward)
-        for o in outcomes:
-            self.counters["reward_unparsed"] += o.unparsed
-            self.counters["reward_dropped"] += o.dropped
-            self.counters["reward_fallbacks"] += int(o.fallback)
-        return outcomes
-
-    def verdicts(self, answers: Sequence[str], fallback_ok: Sequence[bool]) -> list[RewardOutcome]:
-        """Probability reward mode: one reward per answer, 200 P(yes) - 100, read from the next-token
-        probabilities of the verdict tokens after "Is this answer correct?" (rewards.verdict_probability)."""
-        from .errors import BackendError
-
-        results = self.generate([self.prompt("verdict", text) for text in answers])
-        outcomes = []
-        for result, ok in zip(results, fallback_ok):
-            o = RewardOutcome()
-            c = result.completions[0]
-            if c.finish_reason != "error" and not c.candidate_logprobs:
-                raise BackendError(
-                    f"reward_mode='probability' needs token probabilities, and {self.backend.name} returned "
-                    "none: use the in-process engine, or a server that returns logprobs/top_logprobs "
-                    "(llama-server, vLLM, SGLang), or reward_mode='sampled'")
-            p = verdict_probability(c.candidate_logprobs) if c.candidate_logprobs else None
-            if p is None:
-                o.unparsed = o.dropped = 1
-                if ok:
-                    o.rewards.append(float(self.config.fallback_reward))
-                    o.fallback = True
-            else:
-                o.rewards.append(verdict_reward(p))
-            o.replies.append(f"[P(correct)] {p:.4f} (reply {c.text!r})" if p is not None else c.text)
-            self.counters["reward_unparsed"] += o.unparsed
-            self.counters["reward_dropped"] += o.dropped
-            self.counters["reward_fallbacks"] += int(o.fallback)
-            outcomes.append(o)
-        return outcomes
+    def cancel(self) -> None:
+        """Stop at the next check between steps (a step in flight completes)."""
+        self.stops.cancelled = True
 
     # ------------------------------------------------------------------------------------------ steps
 
-    def initialize(self) -> Rollout:
+    def initialize(self) -> StepReport:
         """The first answer and the dummy answer, both scored in one reward batch, placed per `tree.init`."""
-        from .answers import extract_answer
-        from .errors import SolverStateError
-
         if len(self.tree):
             raise SolverStateError("initialize() was already called")
         t = time.perf_counter()
-        text, finish = self._replies([self.prompt("answer")])[0]
+        first = self.calls.replies([self.calls.request("answer")])[0]
         self.first_answer_usage = self.client.usage.copy()
         self.first_answer_seconds = time.perf_counter() - self.stops.started
         dummy = self.config.prompts.dummy_answer
@@ -255,12 +153,13 @@ class Solver:
         if self.zero_shot_unscored:  # zero-shot CoT costs the answer alone, as the baseline it is
             outcomes = [RewardOutcome(), RewardOutcome()]
         else:
-            outcomes = self.score([text, dummy], [k, k], [True, True])
+            outcomes = self.rewards.score([first.text, dummy], [k, k], [True, True])
         with _defer_interrupt():
             answer_node, dummy_node = self.tree.initialize()
             self.dummy_node = dummy_node
-            self.texts[answer_node] = _NodeText("answer", text, None, extract_answer(text, self.answer_kind), 0,
-                                                outcomes[0].replies, finish)
+            self.texts[answer_node] = _NodeText("answer", first.text, None,
+                                                extract_answer(first.text, self.answer_kind), 0, outcomes[0].replies,
+                                                first.finish)
             self.texts[dummy_node] = _NodeText("dummy", dummy, None, None, 0, outcomes[1].replies)
             for node, o in ((answer_node, outcomes[0]), (dummy_node, outcomes[1])):
                 if o.rewards:
@@ -268,17 +167,14 @@ class Solver:
             for node in (answer_node, dummy_node):
                 self.tree.backpropagate(node)
         self.steps = 1
-        return self._record((), (answer_node, dummy_node), t)
+        return self._report((), (answer_node, dummy_node), t)
 
-    def step(self, width: int | None = None) -> Rollout | None:
+    def step(self, width: int | None = None) -> StepReport | None:
         """One step of width min(P, rollouts left) (or `width`, e.g. to stop exactly at an anytime budget):
         select, critique, refine, score, back-propagate. With `fresh_every` = n, every n-th rollout of the
         search draws a fresh answer from the answer prompt instead, as a new child of the dummy node (the
         rule depends on the rollout's number alone). Returns None when the step has nothing to do: no
         candidate can be selected and none of its rollouts is a fresh one."""
-        from .answers import extract_answer
-        from .errors import SolverStateError
-
         if not len(self.tree):
             raise SolverStateError("step() before initialize(): call initialize() first (or run())")
         width = max(1, min(width or self.config.parallel, self.config.parallel,
@@ -290,14 +186,17 @@ class Solver:
             return None
         for p in parents:
             self.texts[p].selected_uct = self.tree.uct(p)
+        calls = self.calls
         try:
-            critiques = self.critique(parents) if parents else []
-            refined = self._replies(self._refine_prompts(parents, critiques) + [self.prompt("answer")] * n_fresh)
-            # a deterministic verdict would only repeat itself: the probability mode draws no re-selection sample
-            r = self.config.reselect_samples if self.config.reward_mode == "sampled" else 0
-            texts = [text for text, _ in refined] + ([self.texts[p].text for p in parents] if r else [])
+            critiques = [r.text for r in calls.replies([calls.request("critique", self.texts[p].text)
+                                                        for p in parents])] if parents else []
+            refined = calls.replies([calls.request("refine", self.texts[p].text, c) for p, c in zip(parents, critiques)]
+                                    + [calls.request("answer")] * n_fresh)
+            r = self.rewards.reselect_samples()
+            texts = [x.text for x in refined] + ([self.texts[p].text for p in parents] if r else [])
             samples = [self.config.reward_samples] * len(refined) + ([r] * len(parents) if r else [])
-            outcomes = self.score(texts, samples, [True] * len(refined) + [False] * (len(parents) if r else 0))
+            outcomes = self.rewards.score(texts, samples,
+                                          [True] * len(refined) + [False] * (len(parents) if r else 0))
         except BaseException:
             for p in parents:
                 self.tree.cancel(p)
@@ -306,10 +205,10 @@ class Solver:
         crits: list[str | None] = [*critiques, *([None] * n_fresh)]
         children = []
         with _defer_interrupt():
-            for p, crit, (text, finish), o in zip(sources, crits, refined, outcomes):
+            for p, crit, reply, o in zip(sources, crits, refined, outcomes):
                 child = self.tree.add_child(p)
-                self.texts[child] = _NodeText("answer", text, crit, extract_answer(text, self.answer_kind),
-                                              self.steps, o.replies, finish)
+                self.texts[child] = _NodeText("answer", reply.text, crit, extract_answer(reply.text, self.answer_kind),
+                                              self.steps, o.replies, reply.finish)
                 self.tree.record_rewards(child, o.rewards)
                 children.append(child)
             for p, o in zip(parents, outcomes[len(refined):]):
@@ -319,7 +218,7 @@ class Solver:
             for node in children:
                 self.tree.backpropagate(node)
         self.steps += 1
-        return self._record(tuple(sources), tuple(children), t)
+        return self._report(tuple(sources), tuple(children), t)
 
     def fresh_rollouts(self, done: int, width: int) -> int:
         """How many of rollouts done+1 .. done+width are fresh answers under `fresh_every` (0 when it is 0)."""
@@ -331,16 +230,12 @@ class Solver:
         node = self.tree.best(by="own")
         return None if node is None else self.tree.own_q(node)
 
-    def _record(self, selected: tuple[int, ...], children: tuple[int, ...], t: float) -> Rollout:
+    def _report(self, selected: tuple[int, ...], children: tuple[int, ...], t: float) -> StepReport:
         self.stops.note(self.best_q(), self.tree.rollouts())
         chosen = self.selections()[2]
         u = self.client.usage
-        return Rollout(self.steps - 1, selected, children, self.tree.rollouts(), chosen.node, chosen.answer,
-                       self.stops.best_q, time.perf_counter() - t, u.generated_tokens, u.wall_seconds)
-
-    def usage(self) -> Usage:
-        """Model work done by this search (calls, tokens from its own results, seconds inside generate)."""
-        return self.client.usage.copy()
+        return StepReport(self.steps - 1, selected, children, self.tree.rollouts(), chosen.node, chosen.answer,
+                          self.stops.best_q, time.perf_counter() - t, u.generated_tokens, u.wall_seconds)
 
     def stop_reason(self) -> str | None:
         """Why the search should stop now, or None to go on (stopping.StopRules lists the reasons)."""
@@ -349,26 +244,10 @@ class Solver:
         return self.stops.reason(rollouts=self.tree.rollouts(), answers=answers,
                                  tokens=u.prompt_tokens + u.generated_tokens)
 
-    def run(self, progress: Callable[[Rollout], None] | None = None) -> SolveResult:
-        """Initialize (if not yet), step until a stop reason, and return the result. Ctrl-C stops the search
-        and returns the best answer so far (stop_reason "cancelled")."""
-        reason = None
-        try:
-            if not len(self.tree):
-                rec = self.initialize()
-                if progress:
-                    progress(rec)
-            while (reason := self.stop_reason()) is None:
-                rec = self.step()
-                if rec is None:
-                    reason = "exhausted"
-                    break
-                if progress:
-                    progress(rec)
-        except KeyboardInterrupt:
-            self.stops.cancelled = True
-            reason = "cancelled"
-        return self.result(reason or "rollouts")
+    def run(self, progress: Callable[[StepReport], None] | None = None) -> SolveResult:
+        """Initialize (if not yet), step until a stop reason, and return the result (driver.drive). Ctrl-C stops
+        the search and returns the best answer so far (stop_reason "cancelled")."""
+        return drive(self, on_step=progress)
 
     # ----------------------------------------------------------------------------------------- result
 
@@ -386,54 +265,18 @@ class Solver:
 
     def selections(self) -> tuple[Choice, Choice, Choice]:
         """(vote, max_q, chosen): both selectors' picks and the configured one's (vote falls back to max_q
-        when no answer node has an extractable answer). max_q is the tree's own `best(by="own")`."""
-        vote = select_vote(self.views())
-        node = self.tree.best(by="own")
-        if node is None and self.zero_shot_unscored:
-            node = next((n for n, t in self.texts.items() if t.kind == "answer"), None)
-        if node is None:
-            best = Choice(None, None, None)
-        else:
-            best = Choice(node, self.texts[node].answer, self.tree.own_q(node) if self.tree.visits(node) else 0.0)
+        when no answer node has an extractable answer)."""
+        views = self.views()
+        vote, best = select_vote(views), select_max_q(views)
         chosen = vote if self.config.selector == "vote" and vote.node is not None else best
         return vote, best, chosen
 
     def result(self, stop_reason: str = "rollouts") -> SolveResult:
-        """The answer chosen by the configured selector, both selectors' choices, every node and the stats."""
-        from .errors import SolverStateError
-
+        """The record of the search now (record.search_record): the configured selector's answer, both
+        selectors' picks, every node and the stats."""
         if not len(self.tree) and not self.stops.cancelled:
             raise SolverStateError("result() before initialize(): nothing has been searched yet")
-        vote, best, chosen = self.selections()
-        tree = self.tree.to_dict()
-        nodes = [node_dict(n, self.texts.get(n["id"])) for n in tree["nodes"]]
-        u = self.client.usage
-        c = self.client
-        stats = {
-            "rollouts": self.tree.rollouts(), "steps": self.steps, "model_calls": u.calls,
-            "requests": u.requests, "sequences": u.sequences,
-            "prompt_tokens": u.prompt_tokens, "reused_tokens": u.reused_tokens,
-            "generated_tokens": u.generated_tokens, "model_seconds": u.wall_seconds,
-            "decode_seconds": u.decode_seconds, "wall_seconds": time.perf_counter() - self.stops.started,
-            "stop_reason": stop_reason, "answer_kind": self.answer_kind, "by_kind": dict(u.by_kind),
-            "capped_replies": dict(c.capped), "empty_replies": c.empty_replies, "error_replies": c.error_replies,
-            **self.counters,
-        }
-        return SolveResult(
-            problem=self.problem,
-            answer=chosen.answer,
-            text=self.texts[chosen.node].text if chosen.node is not None else "",
-            node=chosen.node,
-            selector="vote" if chosen is vote else "max_q",
-            selectors={
-                "vote": {"node": vote.node, "answer": vote.answer, "support": vote.score, "groups": vote.groups},
-                "max_q": {"node": best.node, "answer": best.answer, "q": json_safe(best.score)},
-            },
-            nodes=nodes,
-            stats=stats,
-            config=self.config.to_dict(),
-            tree=tree,
-        )
+        return search_record(self, stop_reason)
 
 
 def solve(
@@ -445,7 +288,7 @@ def solve(
     parallel: int | None = None,
     seed: int | None = None,
     config: SolveConfig | None = None,
-    progress: Callable[[Rollout], None] | None = None,
+    progress: Callable[[StepReport], None] | None = None,
     backend_options: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> SolveResult:
@@ -457,8 +300,6 @@ def solve(
     is `backend` if given (left open), else `open_backend(model, seed=seed, **backend_options)` on the default
     model (closed at the end).
     """
-    from .errors import InvalidConfigError
-
     check_problem(problem)
     given = {k: v for k, v in (("rollouts", rollouts), ("parallel", parallel), ("seed", seed)) if v is not None}
     cap = overrides.pop("max_tokens", None)

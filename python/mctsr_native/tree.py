@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _core
 from .errors import InvalidConfigError
-from .result import json_safe
+from .record import json_safe
 
 CSchedule = Literal["constant", "linear_decay"]
 Suppression = Literal["subtract", "replace", "none"]
@@ -26,6 +26,8 @@ SelectionRule = Literal["greedy", "descent"]
 RootParentVisits = Literal["virtual_root", "zero"]
 InitLayout = Literal["dummy_root", "two_roots"]
 UctRefresh = Literal["live", "stale"]
+QTransform = Literal["raw", "scaled", "min_max"]
+DummyRule = Literal["capped", "as_answer"]
 NodeKind = Literal["answer", "dummy"]
 
 _INT_FIELDS = ("max_children", "rollout_budget", "max_depth")
@@ -47,7 +49,9 @@ class TreeConfig:
     max_children: int = 3
     """Children needed (with `expanded_rule`) before a node stops being a candidate."""
     exploration_c: float = 1.4
-    """c in UCT (the starting c under "linear_decay")."""
+    """c in UCT, in the units of the transformed Q: points of [-100, 100] under q_transform "raw" (the paper's
+    1.4 is then about one point, so selection is nearly greedy), fractions of the scale under "scaled" and
+    "min_max" (the starting c under "linear_decay")."""
     epsilon: float = 1e-5
     """ε in UCT's denominator."""
     c_schedule: CSchedule = "constant"
@@ -82,6 +86,12 @@ class TreeConfig:
     """"live": UCT always current (paper); "stale": the reference's bank (only leaves and their parents re-banked)."""
     max_depth: int = 0
     """Nodes at this depth or deeper are never selected, so the tree grows no deeper (0 = unlimited)."""
+    q_transform: QTransform = "raw"
+    """How UCT sees Q': "raw" (the paper, [-100, 100]), "scaled" ((Q' + 100) / 200, on [0, 1]) or "min_max"
+    ((Q' - lo) / (hi - lo) over the tree's scored nodes, as MuZero / mctx's qtransform_by_min_max)."""
+    dummy_rule: DummyRule = "capped"
+    """"capped" (ours, where the paper is silent): the dummy is fully expanded once it has max_children children,
+    so "I don't know" cannot absorb every rollout; "as_answer" (the reference): the rule of any node."""
 
     @classmethod
     def paper(cls, **overrides: Any) -> TreeConfig:
@@ -91,7 +101,7 @@ class TreeConfig:
     @classmethod
     def reference(cls, **overrides: Any) -> TreeConfig:
         """The reference code's rules (the C++ `reference_config()`): r ≥ 95 replaced by 50, one-level backup,
-        expanded with ≥, N(root parent) = 0, two roots, stale UCT bank."""
+        expanded with ≥, N(root parent) = 0, two roots, stale UCT bank, the dummy expanded like any node."""
         return cls.from_core(_core.Config.reference(), **overrides)
 
     @classmethod
@@ -179,6 +189,8 @@ class Tree(_core.Tree):
         uct = a["uct"].tolist()
         expanded = a["fully_expanded"].tolist()
         pending = a["pending"].tolist()
+        selections = a["selections"].tolist()
+        explored = a["explored"].tolist()
         child_at = a["children_offsets"].tolist()
         children = a["children"].tolist()
         reward_at = a["reward_offsets"].tolist()
@@ -199,6 +211,8 @@ class Tree(_core.Tree):
                 "uct": json_safe(uct[i]),
                 "fully_expanded": bool(expanded[i]),
                 "pending": bool(pending[i]),
+                "selections": selections[i],
+                "explored": explored[i],
             }
             for i in range(len(parent))
         ]
@@ -206,7 +220,8 @@ class Tree(_core.Tree):
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The tree as numpy arrays, one entry per node: parent (-1 for roots), kind (0 answer, 1 dummy), depth,
-        visits, q_own, q, uct (NaN while unscored), fully_expanded, pending; children / children_offsets and
+        visits, q_own, q, uct (NaN while unscored), fully_expanded, pending, selections (times select_batch
+        returned the node), explored (of those, the times c = 0 would have picked another Q'); children / children_offsets and
         rewards_raw / rewards / reward_offsets in CSR form (node i's slice is offsets[i]:offsets[i+1])."""
         return super().arrays()
 

@@ -19,7 +19,15 @@
 //   - initialisation (§3.1: "a root node", from a naive answer and a dummy "I don't know"): the dummy as the
 //       single root with the first answer as its child (paper; docs/design.md says why), or two roots
 //       (reference);
-//   - search constraints (§3.5 "Termination"): a maximum depth, beyond the rollout budget.
+//   - search constraints (§3.5 "Termination"): a maximum depth, beyond the rollout budget;
+//   - how UCT sees Q' (q_transform): the paper's raw Q' on [-100, 100] (c = 1.4 is then worth about one point
+//       of Q, so selection is greedy), Q' scaled from [-100, 100] to [0, 1], or min-max normalised over the
+//       tree's current Q' values (MuZero / mctx qtransform_by_min_max). exploration_c is in the units of the
+//       transformed Q: points of [-100, 100] under raw, fractions of the range under scaled and min_max;
+//   - the dummy's expansion (dummy_rule), where Algorithm 1 is silent: "capped" (this project's choice, the
+//       paper preset) makes the dummy fully expanded once it has max_children children, whatever their
+//       values, so it cannot absorb every rollout when "I don't know" scores as well as every answer;
+//       "as_answer" (the reference code) treats it like any node.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +53,10 @@ enum class RootParentVisits : std::uint8_t { kVirtualRoot = 0, kZero = 1 };
 enum class InitLayout : std::uint8_t { kTwoRoots = 0, kDummyRoot = 1 };
 // When the UCT that selection ranks by is recomputed.
 enum class UctRefresh : std::uint8_t { kLive = 0, kStale = 1 };
+// How UCT sees Q'(a): raw, scaled from [-100, 100] to [0, 1], or min-max normalised over the tree.
+enum class QTransform : std::uint8_t { kRaw = 0, kScaled = 1, kMinMax = 2 };
+// When the dummy stops being a candidate: like any node, or once it has max_children children.
+enum class DummyRule : std::uint8_t { kAsAnswer = 0, kCapped = 1 };
 
 struct Config {
   std::int32_t max_children = 3;       // children needed (with expanded_rule) before a node stops being a candidate
@@ -66,6 +78,8 @@ struct Config {
   InitLayout init = InitLayout::kDummyRoot;  // dummy root with the answer as its child (paper), or two roots
   UctRefresh uct_refresh = UctRefresh::kLive;  // UCT always current (paper), or the reference's stale bank
   std::int32_t max_depth = 0;          // nodes at this depth or deeper are never candidates (0 = unlimited)
+  QTransform q_transform = QTransform::kRaw;  // Q' as UCT sees it: raw (paper), scaled to [0, 1], min-max
+  DummyRule dummy_rule = DummyRule::kCapped;  // the dummy is fully expanded at max_children children (ours)
 
   // Throws InvalidConfig naming the first bad field and its value.
   void validate() const;
@@ -74,7 +88,7 @@ struct Config {
 // The paper's rules (these are also the defaults).
 Config paper_config();
 // The reference code's rules: r >= 95 replaced by 50, one-level backup, expanded with >=, N(root parent) = 0,
-// two roots, stale UCT bank.
+// two roots, stale UCT bank, the dummy expanded like any node.
 Config reference_config();
 
 // Names used by the Python layer, the C ABI docs and JSON: "min_mean", "full_depth", ...
@@ -88,6 +102,8 @@ const char* to_string(CSchedule v);
 const char* to_string(RootParentVisits v);
 const char* to_string(InitLayout v);
 const char* to_string(UctRefresh v);
+const char* to_string(QTransform v);
+const char* to_string(DummyRule v);
 QRule parse_q_rule(const std::string& s);
 Suppression parse_suppression(const std::string& s);
 Backprop parse_backprop(const std::string& s);
@@ -97,5 +113,7 @@ CSchedule parse_c_schedule(const std::string& s);
 RootParentVisits parse_root_parent_visits(const std::string& s);
 InitLayout parse_init(const std::string& s);
 UctRefresh parse_uct_refresh(const std::string& s);
+QTransform parse_q_transform(const std::string& s);
+DummyRule parse_dummy_rule(const std::string& s);
 
 }  // namespace mctsr

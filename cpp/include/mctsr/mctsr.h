@@ -1,7 +1,8 @@
 /* mctsr.h — the C ABI of the MCTSr search tree (arXiv 2406.07394).
  *
  * A tree of whole candidate answers, searched by the paper's steps; the caller runs the model between them:
- *   mctsr_tree_select / mctsr_tree_select_batch   UCT(a) = Q'(a) + c·sqrt(ln(N(parent)+1) / (N(a)+ε))  (§3.5)
+ *   mctsr_tree_select / mctsr_tree_select_batch   UCT(a) = T(Q'(a)) + c·sqrt(ln(N(parent)+1) / (N(a)+ε))  (§3.5;
+ *                                                  T = q_transform: identity in the paper)
  *   mctsr_tree_add_child                           a refined answer under the selected node             (§3.3)
  *   mctsr_tree_record_rewards                      Q(a) = ½(min R_a + mean R_a) of suppressed rewards    (§3.2)
  *   mctsr_tree_backpropagate                       Q'(a) = ½(Q(a) + max_c Q'(c)) up to the root          (§3.4)
@@ -66,6 +67,12 @@ typedef enum mctsr_root_parent_visits {
 } mctsr_root_parent_visits;
 typedef enum mctsr_init { MCTSR_INIT_TWO_ROOTS = 0, MCTSR_INIT_DUMMY_ROOT = 1 } mctsr_init;
 typedef enum mctsr_uct_refresh { MCTSR_UCT_LIVE = 0, MCTSR_UCT_STALE = 1 } mctsr_uct_refresh;
+typedef enum mctsr_q_transform {
+  MCTSR_Q_TRANSFORM_RAW = 0,    /* the paper: Q' on [-100, 100] */
+  MCTSR_Q_TRANSFORM_SCALED = 1, /* (Q' + 100) / 200, on [0, 1] */
+  MCTSR_Q_TRANSFORM_MIN_MAX = 2 /* (Q' - min) / (max - min) over the tree's scored nodes */
+} mctsr_q_transform;
+typedef enum mctsr_dummy_rule { MCTSR_DUMMY_AS_ANSWER = 0, MCTSR_DUMMY_CAPPED = 1 } mctsr_dummy_rule;
 typedef enum mctsr_best_by { MCTSR_BEST_BY_OWN_Q = 0, MCTSR_BEST_BY_Q = 1 } mctsr_best_by;
 
 /* The tree's options; start from mctsr_tree_default_params() and change fields. */
@@ -89,6 +96,8 @@ typedef struct mctsr_tree_params {
   int32_t suppress_inclusive;      /* nonzero: a reward equal to suppress_threshold is suppressed too */
   int32_t uct_refresh;             /* mctsr_uct_refresh: UCT always current, or the reference's stale bank */
   int32_t max_depth;               /* nodes at this depth or deeper are never selected; 0 = unlimited */
+  int32_t q_transform;             /* mctsr_q_transform: how UCT sees Q'; exploration_c is in its units */
+  int32_t dummy_rule;              /* mctsr_dummy_rule: capped = fully expanded at max_children children */
 } mctsr_tree_params;
 
 typedef struct mctsr_tree mctsr_tree; /* opaque */

@@ -8,7 +8,12 @@
 //   Q'(a)        = ½ (Q(a) + max_c Q'(c))            (§3.4, "full_depth": children's backed-up values)
 //                = ½ (Q(a) + max_c Q(c))             ("one_level": children's own Q, reference code)
 //                = Q(a)                              when no child of a is scored yet
-//   UCT(a)       = Q'(a) + c · sqrt( ln(N(parent(a)) + 1) / (N(a) + ε) )   (§3.5 eq. 3)
+//   UCT(a)       = T(Q'(a)) + c · sqrt( ln(N(parent(a)) + 1) / (N(a) + ε) )   (§3.5 eq. 3)
+//   T(q)         = q                                 ("raw", the paper: c is in points of [-100, 100])
+//                = (q + 100) / 200                   ("scaled": c is in fractions of the reward scale)
+//                = (q - lo) / (hi - lo)              ("min_max", mctx's qtransform_by_min_max: lo, hi = the
+//                                                     smallest and largest Q' of the tree's scored nodes;
+//                                                     ½ when they are equal)
 //   c(t)         = c0                                ("constant")
 //                = c0 + (c_final - c0) · min(t, T) / T   ("linear_decay", t rollouts done of budget T)
 //
@@ -33,7 +38,10 @@ double backed_up_q(double own_q, bool has_scored_child, double best_child_value)
 // The exploration term sqrt( ln(N_parent + 1) / (N + ε) ), which UCT multiplies by c.
 double exploration_term(double parent_visits, double visits, double epsilon);
 
-// UCT(a) = q + c · exploration_term.
+// T(q), the Q term of UCT under `transform`; lo and hi are used by min_max only.
+double transformed_q(QTransform transform, double q, double lo, double hi);
+
+// UCT(a) = q + c · exploration_term, where q is already transformed.
 double uct(double q, double c, double parent_visits, double visits, double epsilon);
 
 // c after `rollouts` rollouts under the config's schedule.

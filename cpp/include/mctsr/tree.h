@@ -21,7 +21,14 @@
 //     (the reference's ucb_bank), a banked value: a node is banked when first scored, and backpropagate()
 //     re-banks every scored leaf and every scored parent of a scored leaf, as the reference's update_ucb does;
 //     any other node keeps its last banked value. uct(node) reports the value selection ranks by.
+//   - The dummy under dummy_rule = capped (this project's choice, where Algorithm 1 is silent) is fully
+//     expanded once it has max_children children, whatever their values, so it cannot absorb every rollout.
+//   - UCT's Q term is T(Q'(a)) by config.q_transform (rules.h); under min_max, lo and hi are the smallest and
+//     largest Q' of the tree's scored nodes now (the dummy included).
 //   - Candidates: scored, not fully expanded, not pending, and shallower than max_depth (when it is > 0).
+//   - Selection diagnostics: each node select_batch() returns counts one selection of it; it counts one
+//     "explored" selection too when the same rule with c = 0 (ranking by Q' alone) would have picked a node
+//     of a different Q' (a tie broken the other way is not exploration).
 //     select_batch() marks what it returns pending; the mark clears on add_child(node) or cancel(node).
 //   - Every call checks all of its input before its first write: a call that throws changes nothing.
 #pragma once
@@ -99,6 +106,8 @@ class Tree {
   bool is_fully_expanded(NodeId node) const;
   bool is_pending(NodeId node) const;
   bool is_candidate(NodeId node) const;
+  std::int64_t selections(NodeId node) const;  // times select_batch() returned the node
+  std::int64_t explored(NodeId node) const;    // of those, times c = 0 would have picked another Q'
   std::vector<NodeId> candidates() const;
   const std::vector<NodeId>& roots() const { return roots_; }
   // The scored non-dummy node with the largest value (smallest id on ties), or kNoNode.
@@ -112,14 +121,16 @@ class Tree {
   bool expanded(NodeId node) const;
   bool candidate(NodeId node) const;
   double uct_unchecked(NodeId node) const;  // the formula on the current values
+  void q_bounds(double& lo, double& hi) const;  // smallest and largest Q' of the scored nodes (min_max)
   double selection_key(NodeId node) const;  // uct_unchecked, or the banked value under stale
   bool is_leaf(NodeId node) const;          // scored and childless (the reference's leaves)
   void rebank();
   void recompute_q(NodeId node);
   void refresh(NodeId node);
-  void refresh_index_if_c_changed();
+  void refresh_index_if_changed();
   NodeId select_greedy();
-  NodeId select_descent() const;
+  NodeId select_descent(bool by_q_alone) const;
+  NodeId exploitation_choice();  // what selection would pick with c = 0
 
   Config config_;
   // One entry per node, indexed by NodeId.
@@ -139,13 +150,22 @@ class Tree {
   std::vector<double> q_;      // NaN until scored
   std::vector<std::uint8_t> pending_;
   std::vector<double> banked_uct_;  // uct_refresh = stale: the UCT selection ranks by; NaN until scored
+  std::vector<std::int64_t> selections_;
+  std::vector<std::int64_t> explored_;
 
   std::vector<NodeId> roots_;
   double root_visits_ = 0.0;  // sum of the roots' visits: N(parent) of a root under virtual_root
   std::int64_t rollouts_ = 0;
-  // Greedy selection's index of candidates by UCT, built at c = index_c_.
+  // Greedy selection's index of candidates by UCT, built at c = index_c_ (and, under min_max, rebuilt once a
+  // Q' changed: q_changed_); q_index_ ranks the same candidates by Q' alone (the c = 0 choice, diagnostics).
   UctIndex index_;
+  UctIndex q_index_;
   double index_c_ = 0.0;
+  bool q_changed_ = false;
+  // The Q' bounds of min_max, recomputed when a Q' changed since they were last read.
+  mutable bool bounds_dirty_ = true;
+  mutable double lo_ = 0.0;
+  mutable double hi_ = 0.0;
 };
 
 }  // namespace mctsr

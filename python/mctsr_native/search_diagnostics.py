@@ -1,0 +1,141 @@
+"""`mctsr report --search`: what did the search do with its rollouts? (issue 21)
+
+For the tree of each problem's largest budget in a run file (an anytime run's smaller budgets are prefixes
+of it), against the record's gold answer (ground truth is used here to score, never inside a search):
+
+- exploration: the share of selections that the exploration term changed, i.e. where UCT picked a node of
+  lower Q' than the rule with c = 0 would have (the tree's per-node `explored` / `selections` counts);
+  near 0 means selection is greedy on Q' and the tree climbs one hill;
+- shape: the depth of the deepest answer, and the mean number of children of a node that has any;
+- the dummy: the share of selections that refined "I don't know", and the fresh answers drawn under it;
+- rewrites (a child of an answer node): the share whose final answer is the parent's (equivalent by
+  math-verify), and how many turned a right answer wrong (right -> wrong) or a wrong one right;
+- distinct final answers per tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from .answers import equivalent
+from .record import node_answer, node_correct
+from .runfile import read_run
+
+__all__ = ["SearchStats", "search_stats", "format_search"]
+
+
+@dataclass
+class SearchStats:
+    """What one run's trees say about its search."""
+
+    label: str
+    problems: int = 0
+    selections: int = 0
+    explored: int = 0
+    dummy_selections: int = 0
+    depth_sum: int = 0
+    parents: int = 0  # nodes with at least one child
+    children: int = 0  # children of those nodes
+    fresh: int = 0  # answers drawn under the dummy after the first
+    rewrites: int = 0  # children of an answer node
+    kept: int = 0  # rewrites whose answer is the parent's
+    right_to_wrong: int = 0
+    wrong_to_right: int = 0
+    distinct_sum: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        def share(a: int, b: int) -> float | None:
+            return a / b if b else None
+
+        return {
+            "label": self.label, "problems": self.problems, "selections": self.selections,
+            "explored_share": share(self.explored, self.selections),
+            "dummy_selection_share": share(self.dummy_selections, self.selections),
+            "mean_max_depth": share(self.depth_sum, self.problems),
+            "mean_branching": share(self.children, self.parents),
+            "fresh_answers": self.fresh, "rewrites": self.rewrites, "kept_share": share(self.kept, self.rewrites),
+            "right_to_wrong": self.right_to_wrong, "wrong_to_right": self.wrong_to_right,
+            "mean_distinct_answers": share(self.distinct_sum, self.problems),
+        }
+
+
+def largest_trees(path: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(record, tree) of each problem's largest search budget in a run file, one at a time."""
+    from .reward_diagnostics import _records, _tree
+
+    run = read_run(path, keep_trees=False)
+    top: dict[str, int] = {}
+    for r in run.records:
+        if "error" not in r and (r.get("method") or "mctsr") == "mctsr":
+            top[r["id"]] = max(top.get(r["id"], -1), int(r["rollouts"]))
+    for r in _records(path):
+        if "error" in r or (r.get("method") or "mctsr") != "mctsr" or top.get(r["id"]) != int(r["rollouts"]):
+            continue
+        top.pop(r["id"])
+        tree = _tree(r, path)
+        if tree is not None:
+            yield r, tree
+
+
+def search_stats(path: str | Path) -> SearchStats:
+    """The search diagnostics of one run file (module doc)."""
+    p = Path(path)
+    stats = SearchStats(label=p.name)
+    for record, tree in largest_trees(p):
+        gold = record.get("gold")
+        nodes = {int(n["id"]): n for n in tree.get("nodes") or []}
+        stats.problems += 1
+        answers = {i: node_answer(n) for i, n in nodes.items()}
+        right = {i: node_correct(n, gold) for i, n in nodes.items()}
+        distinct: list[str] = []
+        for a in answers.values():
+            if a is not None and not any(equivalent(a, d) for d in distinct):
+                distinct.append(a)
+        stats.distinct_sum += len(distinct)
+        stats.depth_sum += max((int(n.get("depth") or 0) for n in nodes.values() if n.get("kind") != "dummy"),
+                               default=0)
+        for i, n in nodes.items():
+            picks = int(n.get("selections") or 0)
+            stats.selections += picks
+            stats.explored += int(n.get("explored") or 0)
+            kids = [c for c in n.get("children") or [] if c in nodes]
+            if kids:
+                stats.parents += 1
+                stats.children += len(kids)
+            if n.get("kind") == "dummy":
+                stats.dummy_selections += picks
+                stats.fresh += sum(1 for c in kids if nodes[c].get("critique") is None and (nodes[c].get("step") or 0) > 0)
+                continue
+            for c in kids:
+                stats.rewrites += 1
+                stats.kept += answers[c] is not None and answers[i] is not None and equivalent(answers[c], answers[i])
+                stats.right_to_wrong += right[i] is True and right[c] is not True
+                stats.wrong_to_right += right[i] is not True and right[c] is True
+    return stats
+
+
+def _fmt(x: float | None, pct: bool = False) -> str:
+    if x is None:
+        return "-"
+    return f"{100 * x:.0f}%" if pct else f"{x:.2f}"
+
+
+def format_search(paths: Sequence[str | Path]) -> str:
+    """The search section of `mctsr report`: one line per run file."""
+    from tabulate import tabulate
+
+    rows = []
+    for path in paths:
+        d = search_stats(path).as_dict()
+        rows.append([d["label"], d["problems"], d["selections"], _fmt(d["explored_share"], True),
+                     _fmt(d["dummy_selection_share"], True), _fmt(d["mean_max_depth"]), _fmt(d["mean_branching"]),
+                     d["fresh_answers"], d["rewrites"], _fmt(d["kept_share"], True),
+                     f"{d['right_to_wrong']} / {d['wrong_to_right']}", _fmt(d["mean_distinct_answers"])])
+    heads = ["run", "problems", "selections", "explored", "dummy picks", "depth", "branching", "fresh",
+             "rewrites", "kept answer", "right->wrong / wrong->right", "distinct answers"]
+    return ("Search (each problem's largest budget): explored = selections where exploration picked a lower Q' "
+            "than c = 0 would; depth = deepest answer; branching = children per node that has any; kept answer "
+            "= rewrites whose final answer is the parent's.\n\n"
+            + tabulate(rows, headers=heads, tablefmt="simple", disable_numparse=True))

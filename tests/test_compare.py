@@ -1,0 +1,94 @@
+"""Paired comparisons (compare.py) and the search diagnostics (search_diagnostics.py) on hand-made records."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from mctsr_native.compare import Outcomes, compare_rows, format_comparisons, mcnemar_exact, outcomes_of, paired
+from mctsr_native.search_diagnostics import search_stats
+
+
+def test_mcnemar_exact_matches_the_binomial_tail() -> None:
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(6, 0) == pytest.approx(2 / 64)  # the smallest discordant count that reaches p < 0.05
+    assert mcnemar_exact(5, 0) == pytest.approx(2 / 32)
+    assert mcnemar_exact(3, 7) == pytest.approx(2 * sum(math.comb(10, k) for k in range(4)) / 1024)
+    assert mcnemar_exact(7, 3) == mcnemar_exact(3, 7)
+    assert mcnemar_exact(10, 10) == 1.0
+
+
+def _row(label: str, budget: int, right: list[int], run: str = "", method: str = "mctsr") -> Outcomes:
+    ids = [f"p{i}" for i in range(len(right))]
+    return Outcomes(label, budget, {i: bool(r) for i, r in zip(ids, right)}, {i: 10 * budget for i in ids},
+                    run=run, method=method)
+
+
+def test_the_paired_difference_and_its_standard_error() -> None:
+    a = _row("mctsr", 8, [1, 1, 1, 0, 1, 0])
+    b = _row("sc", 8, [1, 0, 0, 0, 1, 1])
+    c = paired(a, b)
+    assert c is not None and c.n == 6
+    diffs = [0, 1, 1, 0, 0, -1]
+    mean = sum(diffs) / 6
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 5)
+    assert c.diff == pytest.approx(mean) and c.se == pytest.approx(sd / math.sqrt(6))
+    assert (c.only_a, c.only_b) == (2, 1)
+    assert c.p == pytest.approx(mcnemar_exact(2, 1))
+    assert "too few discordant" in c.warning
+    # only the problems both rows have are paired
+    short = Outcomes("x", 8, {"p0": True, "zz": False}, {})
+    assert paired(a, short).n == 1
+
+
+def test_rows_pair_within_a_budget_and_against_their_own_first_answer() -> None:
+    rows = [_row("mctsr", 0, [0, 1]), _row("mctsr", 4, [1, 1]), _row("sc", 4, [0, 1], method="sc"),
+            _row("other mctsr", 0, [1, 1], run="other"), _row("other mctsr", 4, [1, 0], run="other")]
+    pairs = {(c.a, c.budget_a, c.b, c.budget_b) for c in compare_rows(rows)}
+    assert ("mctsr", 4, "sc", 4) in pairs and ("mctsr", 4, "mctsr", 0) in pairs and ("sc", 4, "mctsr", 0) in pairs
+    assert ("other mctsr", 4, "other mctsr", 0) in pairs
+    assert ("other mctsr", 4, "mctsr", 0) not in pairs  # a run is compared with its own first answer only
+    text = format_comparisons(compare_rows(rows))
+    assert "McNemar" in text and "mctsr @4" in text
+
+
+def test_outcomes_group_records_by_label_and_budget() -> None:
+    records = [{"id": "a", "rollouts": 4, "correct": True, "tokens_generated": 40},
+               {"id": "a", "rollouts": 4, "correct": False, "method": "sc", "tokens_generated": 38},
+               {"id": "a", "rollouts": 4, "correct": False}]  # a duplicate: the first counts
+    rows = outcomes_of(records, lambda r: r.get("method") or "mctsr")
+    by = {(r.label, r.budget): r for r in rows}
+    assert by["mctsr", 4].right == {"a": True} and by["sc", 4].right == {"a": False}
+    assert by["sc", 4].method == "sc" and by["sc", 4].tokens == {"a": 38}
+
+
+def _node(i: int, parent: int | None, kind: str, answer: str | None, *, children=(), sel=0, exp=0, step=1,
+          critique: str | None = "c", depth: int = 1) -> dict:
+    return {"id": i, "parent": parent, "kind": kind, "answer": answer, "text": "", "children": list(children),
+            "selections": sel, "explored": exp, "step": step, "critique": critique, "depth": depth}
+
+
+def test_search_diagnostics_read_exploration_rewrites_and_flips(tmp_path: Path) -> None:
+    # dummy 0 -> first answer 1 (right, 18) -> rewrites 2 (wrong, 20) and 3 (right, 18.0); dummy -> fresh 4
+    nodes = [_node(0, None, "dummy", None, children=[1, 4], sel=1, step=0, critique=None, depth=0),
+             _node(1, 0, "answer", "18", children=[2, 3], sel=3, exp=2, step=0, critique=None),
+             _node(2, 1, "answer", "20", depth=2), _node(3, 1, "answer", "18.0", depth=2),
+             _node(4, 0, "answer", None, critique=None, step=2)]
+    header = {"type": "header", "format": "mctsr-eval/1", "config": {}, "plan": {}}
+    records = [
+        {"type": "result", "id": "p", "rollouts": 0, "gold": "18", "correct": True, "tree": {"nodes": nodes[:2]}},
+        {"type": "result", "id": "p", "rollouts": 4, "gold": "18", "correct": True, "tree": {"nodes": nodes}},
+        {"type": "result", "id": "p", "rollouts": 4, "gold": "18", "method": "sc", "correct": True},
+    ]
+    path = tmp_path / "run.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in [header, *records]))
+    d = search_stats(path).as_dict()
+    assert d["problems"] == 1 and d["selections"] == 4
+    assert d["explored_share"] == pytest.approx(2 / 4) and d["dummy_selection_share"] == pytest.approx(1 / 4)
+    assert d["fresh_answers"] == 1 and d["rewrites"] == 2 and d["kept_share"] == pytest.approx(1 / 2)
+    assert (d["right_to_wrong"], d["wrong_to_right"]) == (1, 0)
+    assert d["mean_max_depth"] == 2 and d["mean_branching"] == pytest.approx(2.0)
+    assert d["mean_distinct_answers"] == 2  # 18 and 20 (18.0 is 18)
