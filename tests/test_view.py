@@ -202,7 +202,8 @@ def test_eval_view_writes_an_index_and_a_page_per_record(fake, tmp_path, capsys)
 def test_index_cells_and_model_name_never_show_python_values() -> None:
     from mctsr_native.view_eval import _text, model_name
 
-    assert _text(None) == "–" and _text(None, "(none extracted)") == "(none extracted)" and _text("<b>") == "&lt;b&gt;"
+    assert _text(None) == "–" and _text(None, "(none extracted)") == "(none extracted)"
+    assert _text("<b>") == "&lt;b&gt;"
     identity = {"size": 1, "sample_sha256": "ab"}  # what the header's identity holds for a GGUF file
     assert model_name({"config": {"model": identity}, "plan": {"model": "/m/qwen.gguf"}}) == "qwen.gguf"
     assert model_name({"config": {"model": identity}, "plan": {}}) == "a GGUF file (name not recorded)"

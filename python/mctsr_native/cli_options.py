@@ -1,9 +1,10 @@
 """The option flags of `mctsr solve` / `mctsr eval`, generated from the config dataclasses, and `--config FILE`.
 
 Every field of `ModelSource` ("model": `-m/--model`, `--server`), `SolveConfig` ("search"), `TreeConfig`
-("tree"), `LlamaOptions` ("llama") and `HttpOptions` ("http") becomes a flag named after it (`reward_samples` -> `--reward-samples`), with the field's one-line
-comment (or attribute docstring) as help and its default shown. The comments are read from the source with the
-standard library's `ast` and `tokenize`, so a field documented once is documented on the command line too.
+("tree"), `LlamaOptions` ("llama") and `HttpOptions` ("http") becomes a flag named after it (`reward_samples`
+-> `--reward-samples`), with the field's comment (or attribute docstring), read whole, as help and its default
+shown. The comments are read from the source with the standard library's `ast` and `tokenize`, so a field
+documented once is documented on the command line too.
 
 Why argparse and not tyro / jsonargparse: both own the whole parser and nest names (`--tree.max-children`),
 which would break every existing flag and the `add_parser(sub)` plug-in of subcommands (`mctsr serve` and the
@@ -33,8 +34,8 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["SECTIONS", "ModelSource", "field_docs", "sort_config", "int_type", "finite_type", "add_config_options", "add_dataclass_flags",
-           "effective_config", "to_toml", "load_config_file"]
+__all__ = ["SECTIONS", "ModelSource", "field_docs", "sort_config", "int_type", "finite_type", "add_config_options",
+           "add_dataclass_flags", "effective_config", "to_toml", "load_config_file"]
 
 INT32_MAX = 2**31 - 1  # integers that reach llama.cpp or the C++ core are 32-bit there
 SEED_MAX = 2**32 - 1  # seeds are unsigned 32-bit in llama.cpp's samplers
