@@ -96,6 +96,10 @@ def test_an_announcement_is_not_an_answer(text: str) -> None:
         ("\\boxed{12 \\text{ pencils}}", "12"),
         ("The answer is: \\frac{1}{2}", "\\frac{1}{2}"),
         ("The answer is: odd", None),  # a number-format problem: no number, no answer
+        ("The answer is: -\\frac{2}{3}", "-\\frac{2}{3}"),
+        ("The answer is: 2^{10}", "2^{10}"),  # an expression stays whole: math-verify compares it
+        ("The answer is: \\sqrt{2}", "\\sqrt{2}"),
+        ("The answer is: x = 3 + 4 = 7", "7"),
     ],
 )
 def test_a_number_format_answer_is_its_number(text: str, expected: str | None) -> None:

@@ -178,14 +178,19 @@ _NUMBER_IN_TEXT_RE = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d
 
 
 def _the_number(answer: str) -> str | None:
-    """The number of a number-format answer: the answer itself when it is one (a fraction, a percent, with a
-    unit or currency, "x = 3"), else the last number written in it; None when it holds no number."""
+    """The number of a number-format answer: the answer itself when it is one (written plainly: "18 dollars" ->
+    "18", "x = 3" -> "3", "50%", "1/2"; "\\frac{1}{2}" stays), the right side of its last "=" ("20 - 5 = 15"
+    -> "15"), the last number of a sentence ("The cost of 12 pencils is $12" -> "12"; no number: None);
+    another expression ("2^{10}", "\\sqrt{2}") stays whole, for math-verify to compare."""
     s = _strip_wrappers(answer)
-    parsed = _number(s)
-    numbers = [m.group(0) for m in _NUMBER_IN_TEXT_RE.finditer(s.replace("−", "-"))]
-    if parsed is not None and (len(numbers) == 1 or s.lstrip().startswith(("\\frac", "\\dfrac", "\\tfrac"))):
-        return numbers[0] if len(numbers) == 1 and "\\" not in s else s
-    return numbers[-1] if numbers else None
+    for part in (s, s.rsplit("=", 1)[-1].strip() if "=" in s else None):
+        if part and _number(part) is not None:
+            numbers = _NUMBER_IN_TEXT_RE.findall(part.replace("−", "-"))
+            return numbers[0] if len(numbers) == 1 and "\\" not in part else part
+    if "\\" not in s and re.search(r"[A-Za-z]{2,}", s):  # a sentence around the number
+        numbers = _NUMBER_IN_TEXT_RE.findall(s.replace("−", "-"))
+        return numbers[-1] if numbers else None
+    return s or None
 
 
 def _extract(text: str) -> str | None:
