@@ -116,7 +116,7 @@ def test_real_solve_reports_its_cut_answer_and_provenance(tmp_path: Path) -> Non
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "[mctsr] loading model" in proc.stderr and "loaded in" in proc.stderr
-    assert "1 of 1 answer replies hit the cap: raise --answer-max-tokens" in proc.stdout
+    assert "1 of 1 answer reply hit the cap: raise --answer-max-tokens" in proc.stdout
     assert "the chosen answer was cut off by its token cap (raise --answer-max-tokens)" in proc.stdout
     data = json.loads(out.read_text())
     assert data["stats"]["capped_replies"] == {"answer": 1}
