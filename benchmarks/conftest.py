@@ -7,11 +7,14 @@ cannot drift apart.
 
 Quick mode (`--benchmark-disable`, as CI runs the suite): pytest-benchmark runs each benchmark function once,
 untimed, so the benchmarks shrink their model work (`quick` fixture) to stay fast and still exercise every
-code path. Model benchmarks use pedantic mode with few rounds (`model_rounds`); a 135M model on 2 cores is
-slow enough that 1..3 rounds of a whole batch are a stable median.
+code path. `MCTSR_BENCH_QUICK=1` asks for the same small work while timing and saving it (the GPU check's dry
+run: its table comes out of real, tiny runs). Model benchmarks use pedantic mode with few rounds
+(`model_rounds`); a 135M model on 2 cores is slow enough that 1..3 rounds of a whole batch are a stable median.
+`MCTSR_BENCH_ROUNDS=N` caps those rounds (a short GPU lease: one round of an 8B solve is the figure).
 
 GPU: `MCTSR_BENCH_GPU_LAYERS` (default 0) is passed as `n_gpu_layers` to every backend (-1 = full offload;
-see scripts/gpu-check.sh).
+see scripts/gpu-check.sh). `MCTSR_BENCH_THREADS` (default: all cores) is their `n_threads`: on a shared CPU one
+thread keeps llama.cpp's spinning threads from stalling each other (the GPU check's dry run).
 
 The synthetic Llama-3 model (`synthetic_model_path`): `MCTSR_BENCH_SYNTH` names a GGUF (gpu-check.sh passes the
 Llama-3-8B-shape file); without it, a 128,256-token-vocabulary proxy with near-free layers is written once to
@@ -33,6 +36,9 @@ from typing import Any, Callable, Iterator
 import pytest
 
 GPU_LAYERS_ENV = "MCTSR_BENCH_GPU_LAYERS"
+QUICK_ENV = "MCTSR_BENCH_QUICK"  # "1": quick-mode work sizes even when timed
+ROUNDS_ENV = "MCTSR_BENCH_ROUNDS"  # most rounds of a model benchmark
+THREADS_ENV = "MCTSR_BENCH_THREADS"  # n_threads of every backend (unset: all cores)
 SYNTH_ENV = "MCTSR_BENCH_SYNTH"
 GPU_KIT_ENV = "GPU_KIT"
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,20 +77,24 @@ def machine_load(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def quick(request: pytest.FixtureRequest) -> bool:
-    """True under --benchmark-disable: each benchmark runs once untimed, so keep its model work tiny."""
-    return bool(request.config.getoption("benchmark_disable", False))
+    """True under --benchmark-disable (each benchmark runs once untimed) or $MCTSR_BENCH_QUICK=1: keep the model
+    work tiny."""
+    return bool(request.config.getoption("benchmark_disable", False)) or os.environ.get(QUICK_ENV) == "1"
 
 
 @pytest.fixture(scope="session")
 def model_rounds(quick: bool) -> Callable[[int], int]:
-    """Rounds for a pedantic model benchmark: the given number, or 1 in quick mode."""
-    return lambda rounds: 1 if quick else rounds
+    """Rounds for a pedantic model benchmark: the given number (at most $MCTSR_BENCH_ROUNDS), or 1 in quick mode."""
+    cap = int(os.environ.get(ROUNDS_ENV, "0") or 0)
+    return lambda rounds: 1 if quick else max(1, min(rounds, cap)) if cap > 0 else rounds
 
 
 @pytest.fixture(scope="session")
 def backend_options() -> dict[str, Any]:
-    """Options every model backend of the suite is opened with (same context, seed and offload on both sides)."""
-    return {"n_ctx": N_CTX, "seed": 0, "n_gpu_layers": gpu_layers()}
+    """Options every model backend of the suite is opened with (same context, seed, offload and threads on both
+    sides)."""
+    threads = int(os.environ.get(THREADS_ENV, "0") or 0)
+    return {"n_ctx": N_CTX, "seed": 0, "n_gpu_layers": gpu_layers(), **({"n_threads": threads} if threads else {})}
 
 
 @pytest.fixture(scope="session")

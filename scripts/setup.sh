@@ -5,10 +5,12 @@
 # GPU: export CMAKE_ARGS="-DGGML_CUDA=on -DGGML_CUDA_FA=on" before running it to build llama.cpp with CUDA and its
 # FlashAttention kernels (GGML_CUDA_FA: keep it on, the engine asks for flash_attn="auto"). For one architecture
 # (add -DCMAKE_CUDA_ARCHITECTURES=90 for an H100/H200) the build took 175 s on 16 cores with the kernels off;
-# with them on expect several minutes more (scripts/gpu-check.sh prints the time on its machine).
+# with them on expect several minutes more. A GPU machine without network does not use this script: see
+# scripts/gpu-check.sh --wheelhouse (it builds for the local GPU and prints the build's time).
 # Intel AMX CPUs need no build flag: llama.cpp's AMX weight buffer crashes, and mctsr_native/hardware.py turns
-# the extra CPU buffer types off at load time where the CPU has AMX, for every build (this one, a cached or
-# prebuilt wheel, a CUDA build). `.venv/bin/mctsr info` shows the build, the devices and the guard.
+# the extra CPU buffer types off at load time where the CPU has AMX and the build has AMX kernels, for every
+# build (this one, a cached or prebuilt wheel, a CUDA build). `.venv/bin/mctsr info` shows the build, the
+# devices and the guard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"

@@ -35,6 +35,8 @@ class FakeBackend:
     """Implements `generation.base.Backend` with scripted replies and word-count tokens."""
 
     name = "fake"
+    thread_safe = False
+    merged_calls = 0
 
     def __init__(self, reply: Reply = default_reply, *, context_size: int = 4096, supports_grammar: bool = False,
                  finish_reason: str = "stop", verdict_p: Callable[[GenerationRequest], float] | None = None) -> None:
@@ -44,6 +46,7 @@ class FakeBackend:
         self.finish_reason = finish_reason
         self.verdict_p = verdict_p  # token probabilities of verdict requests (None: a backend without logprobs)
         self.usage = Usage()
+        self.last_usage = Usage()
         self.calls: list[list[GenerationRequest]] = []
         self.closed = False
 
@@ -83,6 +86,7 @@ class FakeBackend:
                                         evaluated_prompt_tokens=prompt, reused_prompt_tokens=0))
         u.wall_seconds = u.decode_seconds = time.perf_counter() - t
         self.usage.add(u)
+        self.last_usage = u
         return out
 
     def close(self) -> None:

@@ -6,7 +6,11 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import shutil
+import stat
+import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,9 +22,12 @@ from mctsr_native.errors import (
     DataError,
     InvalidArgumentError,
     InvalidConfigError,
+    InvalidProblemError,
     ModelNotFoundError,
     RunMismatchError,
 )
+from mctsr_native.prompts import Prompts
+from mctsr_native.solver import check_problem
 from mctsr_native.evaluate import EvalConfig, run_eval
 from mctsr_native.runfile import read_run
 
@@ -67,7 +74,9 @@ CLI_ROWS: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("solve-file-dir", lambda t: ["solve", "--file", str(t)], "is a directory"),
     ("solve-file-latin1", lambda t: ["solve", "--file", _write(t / "l.txt", "Combien coûte ça ?".encode("latin1"))],
      "not UTF-8 text (byte 0xfb"),
-    ("solve-file-dev-zero", lambda t: ["solve", "--file", "/dev/zero"], "longer than 1 MiB"),
+    ("solve-file-dev-zero", lambda t: ["solve", "--file", "/dev/zero"], "is a character device, not a regular file"),
+    ("solve-file-too-long", lambda t: ["solve", "--file", _write(t / "big.txt", b"x" * ((1 << 20) + 1))],
+     "longer than 1 MiB"),
     ("solve-file-binary", lambda t: ["solve", "--file", _write(t / "b.bin", b"ab\x00cd")], "NUL bytes"),
     ("solve-json-missing-dir", lambda t: ["solve", PROBLEM, "--json", "/proc/nope/x.json"], "does not exist"),
     ("solve-json-dir", lambda t: ["solve", PROBLEM, "--json", str(t)], "is a directory"),
@@ -85,7 +94,7 @@ CLI_ROWS: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("server-ftp", lambda t: ["solve", PROBLEM, "--server", "ftp://example.com/x"], "http:// or https://"),
     ("rollouts-text", lambda t: ["solve", PROBLEM, "--rollouts", "many"], "expected an integer"),
     ("eval-data-dev-zero", lambda t: ["eval", "--data", "/dev/zero", "--out", str(t / "r.jsonl")],
-     "longer than 1 MiB"),
+     "is a character device, not a regular file"),
     ("eval-data-dir", lambda t: ["eval", "--data", str(t), "--out", str(t / "r.jsonl")], "is a directory"),
     ("eval-out-dir", lambda t: ["eval", "--data", str(data_file(t)), "--out", str(t)], "is a directory"),
     ("eval-out-not-a-run", lambda t: ["eval", "--data", str(data_file(t)), "--out", _write(t / "notes.txt", b"hi")],
@@ -96,7 +105,98 @@ CLI_ROWS: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("report-json-dir", lambda t: ["report", _run_file(t), "--json", str(t)], "is a directory"),
     ("report-not-a-run", lambda t: ["report", _write(t / "notes.txt", b"hello\n")], "not an mctsr eval run file"),
     ("report-missing", lambda t: ["report", str(t / "none.jsonl")], "no such run file"),
+    # issue 22: special files are refused by type, never opened for a blocking read nor replaced
+    ("solve-file-fifo", lambda t: ["solve", "--file", _fifo(t)], "is a FIFO (named pipe), not a regular file"),
+    ("config-fifo", lambda t: ["solve", PROBLEM, "--config", _fifo(t)], "is a FIFO (named pipe), not a regular"),
+    ("config-dev-zero", lambda t: ["solve", PROBLEM, "--config", "/dev/zero"], "is a character device"),
+    ("config-dev-urandom", lambda t: ["solve", PROBLEM, "--config", "/dev/urandom"], "is a character device"),
+    ("view-input-fifo", lambda t: ["view", _fifo(t), "-o", str(t / "p.html")], "is a FIFO (named pipe)"),
+    ("eval-data-fifo", lambda t: ["eval", "--data", _fifo(t), "--out", str(t / "r.jsonl")], "is a FIFO"),
+    ("eval-out-fifo", lambda t: ["eval", "--data", str(data_file(t)), "--out", _fifo(t)], "is a FIFO"),
+    ("report-run-fifo", lambda t: ["report", _fifo(t)], "is a FIFO"),
+    ("solve-json-fifo", lambda t: ["solve", PROBLEM, "--json", _fifo(t)], "is a FIFO (named pipe), not a regular file"),
+    ("solve-json-link-to-fifo", lambda t: ["solve", PROBLEM, "--json", _link(t / "l.json", _fifo(t))], "is a FIFO"),
+    ("solve-view-fifo", lambda t: ["solve", PROBLEM, "--view", _fifo(t)], "would replace the device or pipe"),
+    ("report-json-fifo", lambda t: ["report", _run_file(t), "--json", _fifo(t)], "is a FIFO"),
+    ("report-plot-fifo", lambda t: ["report", _run_file(t), "--plot", _fifo(t)], "is a FIFO"),
+    ("solve-json-proc", lambda t: ["solve", PROBLEM, "--json", "/proc/version"], "the folder /proc takes no new files"),
+    # config files: bounded, typed, templates limited to their fields
+    ("config-too-long", lambda t: ["solve", PROBLEM, "--config", _write(t / "c.toml", b"#" * ((1 << 20) + 1))],
+     "longer than 1 MiB"),
+    ("config-deep-toml", lambda t: ["solve", PROBLEM, "--config", _write(t / "c.toml", b"a = " + b"[" * 5000)],
+     "nested too deeply"),
+    ("config-deep-yaml", lambda t: ["solve", PROBLEM, "--config", _write(t / "c.yaml", b"a: " + b"[" * 5000)],
+     "nested too deeply"),
+    ("config-yaml-alias", lambda t: ["solve", PROBLEM, "--config",
+                                     _write(t / "c.yaml", b"x: &a 1\nrollouts: *a\n")], "aliases (*name)"),
+    ("config-prompt-not-string", lambda t: ["solve", PROBLEM, "--config", _write(t / "c.toml", b"[prompts]\nsystem = 5\n")],
+     "[prompts] system must be a string, got 5"),
+    ("config-threads-text", lambda t: ["solve", PROBLEM, "--config", _write(t / "c.toml", b"[llama]\nn_threads = '4'\n")],
+     "[llama] n_threads must be an integer, got '4'"),
+    ("config-template-spec", lambda t: ["solve", PROBLEM, "--config", _write(
+        t / "c.toml", b"[prompts]\nproblem_block = '{problem:>200000000}'\n")], "may use only {problem}"),
+    ("config-template-50mb", lambda t: ["solve", PROBLEM, "--config", _write(
+        t / "c.toml", b"[prompts]\nsystem = '" + b"x" * 40000 + b"'\n")], "more than the 32768"),
+    # engine limits, before the model opens
+    ("threads-too-many", lambda t: ["solve", PROBLEM, "-t", "2147483647"], "n_threads must be an integer in [1, 512]"),
+    ("max-sequences-too-many", lambda t: ["solve", PROBLEM, "--max-sequences", "2147483647"],
+     "llama.cpp holds 256 sequences in one context"),
+    ("reward-samples-over-engine", lambda t: ["solve", PROBLEM, "--reward-samples", "17"],
+     "reward_samples=17: the samples of one answer are decoded together, but the engine decodes at most 16"),
+    ("reward-tokens-over-kv", lambda t: ["solve", PROBLEM, "--reward-samples", "16", "--reward-max-tokens", "600"],
+     "need 9600 KV cells together, but the engine holds 8192 (n_ctx)"),
+    ("suppress-replacement-huge", lambda t: ["solve", PROBLEM, "--suppress-replacement", "1e300"],
+     "suppress_replacement = 1e+300: expected a finite number in [-100, 100]"),
+    ("solve-problem-surrogate", lambda t: ["solve", "What is 1\udcff+1?"], "lone surrogate"),
+    ("eval-seed-negative", lambda t: ["eval", "--data", str(data_file(t)), "--out", str(t / "r.jsonl"), "--seed", "-1"],
+     "expected an integer >= 0"),
+    ("eval-rollouts-too-large", lambda t: ["eval", "--data", str(data_file(t)), "--out", str(t / "r.jsonl"),
+                                           "--rollouts", "0,2147483648"], "rollouts must be integers in [0, 2147483647]"),
+    ("eval-trees-outside-run", lambda t: ["eval", "--data", str(data_file(t)), "--out", str(t / "runs" / "r.jsonl"),
+                                          "--trees", str(t / "trees"), "--view"], "tree files are kept beside their run"),
+    # data files: every line's JSON refused by name
+    ("eval-data-deep", lambda t: _eval_data(t, b"[" * 100000 + b"]" * 100000), "nested too deeply"),
+    ("eval-data-huge-int", lambda t: _eval_data(t, b'{"id": "a", "problem": "p", "answer": ' + b"7" * 5000 + b"}"),
+     "an integer of 5000 digits (at most 4300)"),
+    ("eval-data-surrogate-problem", lambda t: _eval_data(t, b'{"id": "a", "problem": "x \\ud800", "answer": "1"}'),
+     "lone surrogate"),
+    ("eval-data-surrogate-id", lambda t: _eval_data(t, b'{"id": "\\udfff", "problem": "x", "answer": "1"}'),
+     "lone surrogate"),
+    ("eval-data-nul", lambda t: _eval_data(t, b'{"id": "a", "problem": "x \\u0000 y", "answer": "1"}'),
+     "field 'problem' holds a NUL byte"),
 ]
+
+
+def _fifo(tmp_path: Path) -> str:
+    """A FIFO with no writer. A regression that opened it for reading would block forever: after 10 s a
+    watchdog thread writes to it, so such a test ends (and fails on its message) instead of hanging."""
+    path = tmp_path / "pipe"
+    if not path.exists():
+        os.mkfifo(path)
+
+        def unblock() -> None:
+            time.sleep(10)
+            for _ in range(100):
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+                except OSError:  # no reader (ENXIO), or the test is over
+                    time.sleep(0.2)
+                    continue
+                os.write(fd, b"x")
+                os.close(fd)
+                return
+
+        threading.Thread(target=unblock, daemon=True).start()
+    return str(path)
+
+
+def _link(link: Path, target: str) -> str:
+    link.symlink_to(target)
+    return str(link)
+
+
+def _eval_data(tmp_path: Path, line: bytes) -> list[str]:
+    return ["eval", "--data", _write(tmp_path / "d.jsonl", line + b"\n"), "--out", str(tmp_path / "r.jsonl")]
 
 
 def _write(path: Path, data: bytes) -> str:
@@ -116,6 +216,7 @@ def test_cli_row(row: str, argv: Callable[[Path], list[str]], message: str, tmp_
                  capsys: pytest.CaptureFixture) -> None:
     args = argv(tmp_path)
     untouched = {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    kinds = {p: stat.S_IFMT(p.lstat().st_mode) for p in tmp_path.iterdir()}  # FIFOs and links stay what they are
     assert run_cli(args) == 2
     err = capsys.readouterr().err
     assert message in err, err
@@ -124,6 +225,8 @@ def test_cli_row(row: str, argv: Callable[[Path], list[str]], message: str, tmp_
     for path, before in untouched.items():
         if path.name not in ("run.jsonl",) or row.startswith("report"):
             assert path.read_bytes() == before, f"{path} changed"
+    assert {p: stat.S_IFMT(p.lstat().st_mode) for p in kinds} == kinds
+    assert not (tmp_path / "trees").exists()  # a refused --trees folder is not created either
 
 
 def test_binary_standard_input(opened: list[Any], monkeypatch: pytest.MonkeyPatch,
@@ -305,6 +408,32 @@ API_ROWS: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ("http-timeout-nan", lambda: _http(timeout=math.nan), InvalidConfigError, "nan"),
     ("http-api-key-newline", lambda: _http(api_key="sk-1\n"), InvalidConfigError, "line break"),
     ("http-url-ftp", lambda: _http(url="ftp://h/v1"), InvalidConfigError, "ftp://h/v1"),
+    # issue 22
+    ("prompts-format-spec", lambda: SolveConfig(prompts=Prompts(problem_block="{problem:>200000000}")).validate(),
+     InvalidConfigError, "prompts.problem_block may use only {problem}"),
+    ("prompts-attribute", lambda: Prompts(problem_block="{problem.__class__.__mro__}").validate(), InvalidConfigError,
+     "'{problem.__class__.__mro__}'"),
+    ("prompts-unknown-name", lambda: Prompts(refine_task="{secret}").validate(), InvalidConfigError, "'{secret}'"),
+    ("prompts-index", lambda: Prompts(answer_block="{answer[99999]}").validate(), InvalidConfigError,
+     "'{answer[99999]}'"),
+    ("prompts-not-str", lambda: Prompts(system=5).validate(), InvalidConfigError, "prompts.system must be a string"),
+    ("prompts-build-unvalidated", lambda: Prompts(problem_block="{problem.__class__}").build("answer", "x"),
+     InvalidConfigError, "{problem.__class__}"),
+    ("solveconfig-reward-samples", lambda: SolveConfig(reward_samples=300).validate(), InvalidConfigError,
+     "reward_samples must be an int in [1, 256], got 300"),
+    ("solveconfig-reward-retries", lambda: SolveConfig(reward_retries=2**31 - 1).validate(), InvalidConfigError,
+     "reward_retries must be an int in [0, 16]"),
+    ("solve-problem-nul", lambda: check_problem("1 + 1 = ?\x00"), InvalidProblemError, "NUL byte"),
+    ("solve-problem-surrogate", lambda: check_problem("1 + \ud800 = ?"), InvalidProblemError, "lone surrogate"),
+    ("engine-threads-too-many", lambda: _engine_options(n_threads=2**31 - 1), InvalidConfigError, "[1, 512]"),
+    ("engine-slots-too-many", lambda: _engine_options(max_sequences=250), InvalidConfigError,
+     "250 + max_cached_prefixes=8 + 1 = 259 sequence slots"),
+    ("tree-suppress-replacement", lambda: TreeConfig(suppress_replacement=1e300).validate(), InvalidConfigError,
+     "suppress_replacement = 1e+300"),
+    ("eval-seed-negative", lambda: EvalConfig(data=Path("d"), out=Path("o"), seed=-1).validate(), InvalidConfigError,
+     "seed must be an integer in [0, 4294967295], got -1"),
+    ("eval-rollouts-too-large", lambda: EvalConfig(data=Path("d"), out=Path("o"), rollouts=(2**31,)).validate(),
+     InvalidConfigError, "rollouts must be integers in [0, 2147483647]"),
 ]
 
 

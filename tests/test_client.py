@@ -153,3 +153,29 @@ def test_the_engine_tokenizes_a_fitted_prompt_once(default_model_path, monkeypat
         request = GenerationRequest(messages=fitted.messages, params=SamplingParams(max_tokens=4), kind="critique")
         client.generate([request])
         assert len(calls) == 1  # generate used the tokens fitting counted
+
+
+def test_the_wrappers_share_one_base_and_a_backend_missing_a_member_is_named() -> None:
+    from mctsr_native.errors import InvalidConfigError
+    from mctsr_native.generation.base import PROTOCOL, BackendWrapper
+    from mctsr_native.generation.replay import RecordingBackend
+    from mctsr_native.generation.shared import SharedClient
+
+    assert all(issubclass(c, BackendWrapper) for c in (ModelClient, SharedClient, RecordingBackend))
+    backend = Scripted()
+    client = ModelClient(backend)
+    # what the wrapper does not change is the inner backend's, read as attributes
+    assert (client.name, client.supports_grammar, client.context_size) == (
+        backend.name, backend.supports_grammar, backend.context_size)
+    client.close()  # a search's client never closes the backend it was given
+    assert all(hasattr(backend, m) for m in PROTOCOL)
+
+    class Partial:
+        name = "partial"
+
+        def generate(self, requests):  # noqa: ANN001, ANN201
+            return []
+
+    with pytest.raises(InvalidConfigError, match="Partial lacks usage, last_usage, supports_grammar, thread_safe, "
+                                                 "count_tokens, context_size, close"):
+        ModelClient(Partial())  # type: ignore[arg-type]

@@ -237,6 +237,7 @@ def test_cancelled_search_is_not_recorded(tmp_path: Path) -> None:
 
 class _Backend:
     supports_grammar = False
+    thread_safe = False
 
     def __init__(self, name: str, thread_safe: bool | None = None) -> None:
         self.name = name

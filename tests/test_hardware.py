@@ -66,14 +66,67 @@ def test_cpu_flags_injected_by_argument_or_environment_win_over_the_real_cpu(tmp
     ("amx_tile", "auto", False),                    # any one AMX feature is enough
 ])
 def test_load_guard_decision(flags, setting, expected):
-    guard = hardware.load_guard(hardware.cpu_info(flags), setting)
+    guard = hardware.load_guard(hardware.cpu_info(flags), setting, hardware.build_info(amx=True))
     assert guard.use_extra_bufts is expected
     assert guard.active is (expected is False)
     assert guard.setting == setting and guard.reason
 
 
+@pytest.mark.parametrize("cpu_amx, build_amx, guarded", [
+    (True, True, True),     # the crash's setting: AMX CPU, AMX kernels in the build
+    (True, False, False),   # AMX CPU, a build without AMX kernels (made elsewhere): nothing to guard
+    (False, True, False),   # AMX kernels that this CPU never runs
+    (False, False, False),
+])
+def test_guard_asks_the_cpu_and_the_build(cpu_amx, build_amx, guarded, monkeypatch):
+    """All four combinations, injected through the environment as a test machine would set them."""
+    monkeypatch.delenv(hardware.EXTRA_BUFTS_ENV, raising=False)
+    monkeypatch.setenv(hardware.CPU_FLAGS_ENV, AMX if cpu_amx else NO_AMX)
+    monkeypatch.setenv(hardware.BUILD_AMX_ENV, "1" if build_amx else "0")
+    build = hardware.build_info(probe=lambda: pytest.fail("the environment wins over asking the build"))
+    assert build.amx is build_amx and build.source == "$MCTSR_BUILD_AMX"
+    guard = hardware.load_guard(build=build)
+    assert guard.active is guarded
+    assert (guard.cpu_amx, guard.build_amx) == (cpu_amx, build_amx)
+    assert guard.to_dict()["build_amx"] is build_amx
+    if cpu_amx and not build_amx:
+        assert "no AMX kernels" in guard.reason
+
+
+def test_an_unknown_build_keeps_the_guard_on_an_amx_cpu(monkeypatch):
+    monkeypatch.delenv(hardware.BUILD_AMX_ENV, raising=False)
+    cpu = hardware.cpu_info(AMX)
+
+    def broken() -> bool:
+        raise OSError("no libllama")
+
+    unknown = hardware.build_info(probe=broken)
+    assert unknown.amx is None and "OSError: no libllama" in unknown.source
+    assert hardware.load_guard(cpu, "auto", unknown).active
+    assert hardware.load_guard(cpu, "auto").active  # no build given, none in the environment: not asked
+    assert hardware.build_info(probe=lambda: False).amx is False
+    monkeypatch.setenv(hardware.BUILD_AMX_ENV, "maybe")
+    with pytest.raises(InvalidConfigError, match="MCTSR_BUILD_AMX='maybe'"):
+        hardware.build_info()
+
+
+def test_the_real_build_answers_from_its_cpu_buffer_types(monkeypatch):
+    """The probe reads llama.cpp's own list of CPU buffer types; AMX kernels need the compiler's AMX-INT8, so
+    "AMX" among the types implies `AMX_INT8 = 1` in the system info."""
+    from mctsr_native.generation.llama import build
+
+    monkeypatch.delenv(hardware.BUILD_AMX_ENV, raising=False)
+    types = build.cpu_buffer_types()
+    assert all(isinstance(t, str) and t for t in types)
+    assert build.build_has_amx() is ("AMX" in types)
+    assert build.build_info() == hardware.BuildInfo(amx="AMX" in types, source="llama.cpp's CPU buffer types")
+    if "AMX" in types:
+        assert "AMX_INT8 = 1" in build.system_info()
+
+
 def test_load_guard_reads_the_environment_and_rejects_a_bad_setting(monkeypatch):
     monkeypatch.setenv(hardware.CPU_FLAGS_ENV, AMX)
+    monkeypatch.setenv(hardware.BUILD_AMX_ENV, "1")
     monkeypatch.setenv(hardware.EXTRA_BUFTS_ENV, " AUTO ")
     assert hardware.load_guard().use_extra_bufts is False
     monkeypatch.setenv(hardware.EXTRA_BUFTS_ENV, "on")
@@ -232,6 +285,7 @@ def _guard_of(backend) -> hardware.LoadGuard:
 @pytest.mark.parametrize("mode", ["batched", "sequential"])
 def test_amx_cpu_loads_without_extra_buffer_types_on_every_path(mode, captured_loads, monkeypatch):
     monkeypatch.setenv(hardware.CPU_FLAGS_ENV, AMX)
+    monkeypatch.setenv(hardware.BUILD_AMX_ENV, "1")
     monkeypatch.delenv(hardware.EXTRA_BUFTS_ENV, raising=False)
     backend = _open(mode)
     try:
@@ -247,6 +301,7 @@ def test_cpu_without_amx_keeps_llama_cpp_default(mode, captured_loads, monkeypat
     import llama_cpp as L
 
     monkeypatch.setenv(hardware.CPU_FLAGS_ENV, NO_AMX)
+    monkeypatch.setenv(hardware.BUILD_AMX_ENV, "1")
     monkeypatch.delenv(hardware.EXTRA_BUFTS_ENV, raising=False)
     _open(mode).close()
     assert [flag for _, flag in captured_loads] == [L.llama_model_default_params().use_extra_bufts]
@@ -275,7 +330,10 @@ def test_guarded_load_of_the_default_model_generates_the_same_text(monkeypatch):
         guarded.close()
     assert text.strip()
     monkeypatch.delenv(hardware.CPU_FLAGS_ENV, raising=False)
-    if hardware.cpu_info().amx:
+    monkeypatch.delenv(hardware.BUILD_AMX_ENV, raising=False)
+    from mctsr_native.generation.llama.build import build_has_amx
+
+    if hardware.cpu_info().amx and build_has_amx():  # the unguarded load is the crash here
         return
     monkeypatch.setenv(hardware.EXTRA_BUFTS_ENV, "on")
     plain = _open("batched")
@@ -311,7 +369,7 @@ def test_the_tests_llama_server_loads_with_the_guard(flags, expected, tmp_path, 
         "raw.llama_model_load_from_file = record\n"
         f"sys.argv = ['guarded_server', '--model', {str(default_model_path)!r}, '--port', '0']\n"
         "runpy.run_module('mctsr_native.generation.llama.guarded_server', run_name='__main__', alter_sys=True)\n")
-    env = {**os.environ, hardware.CPU_FLAGS_ENV: flags}
+    env = {**os.environ, hardware.CPU_FLAGS_ENV: flags, hardware.BUILD_AMX_ENV: "1"}
     env.pop(hardware.EXTRA_BUFTS_ENV, None)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.model  # it hashes the real default model
 
 
 def _info(*args: str, **env: str) -> subprocess.CompletedProcess:
-    full = {k: v for k, v in os.environ.items() if k not in (hardware.CPU_FLAGS_ENV, hardware.EXTRA_BUFTS_ENV)}
+    ours = (hardware.CPU_FLAGS_ENV, hardware.EXTRA_BUFTS_ENV, hardware.BUILD_AMX_ENV)
+    full = {k: v for k, v in os.environ.items() if k not in ours}
     full.update(env)
     return subprocess.run([sys.executable, "-m", "mctsr_native.cli", "info", *args], env=full,
                           capture_output=True, text=True, timeout=120)
@@ -25,7 +26,7 @@ def _info(*args: str, **env: str) -> subprocess.CompletedProcess:
 def test_info_json_reports_versions_build_devices_guard_and_model(default_model_path):
     import llama_cpp
 
-    out = _info("--json", MCTSR_CPU_FLAGS="sse2 avx2 amx_tile amx_int8")
+    out = _info("--json", MCTSR_CPU_FLAGS="sse2 avx2 amx_tile amx_int8", MCTSR_BUILD_AMX="1")
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     assert info["mctsr_native"] == importlib.metadata.version("mctsr-native")
@@ -37,6 +38,9 @@ def test_info_json_reports_versions_build_devices_guard_and_model(default_model_
     assert info["cpu"]["amx"] == ["amx_int8", "amx_tile"] and info["cpu"]["flags_source"] == "$MCTSR_CPU_FLAGS"
     assert info["load_guard"]["active"] is True and info["load_guard"]["use_extra_bufts"] is False
     assert "AMX" in info["load_guard"]["reason"]
+    assert info["load_guard"]["cpu_amx"] is True and info["load_guard"]["build_amx"] is True
+    assert info["load_guard"]["build_amx_source"] == "$MCTSR_BUILD_AMX"
+    assert llama["build_has_amx"] is ("AMX" in llama["cpu_buffer_types"])  # the real build, asked
     model = info["default_model"]
     assert model["path"] == str(default_model_path)
     assert model["checksum_ok"] is True and model["sha256"] == model["expected_sha256"]
@@ -51,6 +55,22 @@ def test_info_text_says_which_guard_is_active_and_why():
     assert row["llama-cpp-python"] and row["llama.cpp build"].startswith("CPU :")
     forced = _info(MCTSR_EXTRA_BUFTS="off", MCTSR_CPU_FLAGS="sse2")
     assert "load guard        ON: MCTSR_EXTRA_BUFTS=off" in forced.stdout
+
+
+@pytest.mark.parametrize("cpu_flags, build_amx, says", [
+    ("sse2 amx_int8", "1", "ON: the CPU has AMX"),
+    ("sse2 amx_int8", "0", "off: the CPU has AMX (amx_int8, from $MCTSR_CPU_FLAGS) but this llama.cpp build has no"),
+    ("sse2", "1", "off: no AMX on this CPU"),
+    ("sse2", "0", "off: no AMX on this CPU"),
+])
+def test_info_says_cpu_amx_build_amx_and_the_guard(cpu_flags, build_amx, says):
+    out = _info(MCTSR_CPU_FLAGS=cpu_flags, MCTSR_BUILD_AMX=build_amx)
+    assert out.returncode == 0, out.stderr
+    row = {line[:17].strip(): line[17:].strip() for line in out.stdout.splitlines()}
+    assert row["load guard"].startswith(says)
+    cpu = "yes" if "amx" in cpu_flags else "no"
+    assert row["load guard"].endswith(f"CPU AMX: {cpu}; build AMX kernels: {'yes' if build_amx == '1' else 'no'}]")
+    assert row["AMX kernels"].startswith(("yes, in this build", "none in this build"))  # the real build's
 
 
 def test_info_still_reports_when_a_part_is_broken():

@@ -215,7 +215,7 @@ def test_one_log_entry_per_request_with_model_status_tokens_and_seconds() -> Non
     from fastapi.testclient import TestClient
 
     from mctsr_native.serve import ServeOptions, create_app
-    from mctsr_native.serve_http import format_request
+    from mctsr_native.serve_edge import format_request
 
     entries: list[dict[str, Any]] = []
     app = create_app(FakeBackend(), ServeOptions(), log_request=entries.append)

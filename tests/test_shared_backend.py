@@ -16,11 +16,14 @@ class RecordingBackend:
 
     name = "recording"
     supports_grammar = False
+    thread_safe = False
+    merged_calls = 0
     context_size = 4096
 
     def __init__(self, fail_on: str | None = None) -> None:
         self.calls: list[int] = []
         self.usage = Usage()
+        self.last_usage = Usage()
         self.fail_on = fail_on
 
     def count_tokens(self, messages, assistant_prefix=""):

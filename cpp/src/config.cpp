@@ -8,6 +8,11 @@
 namespace mctsr {
 namespace {
 
+constexpr double kMinReward = -100.0;      // rewards live on [-100, 100] (paper §3.3)
+constexpr double kMaxReward = 100.0;
+constexpr double kMaxExploration = 1e6;    // c far beyond any useful value, far below overflowing UCT
+constexpr double kMaxEpsilon = 1e6;        // likewise for ε
+
 template <typename T>
 [[noreturn]] void reject(const char* field, const T& value, const char* expected) {
   std::ostringstream message;
@@ -15,12 +20,18 @@ template <typename T>
   throw InvalidConfig(message.str());
 }
 
-void require_non_negative(const char* field, double value) {
-  if (!std::isfinite(value) || value < 0.0) reject(field, value, "a finite number >= 0");
-}
-
 void require_finite(const char* field, double value) {
   if (!std::isfinite(value)) reject(field, value, "a finite number");
+}
+
+// A finite number in [low, high]: rewards live on [-100, 100], so a threshold, replacement or penalty
+// beyond it means nothing, and a huge c or epsilon would overflow UCT to infinity.
+void require_range(const char* field, double value, double low, double high) {
+  if (!std::isfinite(value) || value < low || value > high) {
+    std::ostringstream expected;
+    expected << "a finite number in [" << low << ", " << high << "]";
+    reject(field, value, expected.str().c_str());
+  }
 }
 
 template <typename Enum>
@@ -77,18 +88,18 @@ Enum parse(const Name<Enum> (&table)[N], const char* field, const std::string& t
 
 void Config::validate() const {
   if (max_children < 1) reject("max_children", max_children, "an integer >= 1");
-  require_non_negative("exploration_c", exploration_c);
-  require_non_negative("epsilon", epsilon);
+  require_range("exploration_c", exploration_c, 0.0, kMaxExploration);
+  require_range("epsilon", epsilon, 0.0, kMaxEpsilon);
   require_known("c_schedule", c_schedule, CSchedule::kLinearDecay);
-  require_non_negative("c_final", c_final);
+  require_range("c_final", c_final, 0.0, kMaxExploration);
   if (rollout_budget < 0) reject("rollout_budget", rollout_budget, "an integer >= 0");
   if (c_schedule == CSchedule::kLinearDecay && rollout_budget == 0) {
     reject("rollout_budget", rollout_budget, "an integer >= 1 when c_schedule = 'linear_decay'");
   }
-  require_finite("suppress_threshold", suppress_threshold);
+  require_range("suppress_threshold", suppress_threshold, kMinReward, kMaxReward);
   require_known("suppression", suppression, Suppression::kNone);
-  require_non_negative("suppress_penalty", suppress_penalty);
-  require_finite("suppress_replacement", suppress_replacement);
+  require_range("suppress_penalty", suppress_penalty, 0.0, kMaxReward - kMinReward);
+  require_range("suppress_replacement", suppress_replacement, kMinReward, kMaxReward);
   require_known("q_rule", q_rule, QRule::kMean);
   require_known("backprop", backprop, Backprop::kOneLevel);
   require_known("expanded_rule", expanded_rule, ExpandedRule::kReference);

@@ -80,6 +80,10 @@ TEST_CASE("C ABI: each error kind becomes its status code and message, the tree 
   params.max_depth = -1;
   CHECK(mctsr_tree_create(&params, &tree) == MCTSR_ERROR_INVALID_CONFIG);
   CHECK(std::string(mctsr_last_error()).find("max_depth = -1") != std::string::npos);
+  params = mctsr_tree_default_params();
+  params.suppress_replacement = 1e300;  // finite, but no reward: refused by the same validate()
+  CHECK(mctsr_tree_create(&params, &tree) == MCTSR_ERROR_INVALID_CONFIG);
+  CHECK(std::string(mctsr_last_error()).find("suppress_replacement = 1e+300") != std::string::npos);
   CHECK(tree == nullptr);
 
   REQUIRE(mctsr_tree_create(nullptr, &tree) == MCTSR_OK);

@@ -102,6 +102,35 @@ TEST_CASE("validate names the bad field and value") {
   CHECK(validation_error(c).find("max_depth = -1") != std::string::npos);
 }
 
+TEST_CASE("validate bounds the reward-scale and UCT numbers, naming value and range") {
+  // Each value is finite, so only the range can refuse it; each one used to be accepted.
+  struct Bad {
+    double Config::*field;
+    double value;
+    const char* message;
+  };
+  const Bad cases[] = {
+      {&Config::suppress_replacement, 1e300, "suppress_replacement = 1e+300: expected a finite number in [-100, 100]"},
+      {&Config::suppress_replacement, -101, "suppress_replacement = -101"},
+      {&Config::suppress_threshold, 1e300, "suppress_threshold = 1e+300: expected a finite number in [-100, 100]"},
+      {&Config::suppress_penalty, 201, "suppress_penalty = 201: expected a finite number in [0, 200]"},
+      {&Config::exploration_c, 1e300, "exploration_c = 1e+300: expected a finite number in [0, 1e+06]"},
+      {&Config::c_final, 1e7, "c_final = 1e+07"},
+      {&Config::epsilon, 1e300, "epsilon = 1e+300"},
+  };
+  for (const auto& bad : cases) {
+    Config c;
+    c.*bad.field = bad.value;
+    CHECK(validation_error(c).find(bad.message) != std::string::npos);
+  }
+  Config edge;  // the ends of each range are valid
+  edge.suppress_replacement = -100;
+  edge.suppress_threshold = 100;
+  edge.suppress_penalty = 200;
+  edge.exploration_c = 1e6;
+  CHECK(validation_error(edge).empty());
+}
+
 TEST_CASE("strategy names round-trip, unknown names are InvalidConfig") {
   CHECK(parse_q_rule("mean") == QRule::kMean);
   CHECK(std::string(to_string(QRule::kMinMean)) == "min_mean");

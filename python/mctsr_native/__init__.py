@@ -1,13 +1,19 @@
 """mctsr-native: Monte Carlo Tree Self-Refine (arXiv 2406.07394) with a C++ tree and batched llama.cpp generation.
 
 High level: `solve(problem)`. Low level: `Tree` (the C++ search tree) and `Solver` (the step API).
-Names are imported lazily so that `import mctsr_native` stays cheap and does not load llama.cpp.
+Names are imported lazily so that `import mctsr_native` stays cheap. It does load llama.cpp's shared library
+(not the llama_cpp package) when numpy is not loaded yet: CUDA builds crashed at model load when numpy came
+first (load_order.py, issue 24).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
+
+from . import load_order
+
+load_order.load_llama_first()
 
 __version__ = "0.1.0"
 

@@ -28,6 +28,7 @@ from typing import Any, Mapping, Sequence
 
 from .answers import extract_answer, group_answers
 from .calls import SearchCalls
+from .errors import InvalidConfigError
 from .evaluators import reward_evaluator
 from .generation.base import Backend
 from .solve_config import SolveConfig
@@ -41,8 +42,6 @@ _BATCH = 8  # answers drawn per model call at most
 
 def check_baselines(names: Sequence[str]) -> tuple[str, ...]:
     """The baseline names, normalised ("best-of-n" -> "best_of_n"); InvalidConfigError naming the allowed ones."""
-    from .errors import InvalidConfigError
-
     out = []
     for name in names:
         key = str(name).strip().lower().replace("-", "_")

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .cli_options import INT32_MAX, SEED_MAX, int_type
 from .cli_progress import add_progress_options, progress_mode
 from .cli_solve import (
     _positive,
@@ -18,6 +19,7 @@ from .cli_solve import (
     add_search_options,
     backend_from_args,
     backend_options,
+    check_capacity,
     check_model_options,
     print_config,
     solve_config_from_args,
@@ -32,8 +34,8 @@ def parse_rollouts(text: str) -> tuple[int, ...]:
         values = tuple(int(v) for v in text.replace(" ", "").split(",") if v != "")
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers like 0,1,4,8, got {text!r}") from None
-    if not values or any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(f"rollouts must be integers >= 0, got {text!r}")
+    if not values or any(v < 0 or v > INT32_MAX for v in values):
+        raise argparse.ArgumentTypeError(f"rollouts must be integers in [0, {INT32_MAX}], got {text[:80]!r}")
     if len(set(values)) != len(values):
         raise argparse.ArgumentTypeError(f"rollouts settings repeat: {text!r}")
     return values
@@ -64,7 +66,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "smaller one (paired budgets, the cost of the largest); separate: one search per budget "
                         "(used anyway when a rule depends on the budget) [anytime]")
     p.add_argument("--limit", type=_positive, default=None, help="only the first N problems")
-    p.add_argument("--seed", type=int, default=0, help="run seed; each problem's seed derives from it [0]")
+    p.add_argument("--seed", type=int_type(0, SEED_MAX), default=0,
+                   help="run seed; each problem's seed derives from it [0]")
     p.add_argument("--out", required=True, type=Path, help="run file (JSONL) to create or resume")
     p.add_argument("--concurrency", type=_positive, default=1,
                    help="problems in flight at once: spread over HTTP servers, or merged into one batch on the "
@@ -139,15 +142,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     if args.out.is_dir():  # checked again when the run file opens; here so that nothing else runs first
         raise InvalidConfigError(f"--out {args.out} is a directory: give a file name for the run's records")
-    from . import cli_view
-
-    cli_view.check_eval(args)  # a bad --view / --trees fails before the model loads
+    check_capacity(args, solve_config)
     config = EvalConfig(
         data=args.data, out=args.out, rollouts=tuple(args.rollouts), limit=args.limit, seed=args.seed,
         model=model, solve=solve_identity(solve_config), backend_options=backend_options(args),
         concurrency=args.concurrency, trees_dir=args.trees, schedule=args.schedule,
         baselines=tuple(args.baseline), baseline_samples=args.baseline_samples,
     )
+    config.validate()  # before --view creates the trees folder
+    from . import cli_view
+
+    cli_view.check_eval(args)  # a bad --view / --trees fails before the model loads
     summary = run_eval(config, open_backend_fn=lambda: backend_from_args(args, seed=args.seed),
                        solve_kwargs={"config": solve_config}, progress=progress_mode(args))
     from .wording import plural

@@ -1,9 +1,9 @@
 """`mctsr info`: what a user (and a bug report) needs when something is off.
 
-Versions, llama.cpp's build line, GPU offload and the devices ggml sees, the CPU and the load guard chosen for
-it, the default model and whether its checksum matches. Every part is collected on its own: a part that fails
-(llama-cpp-python not importable, the default model missing) is reported as an error in its place, and the rest
-is still printed.
+Versions, llama.cpp's build line, GPU offload and the devices ggml sees, the CPU, whether the build has AMX
+kernels, the load guard chosen for both, the default model and whether its checksum matches. Every part is
+collected on its own: a part that fails (llama-cpp-python not importable, the default model missing) is reported
+as an error in its place, and the rest is still printed.
 """
 
 from __future__ import annotations
@@ -40,20 +40,31 @@ def _cpu() -> dict[str, Any]:
     return {"model": cpu.model, "amx": list(cpu.amx), "flags_source": cpu.source}
 
 
+def _build_amx() -> bool:
+    from .generation.llama import build
+
+    return build.build_has_amx()
+
+
 def _guard() -> dict[str, Any]:
-    return hardware.load_guard().to_dict()
+    """The guard every load would take: from the CPU, and from the build (asked here; unknown when
+    llama-cpp-python cannot be imported, which keeps the guard on an AMX CPU)."""
+    build = hardware.build_info(probe=_build_amx)
+    return {**hardware.load_guard(build=build).to_dict(), "build_amx_source": build.source}
 
 
 def _llama() -> dict[str, Any]:
-    from .generation.llama import native
+    from .generation.llama import build
 
-    line = native.system_info()
+    line = build.system_info()
     return {
         "version": _version("llama_cpp_python"),
         "system_info": line,
-        "build_has_amx": "AMX_INT8 = 1" in line,  # ggml-cpu compiled with AMX: its AMX buffer type exists
-        "gpu_offload": native.supports_gpu_offload(),
-        "devices": native.devices(),
+        "compiled_for_amx": "AMX_INT8 = 1" in line,  # the compiler targeted AMX-INT8 (not yet: kernels usable)
+        "cpu_buffer_types": build.cpu_buffer_types(),  # "AMX" here: the AMX kernels exist and the OS allows them
+        "build_has_amx": build.build_has_amx(),
+        "gpu_offload": build.supports_gpu_offload(),
+        "devices": build.devices(),
     }
 
 
@@ -101,6 +112,10 @@ def collect() -> dict[str, Any]:
     }
 
 
+def _yes(value: bool | None) -> str:
+    return "unknown" if value is None else "yes" if value else "no"
+
+
 def _devices(devs: list[dict[str, Any]]) -> str:
     return "; ".join(f"{d['name']} ({d['type']}, {d['description']}, {d['memory_total'] / _GIB:.1f} GiB)"
                      for d in devs) or "none"
@@ -113,15 +128,18 @@ def format_info(info: dict[str, Any]) -> str:
         rows.append(("llama-cpp-python", f"ERROR {llama['error']}"))
     else:
         offload = "yes" if llama["gpu_offload"] else 'no (CPU build; for CUDA: CMAKE_ARGS="-DGGML_CUDA=on" scripts/setup.sh)'
+        kernels = "yes, in this build" if llama["build_has_amx"] else "none in this build"
         rows += [("llama-cpp-python", str(llama["version"])), ("llama.cpp build", llama["system_info"]),
-                 ("build has AMX", "yes" if llama["build_has_amx"] else "no"),
+                 ("AMX kernels", f"{kernels} (CPU buffer types: {', '.join(llama['cpu_buffer_types']) or 'none'})"),
                  ("GPU offload", offload), ("devices", _devices(llama["devices"]))]
     cpu = info["cpu"]
     rows.append(("CPU", f"ERROR {cpu['error']}" if "error" in cpu else
                  f"{cpu['model']}; AMX: {' '.join(cpu['amx']) or 'none'} (flags from {cpu['flags_source']})"))
     guard = info["load_guard"]
+    facts = (f"[{hardware.EXTRA_BUFTS_ENV}={guard.get('setting')}; CPU AMX: {_yes(guard.get('cpu_amx'))}; "
+             f"build AMX kernels: {_yes(guard.get('build_amx'))}]")
     rows.append(("load guard", f"ERROR {guard['error']}" if "error" in guard else
-                 f"{'ON' if guard['active'] else 'off'}: {guard['reason']} [{hardware.EXTRA_BUFTS_ENV}={guard['setting']}]"))
+                 f"{'ON' if guard['active'] else 'off'}: {guard['reason']} {facts}"))
     model = info["default_model"]
     if "error" in model:
         rows.append(("default model", f"ERROR {model['error']}"))

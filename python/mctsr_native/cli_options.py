@@ -141,7 +141,8 @@ SECTIONS: tuple[Section, ...] = (
             metavars={"path": "PATH.gguf", "server": "URL"}, shown={"path": DEFAULT_MODEL}),
     Section("search", "search (SolveConfig)", _solve_config, no_flag=("tree", "prompts"),
             names={"seed": ("-s", "--seed"), "temperature": ("--temp", "--temperature")},
-            ints={"parallel": (1, INT32_MAX), "reward_samples": (1, INT32_MAX), "agreement_min": (1, INT32_MAX),
+            ints={"parallel": (1, 256), "reward_samples": (1, 256), "reselect_samples": (0, 256),
+                  "reward_retries": (0, 16), "agreement_min": (1, INT32_MAX),
                   "answer_max_tokens": (1, INT32_MAX), "critique_max_tokens": (1, INT32_MAX),
                   "refine_max_tokens": (1, INT32_MAX), "reward_max_tokens": (12, INT32_MAX),
                   "seed": (0, SEED_MAX), "token_budget": (1, 2**63 - 1)},
@@ -274,32 +275,85 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
                    help="print the effective config as TOML (loadable with --config) and exit")
 
 
-def load_config_file(path: Path) -> dict[str, dict[str, Any]]:
-    """The file's values by section; unknown sections or fields are an InvalidConfigError naming them."""
+MAX_CONFIG_BYTES = 1 << 20  # a config file holds options and prompt templates: a larger one is refused unread
+
+
+def _no_alias_loader() -> type:
+    """PyYAML's safe loader, refusing aliases (`*name`): a few lines of nested aliases expand to billions of
+    values (the "billion laughs"), and options never need them."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(None, None, "aliases (*name) are not supported", mark)
+            return super().compose_node(parent, index)
+
+    return Loader
+
+
+def _parse_config(raw: bytes, path: Path) -> Any:
     from .errors import InvalidConfigError
 
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise InvalidConfigError(f"cannot read --config {path}: {e.strerror or e}") from None
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml
         except ImportError:
             raise InvalidConfigError("YAML config files need PyYAML (pip install pyyaml), or use TOML") from None
         try:
-            data = yaml.safe_load(raw.decode("utf-8")) or {}
+            return yaml.load(raw.decode("utf-8"), Loader=_no_alias_loader()) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise InvalidConfigError(f"--config {path} is not valid YAML: {e}") from None
-    else:
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
-        try:
-            data = tomllib.loads(raw.decode("utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise InvalidConfigError(f"--config {path} is not valid TOML: {e} (YAML files end in .yaml)") from None
+            raise InvalidConfigError(f"--config {path} is not valid YAML: {' '.join(str(e).split())}") from None
+        except RecursionError:
+            raise InvalidConfigError(f"--config {path} is nested too deeply (lists or tables inside each other)") from None
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise InvalidConfigError(f"--config {path} is not valid TOML: {e} (YAML files end in .yaml)") from None
+    except RecursionError:
+        raise InvalidConfigError(f"--config {path} is nested too deeply (arrays or tables inside each other)") from None
+
+
+def _type_problem(hint: Any, value: Any) -> str | None:
+    """Why `value` does not fit a field annotated `hint` (what it must be), or None when it fits."""
+    hint, optional = _strip_optional(hint)
+    if value is None:
+        return None if optional else "must not be null"
+    if typing.get_origin(hint) is Literal:
+        choices = typing.get_args(hint)
+        return None if isinstance(value, str) and value in choices else f"must be one of {', '.join(choices)}"
+    if hint is bool:
+        return None if isinstance(value, bool) else "must be true or false"
+    if hint is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "must be an integer"
+    if hint is float:
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "must be a number"
+    if hint is str:
+        return None if isinstance(value, str) else "must be a string"
+    origin = typing.get_origin(hint)
+    if origin is not None and isinstance(origin, type) and issubclass(origin, typing.Mapping):  # type: ignore[arg-type]
+        return None if isinstance(value, dict) else "must be a table"
+    return None
+
+
+def load_config_file(path: Path) -> dict[str, dict[str, Any]]:
+    """The file's values by section; unknown sections or fields, and values of the wrong type, are an
+    InvalidConfigError naming them. Only a regular file of at most MAX_CONFIG_BYTES is read."""
+    from .errors import InvalidConfigError
+    from .safe_io import read_regular
+
+    try:
+        raw = read_regular(path, MAX_CONFIG_BYTES)
+    except OSError as e:
+        raise InvalidConfigError(f"cannot read --config {path}: {e.strerror or e}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise InvalidConfigError(f"--config {path} is longer than {MAX_CONFIG_BYTES >> 20} MiB: not a config file")
+    data = _parse_config(raw, path)
     if not isinstance(data, dict):
         raise InvalidConfigError(f"--config {path} must hold a table of options, got {type(data).__name__}")
     return sort_config(data, f"--config {path}")
@@ -308,10 +362,12 @@ def load_config_file(path: Path) -> dict[str, dict[str, Any]]:
 def sort_config(data: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
     """A config file's table by section: `[section]` tables, and flat keys moved to the one section that has
     them. A flat key that several sections have (or that names a section) is refused as ambiguous, naming
-    them; so are unknown names and fields set from another option (`[llama] seed` is `[search] seed`)."""
+    them; so are unknown names, fields set from another option (`[llama] seed` is `[search] seed`) and values
+    of the wrong type."""
     from .errors import InvalidConfigError
 
-    fields = {s.name: {f.name for f in dataclasses.fields(s.load())} for s in SECTIONS}
+    classes = {s.name: s.load() for s in SECTIONS}
+    fields = {name: {f.name for f in dataclasses.fields(cls)} for name, cls in classes.items()}
     derived = {s.name: s.derived for s in SECTIONS}
     out: dict[str, dict[str, Any]] = {s.name: {} for s in SECTIONS}
 
@@ -323,7 +379,7 @@ def sort_config(data: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
 
     for key, value in data.items():
         if key in fields and isinstance(value, dict):
-            unknown = sorted(set(value) - fields[key])
+            unknown = sorted(str(k) for k in set(value) - fields[key])
             if unknown:
                 raise InvalidConfigError(f"{where}: [{key}] has no field(s) {', '.join(unknown)}; "
                                          f"known: {', '.join(sorted(fields[key]))}")
@@ -338,10 +394,21 @@ def sort_config(data: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
             raise InvalidConfigError(f"{where}: {key!r} at the top level is ambiguous: it could be {meant}; "
                                      f"put it under its section (see `--print-config`)")
         if not homes or homes[0] == key:
-            raise InvalidConfigError(f"{where}: unknown option {key!r} (sections: "
+            raise InvalidConfigError(f"{where}: unknown option {str(key)[:80]!r} (sections: "
                                      f"{', '.join(s.name for s in SECTIONS)}; see `--print-config`)")
         put(homes[0], key, value)
+    for section, values in out.items():
+        hints = typing.get_type_hints(classes[section])
+        for name, value in values.items():
+            why = _type_problem(hints[name], value)
+            if why:
+                raise InvalidConfigError(f"{where}: [{section}] {name} {why}, got {_short(value)}")
     return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def effective_config(args: argparse.Namespace) -> dict[str, dict[str, Any]]:

@@ -60,6 +60,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="searches running at once (more wait their turn) [4]")
     s.add_argument("--max-request-bytes", type=_positive(int), default=1 << 20,
                    help="largest request body; a larger one gets 413 [1048576]")
+    s.add_argument("--header-timeout", type=_positive(float), default=10.0,
+                   help="seconds a connection may take to send a request's headers, then it is closed [10]")
+    s.add_argument("--body-timeout", type=_positive(float), default=30.0,
+                   help="seconds a request's body may take to arrive; a slower one gets 408 [30]")
+    s.add_argument("--no-prompt-override", dest="prompt_override", action="store_false",
+                   help="refuse mctsr.prompts in requests (templates are always limited to their named fields)")
     add_progress_options(p, default="lines")
     add_model_options(p)
     # --max-seconds above is the server's limit per search; the search's own is a request's mctsr.max_seconds
@@ -76,7 +82,7 @@ def _loopback(host: str) -> bool:
 
 def request_reporter(progress: Any) -> Any:
     """One progress event per request: a line (`lines`), a JSON object (`json`), or nothing (`none`)."""
-    from .serve_http import format_request
+    from .serve_edge import format_request
 
     def report(entry: dict[str, Any]) -> None:
         progress.event("request", format_request(entry), **entry)
@@ -91,6 +97,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .cli_solve import check_model_options, print_config, solve_config_from_args
     from .errors import InvalidConfigError
     from .serve import ServeOptions, create_app
+    from .serve_http import uvicorn_config
 
     defaults = solve_config_from_args(args)
     if args.print_config:
@@ -109,7 +116,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "serving on %s without an API key: anyone who reaches this address can spend the model's time "
             "(give --api-key or %s)", args.host, API_KEY_ENV)
     options = ServeOptions(api_key=api_key, max_seconds=args.max_seconds, max_concurrency=args.max_concurrency,
-                           max_request_bytes=args.max_request_bytes)
+                           max_request_bytes=args.max_request_bytes, header_timeout=args.header_timeout,
+                           body_timeout=args.body_timeout, prompt_override=args.prompt_override)
+    options.validate()  # before the model loads
     target = check_model_options(args)  # a bad --server or option combination fails before the server starts
     if target is None or "://" not in target:
         from .models import resolve_model
@@ -133,8 +142,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     app = create_app(loader=load, options=options, defaults=defaults, log_request=request_reporter(progress))
     # uvicorn says only what goes wrong (a port in use, ...): the requests are logged here, one line each
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=5)
+    config = uvicorn_config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=5, header_timeout=options.header_timeout)
     server = uvicorn.Server(config)
     progress.event("starting", f"starting the server on http://{args.host}:{args.port}/v1 (GET /health is 503 "
                    "until the model is loaded)", host=args.host, port=args.port, model=target)

@@ -32,6 +32,7 @@ __all__ = [
     "add_model_options",
     "backend_from_args",
     "add_search_options",
+    "check_capacity",
     "solve_config_from_args",
     "format_summary",
     "cmd_solve",
@@ -126,6 +127,16 @@ def backend_from_args(args: argparse.Namespace, *, seed: int = 0) -> Any:
     from .generation import open_backend
 
     return open_backend(check_model_options(args), seed=seed, **backend_options(args))
+
+
+def check_capacity(args: argparse.Namespace, config: Any) -> None:
+    """Before the model loads: the search's options must fit the in-process engine's sequences, KV cells and
+    context (capacity.check_fits), so that a value it cannot serve fails now, by name."""
+    from .capacity import check_fits, engine_capacity
+
+    target = check_model_options(args)
+    if target is None or "://" not in target:
+        check_fits(config, engine_capacity(backend_options(args)))
 
 
 def add_search_options(p: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) -> None:
@@ -231,6 +242,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _read_problem(args: argparse.Namespace) -> str:
     from .errors import InvalidProblemError
+    from .safe_io import read_regular
 
     if args.file is not None and args.problem is not None:
         raise InvalidProblemError("give the problem as an argument, with --file, or on standard input (-), once")
@@ -238,10 +250,10 @@ def _read_problem(args: argparse.Namespace) -> str:
         if args.file.is_dir():
             raise InvalidProblemError(f"cannot read {args.file}: it is a directory")
         try:
-            with open(args.file, "rb") as f:
-                return _decode_problem(f.read(MAX_PROBLEM_BYTES + 1), str(args.file))
+            raw = read_regular(args.file, MAX_PROBLEM_BYTES, hint=" (for standard input give -)")
         except OSError as e:
             raise InvalidProblemError(f"cannot read {args.file}: {e.strerror or e}") from None
+        return _decode_problem(raw, str(args.file))
     if args.problem == "-" or (args.problem is None and not sys.stdin.isatty()):
         stream = getattr(sys.stdin, "buffer", None)
         if stream is None:  # a text stream (tests, embedding): bounded all the same
@@ -254,6 +266,11 @@ def _read_problem(args: argparse.Namespace) -> str:
 
 def _check_size(text: str, source: str) -> str:
     from .errors import InvalidProblemError
+    from .safe_io import text_problem
+
+    why = text_problem(text, source)  # an argument that was not UTF-8 arrives with lone surrogates
+    if why:
+        raise InvalidProblemError(why)
 
     if len(text.encode("utf-8", "surrogatepass")) > MAX_PROBLEM_BYTES:
         raise InvalidProblemError(f"{source} is longer than {MAX_PROBLEM_BYTES >> 20} MiB: not a math problem "
@@ -394,7 +411,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         print_config(args, config)
         return 0
     problem = check_problem(_read_problem(args))
-    check_model_options(args)
+    check_capacity(args, config)
     from . import cli_view
 
     cli_view.check_solve(args)  # a bad --view path fails before the model loads

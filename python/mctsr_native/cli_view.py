@@ -40,8 +40,8 @@ def cmd_view(args: argparse.Namespace) -> int:
 
     out = args.out
     if out is None:
-        safe_id = re.sub(r"[^A-Za-z0-9._-]+", "_", args.problem_id or "")
-        stem = args.result.stem + (f"-{safe_id}" if safe_id else "")
+        safe_id = re.sub(r"[^A-Za-z0-9._-]+", "_", args.problem_id or "")[:80]  # a name stays under NAME_MAX
+        stem = args.result.stem[:120] + (f"-{safe_id}" if safe_id else "")
         out = args.result.with_name(f"{stem}.{args.format}")
     check_writable(out, what="--out")
     view = load_view(args.result, args.problem_id, args.rollouts)

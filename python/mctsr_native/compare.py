@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from tabulate import tabulate
+
 __all__ = ["Outcomes", "Comparison", "mcnemar_exact", "paired", "outcomes_of", "compare_rows", "format_comparisons"]
 
 MIN_DISCORDANT = 6  # below this no split reaches p < 0.05
@@ -138,8 +140,6 @@ def compare_rows(rows: Sequence[Outcomes]) -> list[Comparison]:
 def format_comparisons(comparisons: Sequence[Comparison]) -> str:
     """The comparisons as a table: A, B, n, accuracies, the paired difference ± SE, discordant counts, McNemar p,
     mean generated tokens, and the warning when the pairs cannot tell."""
-    from tabulate import tabulate
-
     if not comparisons:
         return "Paired comparisons: no two rows share a problem."
     rows = []

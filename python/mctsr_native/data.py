@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import DataError
+from .safe_io import loads, open_regular, text_problem
 
 __all__ = ["Problem", "load_problems", "dataset_name", "REQUIRED_FIELDS"]
 
@@ -85,9 +86,11 @@ def load_problems(
     if p.is_dir():
         raise DataError(f"{p}: is a directory, not a JSONL file")
     try:
-        f = open(p, "rb")
+        f = open_regular(p)
     except FileNotFoundError:
         raise DataError(f"{p}: no such data file") from None
+    except IsADirectoryError:
+        raise DataError(f"{p}: is a directory, not a JSONL file") from None
     except OSError as e:
         raise DataError(f"{p}: cannot read: {e.strerror or e}") from None
     with f:
@@ -125,14 +128,19 @@ def _parse(f: Any, p: Path, name: str, limit: int | None) -> list[Problem]:
         if not line:
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
+            record = loads(line)
+        except ValueError as e:  # bad syntax, nested too deeply, a huge integer, a lone surrogate
+            raise DataError(f"{where}: malformed JSON ({e})") from None
         if not isinstance(record, dict):
             raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
         missing = [k for k in REQUIRED_FIELDS if k not in record]
         if missing:
             raise DataError(f"{where}: missing field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+        for key in REQUIRED_FIELDS:
+            value = record[key]
+            why = text_problem(value, f"field {key!r}") if isinstance(value, str) else None
+            if why:
+                raise DataError(f"{where}: {why}")
         pid = _as_text(record["id"], "id", where)
         if pid in first_line_of:
             raise DataError(f"{where}: duplicate id {pid!r} (first used on line {first_line_of[pid]})")

@@ -44,7 +44,8 @@ from .answers import answer_key, equivalent, extract_answer
 from .data import Problem, dataset_name, load_problems
 from .generation.client import BackendShare
 from .record import json_safe
-from .runfile import FORMAT, RunFile, atomic_write_text, check_writable
+from .runfile import FORMAT, RunFile, atomic_write_text, check_tree_names, check_writable, tree_file_name
+from .safe_io import open_regular
 from .wording import plural
 
 __all__ = ["EvalConfig", "EvalSummary", "run_eval", "score_result", "problem_seed", "SolveFn"]
@@ -75,8 +76,10 @@ class EvalConfig:
 
         if not self.rollouts:
             raise InvalidConfigError("give at least one rollouts setting, e.g. --rollouts 0,1,4,8")
-        if any((not isinstance(r, int)) or isinstance(r, bool) or r < 0 for r in self.rollouts):
-            raise InvalidConfigError(f"rollouts must be integers >= 0, got {list(self.rollouts)}")
+        if any((not isinstance(r, int)) or isinstance(r, bool) or not 0 <= r <= 2**31 - 1 for r in self.rollouts):
+            raise InvalidConfigError(f"rollouts must be integers in [0, {2**31 - 1}], got {list(self.rollouts)!r:.80}")
+        if not (isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed <= 2**32 - 1):
+            raise InvalidConfigError(f"seed must be an integer in [0, {2**32 - 1}], got {self.seed!r:.60}")
         if len(set(self.rollouts)) != len(self.rollouts):
             raise InvalidConfigError(f"rollouts settings repeat: {list(self.rollouts)}")
         if self.limit is not None and self.limit < 1:
@@ -93,6 +96,13 @@ class EvalConfig:
             raise InvalidConfigError(f"schedule must be 'anytime' or 'separate', got {self.schedule!r}")
         if Path(self.out).resolve() == Path(self.data).resolve():
             raise InvalidConfigError("--out is the data file itself; give a new file for the run's records")
+        if self.trees_dir is not None:  # records name their trees relative to the run's folder, never outside it
+            folder = Path(os.path.abspath(self.out)).parent
+            ref = os.path.relpath(os.path.abspath(self.trees_dir), folder)
+            if ref == os.pardir or ref.startswith(os.pardir + os.sep):
+                raise InvalidConfigError(
+                    f"--trees {self.trees_dir} is outside {folder}, the folder of --out {self.out}: tree files are "
+                    f"kept beside their run (give a folder inside {folder}, e.g. {folder / 'trees'})")
 
 
 @dataclass
@@ -117,7 +127,7 @@ def _sha256(path: Path) -> str:
     import hashlib
 
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:  # load_problems has read it as a regular file; still never a FIFO here
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -141,7 +151,7 @@ def model_identity(model: str | None) -> str | dict[str, Any]:
         except Exception:  # noqa: BLE001 - the default not installed: opening it will say so
             return "default"
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO given as --model must not hang the run before the model opens
             size = os.fstat(f.fileno()).st_size
             import hashlib
 
@@ -316,15 +326,13 @@ def _tree_ref(config: EvalConfig, problem: Problem, rollouts: int, result: Mappi
     if config.trees_dir is None:
         return {"tree": json_safe(tree)}
     import json
-    import re
 
     trees = Path(config.trees_dir)
     trees.mkdir(parents=True, exist_ok=True)
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", problem.id).strip("_") or "problem"
-    name = f"{safe}-{zlib.crc32(problem.id.encode()):08x}-r{rollouts}.json"
+    name = tree_file_name(problem.id, rollouts)  # bounded, whatever the id's length
     atomic_write_text(trees / name, json.dumps(json_safe(tree), ensure_ascii=False))
     try:
-        ref = os.path.relpath(trees / name, Path(config.out).resolve().parent)
+        ref = os.path.relpath(os.path.abspath(trees / name), os.path.dirname(os.path.abspath(config.out)))
     except ValueError:  # another drive (Windows)
         ref = str(trees / name)
     return {"tree_path": ref}
@@ -465,6 +473,7 @@ def run_eval(
     problems = load_problems(config.data, limit=config.limit)
     if config.trees_dir is not None:  # before any model work, not at the first tree
         check_writable(config.trees_dir, what="--trees", directory=True)
+        check_tree_names([p.id for p in problems], tuple(config.rollouts), Path(config.trees_dir))
     kwargs = dict(solve_kwargs or {})
     schedule, why = effective_schedule(config, kwargs.get("config"), solve_fn)
     if why and config.schedule != schedule:

@@ -6,6 +6,7 @@ package's installed-files record and never import the package (its `__init__` pu
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import struct
@@ -77,8 +78,6 @@ def resolve_model(model: str | os.PathLike | None = None) -> Path:
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """The file's SHA-256 (hex), read in chunks: `mctsr info` checks the default model with it."""
-    import hashlib
-
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):

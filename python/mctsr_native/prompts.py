@@ -24,15 +24,17 @@ from __future__ import annotations
 
 import logging
 import math
+import string
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
+from .errors import ContextOverflowError, InvalidConfigError
 from .generation.base import Backend, Message
 
 if TYPE_CHECKING:
     from .generation.client import ModelClient
 
-__all__ = ["Prompts", "CallKind", "AnswerKind", "FittedPrompt", "fit_prompt", "shorten_middle", "OMIT_MARK"]
+__all__ = ["Prompts", "TEMPLATE_FIELDS", "MAX_TEMPLATE_CHARS", "template_problem", "CallKind", "AnswerKind", "FittedPrompt", "fit_prompt", "shorten_middle", "OMIT_MARK"]
 
 CallKind = Literal["answer", "critique", "refine", "reward", "verdict"]
 AnswerKind = Literal["number", "latex"]
@@ -42,10 +44,59 @@ OMIT_MARK = "[... {n} characters omitted ...]"
 log = logging.getLogger(__name__)
 
 
+MAX_TEMPLATE_CHARS = 32768  # one template; far above any instruction, far below what could exhaust memory
+
+# The fields each template may name: nothing else, and no format spec ("{problem:>9}"), conversion ("!r"),
+# attribute ("{problem.x}") or index ("{problem[0]}"), so a template (a config file's, a request's in
+# `mctsr serve`) can only place the texts, never size or inspect them. Templates not listed are verbatim.
+TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
+    "problem_block": ("problem",), "answer_block": ("answer",), "critique_block": ("critique",),
+    "answer_task": ("answer_format",), "critique_task": ("answer_format",), "refine_task": ("answer_format",),
+    "reward_task": ("answer_format",), "verdict_task": ("answer_format",),
+}
+
+
+def template_problem(name: str, template: object) -> str | None:
+    """Why `template` cannot be the prompt template `name` (module doc, TEMPLATE_FIELDS), or None."""
+    if not isinstance(template, str):
+        return f"prompts.{name} must be a string, got {type(template).__name__}"
+    if len(template) > MAX_TEMPLATE_CHARS:
+        return f"prompts.{name} has {len(template)} characters, more than the {MAX_TEMPLATE_CHARS} a template may have"
+    allowed = TEMPLATE_FIELDS.get(name)
+    if allowed is None:
+        return None  # inserted verbatim: braces are plain text
+    fields = ", ".join("{" + f + "}" for f in allowed)
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as e:
+        return f"prompts.{name} is not a valid template ({e}): write {{{{ and }}}} for literal braces"
+    for _, field_name, spec, conversion in parts:
+        if field_name is None:
+            continue
+        if field_name not in allowed or spec or conversion:
+            shown = "{" + field_name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            return (f"prompts.{name} may use only {fields}, with no format spec, conversion, attribute or index; "
+                    f"got {shown[:60]!r}")
+    return None
+
+
+def _fill(template: str, **values: str) -> str:
+    """`template` with its fields replaced by `values` (a validated template: names only, no spec)."""
+    out = []
+    for literal, field_name, _, _ in string.Formatter().parse(template):
+        out.append(literal)
+        if field_name is not None:
+            if field_name not in values:
+                raise InvalidConfigError(f"a prompt template names {{{field_name}}}, which is not one of its fields")
+            out.append(values[field_name])
+    return "".join(out)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Prompts:
-    """The prompt templates. Blocks are formatted with `str.format` (`{problem}`, `{answer}`, `{critique}`,
-    `{answer_format}`); the `format_*` strings are inserted verbatim as `{answer_format}`."""
+    """The prompt templates. Blocks name their texts as fields (`{problem}`, `{answer}`, `{critique}`,
+    `{answer_format}`: TEMPLATE_FIELDS says which template takes which); the `format_*` strings are inserted
+    verbatim as `{answer_format}`. `validate()` refuses anything else."""
 
     # the system message, identical in every call
     system: str = (
@@ -93,6 +144,14 @@ class Prompts:
     # the dummy answer the search starts beside (paper section 3.1)
     dummy_answer: str = "I don't know."
 
+    def validate(self) -> None:
+        """InvalidConfigError naming the first template that is not a string, is longer than
+        MAX_TEMPLATE_CHARS, or names anything but its own fields (TEMPLATE_FIELDS)."""
+        for name in self.__dataclass_fields__:
+            why = template_problem(name, getattr(self, name))
+            if why:
+                raise InvalidConfigError(why)
+
     def answer_format(self, kind: AnswerKind) -> str:
         """The answer-format instruction for a problem of this kind."""
         return self.format_latex if kind == "latex" else self.format_number
@@ -108,25 +167,25 @@ class Prompts:
     ) -> tuple[Message, ...]:
         """The chat messages of one call. `answer` is used by critique/refine/reward, `critique` by refine."""
         fmt = self.answer_format(answer_kind)
-        blocks = [self.problem_block.format(problem=problem)]
+        blocks = [_fill(self.problem_block, problem=problem)]
         if call == "answer":
             task = self.answer_task
         elif call == "critique":
-            blocks.append(self.answer_block.format(answer=answer))
+            blocks.append(_fill(self.answer_block, answer=answer))
             task = self.critique_task
         elif call == "refine":
-            blocks.append(self.answer_block.format(answer=answer))
-            blocks.append(self.critique_block.format(critique=critique))
+            blocks.append(_fill(self.answer_block, answer=answer))
+            blocks.append(_fill(self.critique_block, critique=critique))
             task = self.refine_task
         elif call == "reward":
-            blocks.append(self.answer_block.format(answer=answer))
+            blocks.append(_fill(self.answer_block, answer=answer))
             task = self.reward_task
         elif call == "verdict":
-            blocks.append(self.answer_block.format(answer=answer))
+            blocks.append(_fill(self.answer_block, answer=answer))
             task = self.verdict_task
         else:
             raise ValueError(f"unknown call kind {call!r}")
-        blocks.append(task.format(answer_format=fmt))
+        blocks.append(_fill(task, answer_format=fmt))
         return (
             Message(role="system", content=self.system),
             Message(role="user", content="\n\n".join(blocks)),
@@ -194,8 +253,6 @@ def fit_prompt(
     """Build the prompt of one call so that it fits the context with room for `max_tokens` (module doc).
     `floor_tokens(key, messages)`, when given, remembers the tokens of a prompt's fixed part for the whole
     search (`ModelClient.floor_tokens`); without it they are counted each time a prompt must be shortened."""
-    from .errors import ContextOverflowError
-
     budget = backend.context_size - max_tokens
     originals = {"answer": answer, "critique": critique}
     parts = dict(originals)

@@ -13,6 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .answers import equivalent, extract_answer
+from .errors import DataError
+
 __all__ = ["SearchRecord", "SolveResult", "RECORD_FORMAT", "json_safe", "node_dict", "search_record",
            "zero_shot_record", "node_answer", "node_correct"]
 
@@ -88,8 +91,6 @@ class SearchRecord:
     def from_dict(cls, data: Mapping[str, Any]) -> SearchRecord:
         """A record from its dict: any version this package wrote (records before "format" existed, and the
         trees of eval run files, which leave out the problem and the config, read with their defaults)."""
-        from .errors import DataError
-
         if not isinstance(data, Mapping):
             raise DataError(f"a search record must be a JSON object, got {type(data).__name__}")
         version = data.get("format", RECORD_FORMAT)
@@ -185,8 +186,6 @@ def zero_shot_record(solver: Any) -> SearchRecord:
 def node_answer(node: Mapping[str, Any]) -> str | None:
     """A node's final answer, the one rule every reader uses: None for the dummy; the recorded answer, else
     the one extracted from its text (records written before answers were stored)."""
-    from .answers import extract_answer
-
     if node.get("kind") == "dummy":
         return None
     answer = node.get("answer")
@@ -199,8 +198,6 @@ def node_answer(node: Mapping[str, Any]) -> str | None:
 def node_correct(node: Mapping[str, Any], gold: str | None) -> bool | None:
     """Whether a node's answer is equivalent to the ground truth (None without a gold answer or a node answer).
     Ground truth is for scoring only: no search reads this."""
-    from .answers import equivalent
-
     answer = node_answer(node)
     if gold is None or answer is None:
         return None

@@ -21,7 +21,6 @@ time (a run is never held whole in memory).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -31,7 +30,9 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from .answers import equivalent
-from .runfile import read_run
+from .errors import DataError
+from .runfile import read_run, read_tree
+from .safe_io import loads, open_regular
 
 __all__ = ["auroc", "RewardStats", "reward_stats", "format_rewards", "MIN_CLASS"]
 
@@ -101,23 +102,24 @@ class RewardStats:
 def _tree(record: dict[str, Any], run_path: Path) -> dict[str, Any] | None:
     if isinstance(record.get("tree"), dict):
         return record["tree"]
-    ref = record.get("tree_path")
-    if isinstance(ref, str):
-        p = Path(ref) if Path(ref).is_absolute() else run_path.resolve().parent / ref
+    if isinstance(record.get("tree_path"), str):
         try:
-            return json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            return read_tree(run_path, record)  # only a regular file inside the run's folder, bounded
+        except DataError:
             return None
     return None
 
 
 def _records(path: Path) -> Iterator[dict[str, Any]]:
     """The run's result records with their trees, one at a time."""
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
+    with open_regular(path) as f:  # read_run has checked every line but a torn tail
+        for raw in f:
+            if not raw.endswith(b"\n"):
                 return  # a torn tail: read_run has reported it
-            obj = json.loads(line) if line.strip() else None
+            try:
+                obj = loads(raw.decode("utf-8")) if raw.strip() else None
+            except ValueError:  # a complete-looking last line that is not JSON: a torn write, reported too
+                return
             if isinstance(obj, dict) and obj.get("type") == "result":
                 yield obj
 

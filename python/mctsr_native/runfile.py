@@ -27,9 +27,11 @@ from typing import Any, Mapping
 
 from .data import bounded_lines
 from .errors import DataError, RunMismatchError
+from .safe_io import (JSONSyntaxError, atomic_write_text, check_writable, fsync_dir, loads,
+                      open_regular, read_regular)
 
-__all__ = ["RunFile", "RunContents", "read_run", "config_differences", "atomic_write_text", "check_writable",
-           "fsync_dir", "FORMAT"]
+__all__ = ["RunFile", "RunContents", "read_run", "read_tree", "tree_ref_problem", "tree_file_name", "check_tree_names", "config_differences",
+           "atomic_write_text", "check_writable", "fsync_dir", "FORMAT"]
 
 FORMAT = "mctsr-eval/1"  # the header's "format": bump when records change incompatibly
 # Output options that older versions wrote into the header's identity ("config"): how the results are stored or
@@ -38,6 +40,8 @@ OUTPUT_KEYS = ("tree_storage",)
 
 
 MAX_LINE_BYTES = 256 << 20  # a longer line is not a record this package wrote (inline trees stay far below)
+MAX_TREE_BYTES = MAX_LINE_BYTES  # a tree file (`--trees DIR`) is the same tree a record would hold inline
+MAX_ROLLOUTS = 2**31 - 1  # the largest budget `mctsr eval --rollouts` takes (the C++ core's 32-bit counts)
 _HEADER_START = b'{"type": "header"'  # how every header line begins (json.dumps keeps the key order)
 
 # What a result record's fields must be, when present: report, resume and the progress bar read them.
@@ -103,6 +107,14 @@ def _check_record(obj: dict[str, Any], where: str) -> None:
                     (int, float): "a number", (str, int): "a string or an integer"}[types]
             raise DataError(f"{where}: field {name!r} must be {want}, got {json.dumps(value)[:80]}; "
                             "the file was not changed")
+    rollouts, done = obj["rollouts"], obj.get("rollouts_done")
+    if rollouts > MAX_ROLLOUTS:
+        raise DataError(f"{where}: field 'rollouts' is {rollouts}, beyond any budget `mctsr eval` plans "
+                        f"(at most {MAX_ROLLOUTS}); the file was not changed")
+    if done is not None and not (isinstance(done, int) and not isinstance(done, bool) and 0 <= done <= rollouts):
+        raise DataError(f"{where}: field 'rollouts_done' must be an integer in [0, rollouts={rollouts}], got "
+                        f"{json.dumps(done)[:80]} (a search never does more rollouts than its budget); "
+                        "the file was not changed")
 
 
 def read_run(path: str | os.PathLike[str], *, keep_trees: bool = True) -> RunContents:
@@ -112,7 +124,7 @@ def read_run(path: str | os.PathLike[str], *, keep_trees: bool = True) -> RunCon
     else's), DataError naming the line and field for a damaged or ill-typed record."""
     p = Path(path)
     try:
-        f = open(p, "rb")
+        f = open_regular(p)
     except FileNotFoundError:
         raise DataError(f"{p}: no such run file") from None
     except IsADirectoryError:
@@ -121,8 +133,6 @@ def read_run(path: str | os.PathLike[str], *, keep_trees: bool = True) -> RunCon
         raise DataError(f"{p}: cannot read: {e.strerror or e}") from None
     contents = RunContents(path=p, header=None)
     with f:
-        if os.path.isdir(p):  # pragma: no cover - open() already refuses a directory on POSIX
-            raise DataError(f"{p}: is a directory, not a run file")
         offset = 0
         bad: tuple[int, int] | None = None  # (line number, length) of a complete line that is not JSON
         for lineno, line in bounded_lines(f, p, MAX_LINE_BYTES):
@@ -137,12 +147,16 @@ def read_run(path: str | os.PathLike[str], *, keep_trees: bool = True) -> RunCon
                 contents.torn_bytes = len(line)  # the last write was cut short
                 break
             try:
-                obj = json.loads(line.decode("utf-8")) if line.strip() else None
-            except (UnicodeDecodeError, json.JSONDecodeError):
+                obj = loads(line.decode("utf-8")) if line.strip() else None
+            except (UnicodeDecodeError, JSONSyntaxError):
                 if contents.header is None:
                     _not_a_run_file(p)
                 bad = (lineno, len(line))
                 continue
+            except ValueError as e:  # JSON this program never writes: nested too deeply, a huge integer, ...
+                if contents.header is None:
+                    _not_a_run_file(p)
+                raise DataError(f"{p}:{lineno}: damaged run record ({e}); the file was not changed") from None
             offset += len(line)
             contents.good_size = offset
             if obj is None:
@@ -169,6 +183,84 @@ def read_run(path: str | os.PathLike[str], *, keep_trees: bool = True) -> RunCon
     return contents
 
 
+_TREE_ID_CHARS = 80  # of a problem id in a tree file's name: with the hash and budget, far below NAME_MAX (255)
+
+
+def tree_file_name(problem_id: str, rollouts: int, suffix: str = ".json") -> str:
+    """The tree file of one record: the id made file-safe and cut to 80 characters, a hash of the whole id
+    (so cut ids stay apart), the budget: "gsm8k-12-1a2b3c4d-r4.json". Bounded whatever the id's length."""
+    import re
+    import zlib
+
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", problem_id).strip("_")[:_TREE_ID_CHARS] or "problem"
+    return f"{safe}-{zlib.crc32(problem_id.encode('utf-8', 'surrogatepass')):08x}-r{rollouts}{suffix}"
+
+
+def check_tree_names(ids: list[str], rollouts: tuple[int, ...], folder: Path) -> None:
+    """Before any model work: every (id, rollouts) gets its own tree file name, and the longest one can be
+    created in `folder` (a file system with shorter names fails now, not after a search)."""
+    from .errors import InvalidConfigError
+
+    seen: dict[str, str] = {}
+    for pid in ids:
+        name = tree_file_name(pid, 0)
+        if seen.setdefault(name, pid) != pid:
+            raise InvalidConfigError(f"problems {seen[name]!r:.100} and {pid!r:.100} would share tree files "
+                                     f"({name}): give one of them another id")
+    longest = max((tree_file_name(pid, max(rollouts)) for pid in ids), key=len, default=None)
+    if longest is None:
+        return
+    probe = folder / f".{longest}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as e:
+        raise InvalidConfigError(f"--trees {folder}: cannot create the tree file {longest}: {e.strerror or e}") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def tree_ref_problem(ref: str) -> str | None:
+    """Why a record's `tree_path` is not one `mctsr eval` writes (a relative path to a .json file that stays
+    inside the run file's folder), or None when it is one."""
+    if "\x00" in ref or not ref.endswith(".json"):
+        return "not the path of a .json tree file"
+    norm = os.path.normpath(ref)
+    if os.path.isabs(ref) or norm == os.pardir or norm.startswith(os.pardir + os.sep):
+        return "outside the run file's folder (tree files are kept beside their run)"
+    return None
+
+
+def read_tree(run_path: str | os.PathLike[str], record: Mapping[str, Any]) -> dict[str, Any]:
+    """The tree of a run record written to a file (`tree_path`, relative to the run file's folder): only a
+    regular file inside that folder, at most MAX_TREE_BYTES, holding a JSON object; DataError otherwise."""
+    ref = record.get("tree_path")
+    where = f"{run_path}: problem {record.get('id')!r} (rollouts {record.get('rollouts')})"
+    if not isinstance(ref, str) or not ref:
+        reason = f": the search failed ({record['error']})" if record.get("error") else ""
+        raise DataError(f"{where} has no tree{reason}")
+    why = tree_ref_problem(ref)
+    if why:
+        raise DataError(f"{where}: its tree_path {ref[:200]!r} is {why}; refused")
+    tree_file = Path(os.path.abspath(run_path)).parent / ref
+    try:
+        raw = read_regular(tree_file, MAX_TREE_BYTES)
+    except FileNotFoundError:
+        raise DataError(f"{tree_file}: no such tree file ({where})") from None
+    except OSError as e:
+        raise DataError(f"{tree_file}: cannot read: {e.strerror or e}") from None
+    if len(raw) > MAX_TREE_BYTES:
+        raise DataError(f"{tree_file}: longer than {MAX_TREE_BYTES >> 20} MiB: not a tree file this program wrote")
+    try:
+        tree = loads(raw.decode("utf-8"))
+    except ValueError as e:  # UnicodeDecodeError included
+        raise DataError(f"{tree_file}: not a tree file: {e}") from None
+    if not isinstance(tree, dict):
+        raise DataError(f"{tree_file}: not a tree file (a JSON object expected)")
+    return tree
+
+
 def _not_a_run_file(p: Path) -> None:
     raise RunMismatchError(f"{p} exists and is not an mctsr eval run file (its first line is not a run header); "
                            "it was left untouched: give another --out file")
@@ -183,65 +275,6 @@ def _model_names(old: Mapping[str, Any], new: Mapping[str, Any], diffs: list[str
     name = lambda m: "the default model" if m is None else str(m)  # noqa: E731
     rest = [d for d in diffs if not d.startswith(("model:", "model."))]
     return [f"model: {name(a)} in the file, {name(b)} now (another model by content)", *rest]
-
-
-def fsync_dir(directory: str | os.PathLike[str]) -> None:
-    """Make a directory's entries (a new or renamed file's name) durable; a no-op where unsupported."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows: directories cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some file systems refuse fsync on a directory
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write `path` so that a crash or power loss leaves either the old file or the whole new one: a temporary
-    file beside it, fsynced, renamed over it, and the directory fsynced."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(target.parent)
-
-
-def check_writable(path: str | os.PathLike[str], *, what: str, directory: bool = False) -> Path:
-    """Fail now, before any model work, if `path` cannot be written later: a missing or read-only parent, a
-    directory where a file is wanted (or a file where a directory is). Creates a wanted directory. Returns `path`."""
-    from .errors import InvalidConfigError
-
-    target = Path(path)
-    try:
-        if directory:
-            if target.exists() and not target.is_dir():
-                raise InvalidConfigError(f"{what} {target} exists and is not a directory: give a directory")
-            target.mkdir(parents=True, exist_ok=True)
-            folder = target
-        else:
-            if target.is_dir():
-                raise InvalidConfigError(f"{what} {target} is a directory: give a file name (inside it, say)")
-            folder = target.parent if str(target.parent) else Path(".")
-            if not folder.is_dir():
-                raise InvalidConfigError(f"{what} {target}: the directory {folder} does not exist (create it first)")
-        probe = folder / f".mctsr-write-check.{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-        if not directory and target.exists() and not os.access(target, os.W_OK):
-            raise InvalidConfigError(f"{what} {target} is not writable")
-    except OSError as e:
-        raise InvalidConfigError(f"{what} {target} cannot be written: {e.strerror or e}") from None
-    return target
 
 
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "",
@@ -264,6 +297,16 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: s
     return diffs
 
 
+def _refuse_special(mode: int, path: Path) -> None:
+    import stat
+
+    from .safe_io import file_kind
+
+    if not stat.S_ISREG(mode):
+        raise DataError(f"--out {path} is {file_kind(mode)}, not a regular file: a run file is appended to and "
+                        "repaired in place; give a regular file's path")
+
+
 class RunFile:
     """An open run file for appending: locked, header checked (or written), torn tail repaired."""
 
@@ -282,10 +325,14 @@ class RunFile:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             existed = self.path.exists()
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            if existed:  # a FIFO or a device is not a run file: refused before it is opened
+                _refuse_special(os.stat(self.path).st_mode, self.path)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK, 0o644)
         except OSError as e:
             raise DataError(f"cannot open the run file {self.path}: {e.strerror or e}") from None
         try:
+            _refuse_special(os.fstat(self._fd).st_mode, self.path)  # the file opened is the file checked
+            os.set_blocking(self._fd, True)
             self._lock()
             if not existed:
                 fsync_dir(self.path.parent)  # the new file's name survives a power loss too

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from tabulate import tabulate
+
 from .answers import equivalent
 from .record import node_answer, node_correct
 from .runfile import read_run
@@ -124,8 +126,6 @@ def _fmt(x: float | None, pct: bool = False) -> str:
 
 def format_search(paths: Sequence[str | Path]) -> str:
     """The search section of `mctsr report`: one line per run file."""
-    from tabulate import tabulate
-
     rows = []
     for path in paths:
         d = search_stats(path).as_dict()

@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from .answers import group_answers
+
 __all__ = ["NodeView", "Choice", "vote_weight", "select_vote", "select_max_q"]
 
 
@@ -49,8 +51,6 @@ def vote_weight(q: float) -> float:
 
 def select_vote(nodes: Sequence[NodeView]) -> Choice:
     """The equivalence group of final answers with the highest total Q-weighted support (module doc)."""
-    from .answers import group_answers
-
     voters = [n for n in nodes if n.kind != "dummy" and n.answer is not None]
     if not voters:
         return Choice(None, None, 0.0)

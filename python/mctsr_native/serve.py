@@ -6,7 +6,7 @@
     GET  /health                llama-server's: 200 {"status": "ok"}, or 503 while the model loads
 
 The HTTP edge (the model slot behind /health, one log line per request, OpenAI-shaped errors on every status)
-is serve_http.py. Given a `loader` instead of a backend, the server answers at once and loads the model in
+is serve_edge.py. Given a `loader` instead of a backend, the server answers at once and loads the model in
 a thread, as llama-server does; every endpoint but /health is a 503 until it is loaded.
 
 Each search runs in a worker thread (at most `max_concurrency` at once; more wait their turn) and drives
@@ -17,8 +17,11 @@ started step always completes, nothing else is spent. The searches share the mod
 worker to the event loop through `loop.call_soon_threadsafe` into an asyncio queue.
 
 Limits: the per-request time limit is the search's `max_seconds` stop rule (checked between steps: the reply
-comes with the best answer so far, stop reason "time"); a request body over `max_request_bytes` is a 413;
-with an API key, a request without `Authorization: Bearer KEY` is a 401 (compared in constant time).
+comes with the best answer so far, stop reason "time"; a step in progress completes, and a reply that ran
+past the limit says by how much in `mctsr.time_limit`); a request body over `max_request_bytes` is a 413,
+one slower than `body_timeout` a 408, and a connection whose request headers take longer than
+`header_timeout` is closed (serve_http.py); options the model cannot serve (capacity.py) are a 400 before
+any work; with an API key, a request without `Authorization: Bearer KEY` is a 401 (compared in constant time).
 """
 
 # no `from __future__ import annotations`: FastAPI reads the route signatures at run time
@@ -35,8 +38,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
+from .capacity import capacity_of
 from .errors import BackendError, MctsrError
-from .serve_http import ModelSlot, RequestLog, format_request, install_error_handlers, note
+from .safe_io import loads
+from .serve_edge import ModelSlot, RequestLog, format_request, install_error_handlers, note
 from .serve_protocol import (RequestError, SearchRequest, chunk, completion, error_body, finish_reason,
                              listed_models, parse_chat_request, progress_chunk, summary, usage)
 from .driver import drive
@@ -58,6 +63,9 @@ class ServeOptions:
     max_concurrency: int = 4  # searches running at once; more requests wait for a free worker
     max_request_bytes: int = 1 << 20  # largest request body; a larger one is a 413
     poll_seconds: float = 0.25  # how often a plain (non-streaming) request checks that its client is there
+    header_timeout: float = 10.0  # seconds a connection may take to send a request's headers (serve_http.py)
+    body_timeout: float = 30.0  # seconds a request's body may take to arrive; a slower one is a 408
+    prompt_override: bool = True  # whether `mctsr.prompts` may replace the templates (named fields only)
 
     def validate(self) -> None:
         from .errors import InvalidConfigError
@@ -66,10 +74,13 @@ class ServeOptions:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidConfigError(f"{name} must be an int >= 1, got {value!r}")
-        for name in ("max_seconds", "poll_seconds"):
+        for name in ("max_seconds", "poll_seconds", "header_timeout", "body_timeout"):
             value = getattr(self, name)
-            if not (value is None and name == "max_seconds") and not (isinstance(value, (int, float)) and value > 0):
-                raise InvalidConfigError(f"{name} must be a number > 0, got {value!r}")
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf")
+            if not (value is None and name == "max_seconds") and not ok:
+                raise InvalidConfigError(f"{name} must be a finite number > 0, got {value!r}")
+        if not isinstance(self.prompt_override, bool):
+            raise InvalidConfigError(f"prompt_override must be True or False, got {self.prompt_override!r}")
         if self.api_key is not None and not (isinstance(self.api_key, str) and self.api_key):
             raise InvalidConfigError("api_key must be a non-empty string or None")
 
@@ -119,7 +130,7 @@ class SearchPool:
             counts = dict(self.counts)
         merger = self.share.merger
         return {**counts, "merged_calls": merger.merged_calls if merger is not None else 0,
-                "max_concurrency": self.options.max_concurrency, "backend": getattr(self.backend, "name", "")}
+                "max_concurrency": self.options.max_concurrency, "backend": self.backend.name}
 
     def submit(self, search: _Search) -> None:
         """Start the search on a worker; its events arrive in `search.events`."""
@@ -136,7 +147,7 @@ class SearchPool:
                 with self.share.lease() as backend:
                     result = drive_search(search.request.problem, backend, search.request.config, search.cancel,
                                           lambda rec: post("progress", rec))
-                    merged = getattr(backend, "merged_calls", None)
+                    merged = backend.merged_calls
                 stopped = result is None or result.stats["stop_reason"] == "cancelled"
                 outcome = "cancelled" if stopped else "completed"
                 if stopped:
@@ -237,16 +248,25 @@ def create_app(backend: Any = None, options: ServeOptions | None = None, *, load
         limit = options.max_request_bytes
         too_big = RequestError(413, f"the request body is larger than {limit} bytes", code="request_too_large")
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and declared.isdigit() and len(declared) < 20 and int(declared) > limit:
             raise too_big
-        data = bytearray()
-        async for part in request.stream():
-            data += part
-            if len(data) > limit:
-                raise too_big
+
+        async def collect() -> bytearray:
+            data = bytearray()
+            async for part in request.stream():
+                data += part
+                if len(data) > limit:
+                    raise too_big
+            return data
+
+        try:  # a client that sends its body slowly must not hold a worker of the event loop's forever
+            data = await asyncio.wait_for(collect(), options.body_timeout)
+        except asyncio.TimeoutError:
+            raise RequestError(408, f"the request body did not arrive within {options.body_timeout:g} s "
+                                    "(the server's --body-timeout)", code="request_timeout") from None
         try:
-            return json.loads(data)
-        except (ValueError, RecursionError) as e:  # RecursionError: nested deeper than Python's stack
+            return loads(bytes(data))  # every failure a ValueError: syntax, nesting, huge integers, surrogates
+        except ValueError as e:
             raise RequestError(400, f"the request body is not JSON: {e}") from None
 
     @app.get("/health")
@@ -266,10 +286,12 @@ def create_app(backend: Any = None, options: ServeOptions | None = None, *, load
     @app.post("/v1/chat/completions", dependencies=[Depends(authorized)])
     async def chat(request: Request) -> Any:
         pool = slot.require()
+        capacity = capacity_of(slot.backend)  # every request's options are checked against it before any work
         body = await read_body(request)
         if isinstance(body, dict) and isinstance(body.get("model"), str):
             note(request, model=body["model"][:80])
-        search = _Search(parse_chat_request(body, max_seconds=options.max_seconds, defaults=defaults))
+        search = _Search(parse_chat_request(body, max_seconds=options.max_seconds, capacity=capacity,
+                                            allow_prompts=options.prompt_override, defaults=defaults))
         note(request, id=search.rid)
         pool.submit(search)
         extra = {"backend": getattr(slot.backend, "name", ""), "config": search.request.config.to_dict()}

@@ -11,7 +11,11 @@ out. Pure functions over JSON values (no web framework), so every rule is tested
   (critiques keep their own cap); `seed` seeds the search.
 - The body field `mctsr` takes any other SolveConfig field (validated by `SolveConfig.validate()`): numbers,
   booleans and names only, `prompts` as templates (strings) and `tree` as TreeConfig fields. Nothing in a
-  request can name a file, a model or a path: the server's model is fixed when it starts.
+  request can name a file, a model or a path: the server's model is fixed when it starts. A template may
+  name only its own fields (`{problem}` in problem_block, ...), with no format spec, conversion, attribute
+  or index, and is at most 32 KiB (`prompts.template_problem`); a server started with --no-prompt-override
+  refuses `prompts` outright. Options the server's model cannot serve (more samples than its sequences, a
+  token cap beyond its context: `capacity.misfit`) are a 400 naming the value and the limit, before any work.
 - Fields a search cannot honour (`n` > 1, `stop`, tools, a non-text response format, logprobs) are a 400;
   other fields of the OpenAI API (`user`, penalties, ...) are accepted, have no effect, and are listed in the
   reply's `mctsr.ignored_fields`.
@@ -33,13 +37,15 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .prompts import Prompts
+from .capacity import Capacity, misfit
+from .prompts import Prompts, template_problem
+from .safe_io import text_problem
 from .solve_config import SolveConfig
 from .tree import TreeConfig
 
 __all__ = ["RequestError", "SearchRequest", "MAX_ROLLOUTS", "MAX_WIDTH", "MODEL_FORMS", "listed_models",
            "search_shape", "parse_chat_request", "completion", "chunk", "progress_chunk", "summary", "usage",
-           "error_body"]
+           "time_limit_note", "error_body"]
 
 MAX_ROLLOUTS = 64  # the most rollouts a model name may ask for
 MAX_WIDTH = 16  # the widest step a model name may ask for
@@ -136,6 +142,9 @@ def _problem(messages: Any) -> str:
         if not isinstance(content, str) or not content.strip():
             raise RequestError(400, "the last user message must have text content: it is the problem to solve",
                                param="messages")
+        why = text_problem(content, "the last user message")
+        if why:
+            raise RequestError(400, why, param="messages")
         return content
     raise RequestError(400, "no user message: the last user message is the problem to solve", param="messages")
 
@@ -148,8 +157,9 @@ def _number(value: Any, name: str, *, integer: bool = False) -> Any:
     return value
 
 
-def _extra_fields(extra: Any) -> dict[str, Any]:
-    """The `mctsr` body field as SolveConfig keyword arguments (types checked here, ranges by validate())."""
+def _extra_fields(extra: Any, allow_prompts: bool = True) -> dict[str, Any]:
+    """The `mctsr` body field as SolveConfig keyword arguments (types checked here, ranges by validate());
+    prompt templates only when `allow_prompts`, and only named fields (prompts.template_problem)."""
     if not isinstance(extra, Mapping):
         raise RequestError(400, "mctsr must be an object of SolveConfig fields", param="mctsr")
     defaults = SolveConfig()
@@ -165,10 +175,17 @@ def _extra_fields(extra: Any) -> dict[str, Any]:
                                     f"{', '.join(sorted(fields))}", param=where)
         default = getattr(defaults, key)
         if key == "prompts":
+            if not allow_prompts:
+                raise RequestError(400, f"{where}: this server does not take prompt templates from requests "
+                                        "(it was started with --no-prompt-override)", param=where)
             names = set(Prompts.__dataclass_fields__)
             if not isinstance(value, Mapping) or not all(k in names and isinstance(v, str) for k, v in value.items()):
                 raise RequestError(400, f"{where} must map prompt names ({', '.join(sorted(names))}) to template "
                                         f"strings", param=where)
+            for name, template in value.items():  # named fields only: no format spec, attribute or index
+                why = template_problem(name, template)
+                if why:
+                    raise RequestError(400, f"mctsr.{why}", param=f"{where}.{name}")
             value = Prompts(**value)
         elif key == "tree":
             if not isinstance(value, Mapping) or not all(
@@ -190,10 +207,12 @@ def _extra_fields(extra: Any) -> dict[str, Any]:
     return out
 
 
-def parse_chat_request(body: Any, *, max_seconds: float | None = None,
-                       defaults: SolveConfig | None = None) -> SearchRequest:
+def parse_chat_request(body: Any, *, max_seconds: float | None = None, capacity: Capacity | None = None,
+                       allow_prompts: bool = True, defaults: SolveConfig | None = None) -> SearchRequest:
     """A POST /v1/chat/completions body as a validated search; RequestError naming the field at fault.
-    `max_seconds`: the server's time limit per request (a request may ask for less); `defaults`: the server's
+    `max_seconds`: the server's time limit per request (a request may ask for less); `capacity`: what the
+    server's model holds (an option it cannot serve is a 400 naming the value and the limit, before any
+    work); `allow_prompts`: whether `mctsr.prompts` may override the templates; `defaults`: the server's
     search (its config file and flags), which the request's fields override."""
     from .errors import InvalidConfigError
 
@@ -216,7 +235,7 @@ def parse_chat_request(body: Any, *, max_seconds: float | None = None,
         given.update(answer_max_tokens=cap, refine_max_tokens=cap)
     if body.get("seed") is not None:
         given["seed"] = _number(body["seed"], "seed", integer=True)
-    given.update(_extra_fields(body.get("mctsr") or {}))
+    given.update(_extra_fields(body.get("mctsr") or {}, allow_prompts))
     asked = given.get("max_seconds", base.max_seconds)
     if max_seconds is not None:
         if asked is not None and asked > max_seconds:
@@ -228,6 +247,13 @@ def parse_chat_request(body: Any, *, max_seconds: float | None = None,
         config.validate()
     except (InvalidConfigError, TypeError) as e:
         raise RequestError(400, f"invalid search option: {e}") from None
+    problem_at = misfit(config, capacity) if capacity is not None else None
+    if problem_at is not None:
+        field_name, message = problem_at
+        param = {"answer_max_tokens": "max_tokens", "refine_max_tokens": "max_tokens"}.get(field_name)
+        if param is None or not any(k in body for k in ("max_tokens", "max_completion_tokens")):
+            param = f"mctsr.{field_name}"
+        raise RequestError(400, f"max_tokens: {message}" if param == "max_tokens" else message, param=param)
     stream = body.get("stream") or False
     if not isinstance(stream, bool):
         raise RequestError(400, "stream must be true or false", param="stream")
@@ -256,10 +282,24 @@ def finish_reason(result: Any) -> str:
     return "length" if node is not None and node.get("finish") == "length" else "stop"
 
 
+def time_limit_note(stats: Mapping[str, Any], max_seconds: Any) -> dict[str, Any] | None:
+    """When a search ran past its time limit: by how much. The limit is checked between steps and a started
+    step completes (its model calls cannot be cut short), so a wide step overruns it by up to its length."""
+    wall = stats.get("wall_seconds")
+    if not isinstance(max_seconds, (int, float)) or not isinstance(wall, (int, float)) or wall <= max_seconds:
+        return None
+    return {"max_seconds": max_seconds, "overran_seconds": round(wall - max_seconds, 3),
+            "why": "the limit is checked between steps; the step in progress completed"}
+
+
 def summary(result: Any, **extra: Any) -> dict[str, Any]:
-    """The search in a few figures: both selectors' answers, Q, the tree's size, why it stopped."""
+    """The search in a few figures: both selectors' answers, Q, the tree's size, why it stopped, and by how
+    much it overran its time limit (`time_limit`, only when it did)."""
     s, sel = result.stats, result.selectors
     node = _chosen(result)
+    late = time_limit_note(s, (extra.get("config") or {}).get("max_seconds"))
+    if late is not None:
+        extra = {**extra, "time_limit": late}
     return {
         "answer": result.answer, "selector": result.selector, "node": result.node,
         "q": None if node is None else node.get("q_own"),

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .errors import InvalidConfigError
+
 from .prompts import Prompts
 from .tree import TreeConfig
 
@@ -26,6 +28,10 @@ _SEED_MAX = 2**32 - 1  # llama.cpp's sampler seeds are unsigned 32-bit
 _INT_MINIMUMS = {"rollouts": 0, "parallel": 1, "reward_samples": 1, "reselect_samples": 0, "fresh_every": 0,
                  "reward_retries": 0, "patience": 0, "agreement_min": 1, "answer_max_tokens": 1,
                  "critique_max_tokens": 1, "refine_max_tokens": 1, "reward_max_tokens": 16}
+# the largest, where one makes sense (else 2^31-1): samples and candidates are sequences decoded together
+# (llama.cpp holds at most 256), and each retry round is a whole model call inside one step, which no time
+# limit interrupts; the engine's own capacity is checked against the options by `capacity.check_fits`
+_INT_MAXIMUMS = {"parallel": 256, "reward_samples": 256, "reselect_samples": 256, "reward_retries": 16}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,8 +70,6 @@ class SolveConfig:
     prompts: Prompts = field(default_factory=Prompts)  # every prompt template
 
     def validate(self) -> None:
-        from .errors import InvalidConfigError
-
         def need(ok: bool, what: str) -> None:
             if not ok:
                 raise InvalidConfigError(what)
@@ -78,8 +82,9 @@ class SolveConfig:
 
         for name, low in _INT_MINIMUMS.items():
             v = getattr(self, name)
-            ok = isinstance(v, int) and not isinstance(v, bool) and low <= v <= _INT32_MAX
-            need(ok, f"{name} must be an int in [{low}, {_INT32_MAX}], got {v!r}")
+            high = _INT_MAXIMUMS.get(name, _INT32_MAX)
+            ok = isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+            need(ok, f"{name} must be an int in [{low}, {high}], got {v!r:.60}")
         v = self.seed
         need(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= _SEED_MAX,
              f"seed must be an int in [0, {_SEED_MAX}], got {v!r}")
@@ -104,6 +109,7 @@ class SolveConfig:
                               ("answer_kind", ("auto", "number", "latex"))):
             need(getattr(self, name) in allowed, f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         need(isinstance(self.prompts, Prompts), "prompts must be a Prompts")
+        self.prompts.validate()
         self.tree_config().validate()
 
     def tree_config(self) -> TreeConfig:

@@ -36,6 +36,7 @@ from .generation.base import Backend, Usage
 from .prompts import AnswerKind
 from .record import SolveResult, search_record
 from .rewards import RewardOutcome
+from .safe_io import text_problem
 from .selectors import Choice, NodeView, select_max_q, select_vote
 from .solve_config import SolveConfig
 from .stopping import StopRules
@@ -51,6 +52,8 @@ def check_problem(problem: Any) -> str:
                                   f"{type(problem).__name__} {problem!r:.60}")
     if not problem.strip():
         raise InvalidProblemError("the problem is empty: give the text of a math problem")
+    if (why := text_problem(problem, "the problem")) is not None:  # a lone surrogate or a NUL byte (safe_io)
+        raise InvalidProblemError(why)
     return problem.strip()
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
+from .answers import group_answers
+
 from .solve_config import SolveConfig
 
 __all__ = ["StopRules"]
@@ -35,8 +37,6 @@ class StopRules:
     def reason(self, *, rollouts: int, answers: Sequence[str | None], tokens: int) -> str | None:
         """Why the search should stop now, or None to go on. `answers`: the extracted answer of every answer
         node; `tokens`: model tokens spent so far (prompt evaluated + generated)."""
-        from .answers import group_answers
-
         c = self.config
         if self.cancelled:
             return "cancelled"

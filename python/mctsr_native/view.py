@@ -31,6 +31,7 @@ from typing import Any, Iterable, Mapping
 
 from .errors import DataError, InvalidConfigError
 from .runfile import atomic_write_text, check_writable
+from .safe_io import loads, open_regular, read_regular
 from .wording import plural
 
 __all__ = [
@@ -69,20 +70,37 @@ class TreeView:
 
 
 def _read_text(path: Path) -> str:
+    """A search result or tree file as text: a regular file of at most MAX_TREE_BYTES, UTF-8."""
+    from .runfile import MAX_TREE_BYTES
+
     try:
-        return path.read_text(encoding="utf-8")
+        raw = read_regular(path, MAX_TREE_BYTES)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
-
-
-def _is_run_file(text: str) -> bool:
-    """Whether `text` is an eval run file: JSONL whose first line is the run's header."""
-    head = text.lstrip().split("\n", 1)[0]
+    except OSError as e:
+        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+    if len(raw) > MAX_TREE_BYTES:
+        raise DataError(f"{path}: longer than {MAX_TREE_BYTES >> 20} MiB: not a search result or tree file")
     try:
-        obj = json.loads(head)
-    except json.JSONDecodeError:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: cannot read: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def _is_run_file(path: Path) -> bool:
+    """Whether `path` is an eval run file: JSONL whose first line is the run's header."""
+    from .runfile import MAX_LINE_BYTES
+
+    try:
+        with open_regular(path) as f:
+            head = f.readline(MAX_LINE_BYTES + 1)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        obj = loads(head.decode("utf-8"))
+    except ValueError:
         return False
     return isinstance(obj, dict) and obj.get("type") == "header"
 
@@ -90,9 +108,9 @@ def _is_run_file(text: str) -> bool:
 def _read_json(path: Path, text: str | None = None) -> Any:
     text = _read_text(path) if text is None else text
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}:{e.lineno}: not JSON ({e.msg}); give a `mctsr solve --json` file, a tree file "
+        return loads(text)
+    except ValueError as e:
+        raise DataError(f"{path}: not JSON ({e}); give a `mctsr solve --json` file, a tree file "
                         "from `mctsr eval --trees DIR` or an eval run file") from None
 
 
@@ -102,6 +120,12 @@ def view_from_result(result: Mapping[str, Any], *, gold: str | None = None, prob
     nodes = result.get("nodes")
     if not isinstance(nodes, list) or not all(isinstance(n, Mapping) and "id" in n for n in nodes):
         raise DataError(f"{source or 'result'}: no search tree in it (a `nodes` list is missing or malformed)")
+    for i, n in enumerate(nodes):
+        for key in ("id", "parent"):
+            v = n.get(key)
+            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0) and not (key == "parent" and v is None):
+                raise DataError(f"{source or 'result'}: nodes[{i}].{key} must be a node id (an integer >= 0"
+                                f"{' or null' if key == 'parent' else ''}), got {json.dumps(v)[:60]}")
     problem = problem if problem is not None else result.get("problem")
     return TreeView(
         nodes=[dict(n) for n in nodes],
@@ -124,19 +148,12 @@ def run_records(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 
 def _record_tree(run_path: Path, record: Mapping[str, Any]) -> dict[str, Any]:
-    """The tree of a run record: inline, or the file it names (relative to the run file's folder)."""
+    """The tree of a run record: inline, or the file it names inside the run file's folder (runfile.read_tree)."""
+    from .runfile import read_tree
+
     if isinstance(record.get("tree"), Mapping):
         return dict(record["tree"])
-    ref = record.get("tree_path")
-    where = f"{run_path}: problem {record.get('id')!r} (rollouts {record.get('rollouts')})"
-    if not ref:
-        reason = f": the search failed ({record['error']})" if record.get("error") else ""
-        raise DataError(f"{where} has no tree{reason}")
-    tree_file = Path(ref) if os.path.isabs(ref) else run_path.resolve().parent / ref
-    tree = _read_json(tree_file)
-    if not isinstance(tree, dict):
-        raise DataError(f"{tree_file}: not a tree file")
-    return tree
+    return read_tree(run_path, record)
 
 
 def problem_texts(header: Mapping[str, Any]) -> dict[str, str]:
@@ -165,8 +182,7 @@ def load_view(path: str | os.PathLike[str], problem_id: str | None = None,
     """Read a solve result, an eval tree file, or an eval run file (then `problem_id` is needed; the
     record with the largest rollouts is shown unless `rollouts` is given)."""
     p = Path(path)
-    text = _read_text(p)
-    if _is_run_file(text):
+    if _is_run_file(p):
         header, records = run_records(p)
         ids = list(dict.fromkeys(str(r["id"]) for r in records))
         if problem_id is None:
@@ -186,7 +202,7 @@ def load_view(path: str | os.PathLike[str], problem_id: str | None = None,
         return view_from_record(p, record, problem_texts(header).get(problem_id))
     if problem_id is not None:
         raise InvalidConfigError(f"--id is for eval run files; {p} holds one search")
-    obj = _read_json(p, text)
+    obj = _read_json(p)
     if not isinstance(obj, dict):
         raise DataError(f"{p}: not a search result (a JSON object with `nodes` expected)")
     return view_from_result(obj, title=None, source=p.name)
@@ -195,11 +211,45 @@ def load_view(path: str | os.PathLike[str], problem_id: str | None = None,
 # -------------------------------------------------------------------------------------------------- layout
 
 
+class _Contour:
+    """A subtree's left and right x per depth, stored deepest first (so a parent adds its own level at the
+    end) with a common offset `dx` (so shifting a whole subtree is one addition): depth d from the subtree's
+    root is at index len - 1 - d, and its x is the stored value + dx."""
+
+    __slots__ = ("lo", "hi", "dx")
+
+    def __init__(self) -> None:
+        self.lo, self.hi, self.dx = [0.0], [0.0], 0.0
+
+
+def _merge_right(left: _Contour, right: _Contour) -> tuple[_Contour, float]:
+    """Place `right` as close beside `left` as their common depths allow (at least 1 apart at each); return
+    the merged contour (in left's frame) and right's shift. Work: O(min of the two heights), so a whole
+    layout is linear in the number of nodes (a chain of 20,000 nodes is one merge-free pass)."""
+    nl, nr = len(left.lo), len(right.lo)
+    common = min(nl, nr)
+    shift = max(left.hi[nl - 1 - d] + left.dx - right.lo[nr - 1 - d] - right.dx + 1.0 for d in range(common))
+    if nr <= nl:  # fold right's levels into left's
+        delta = right.dx + shift - left.dx
+        for d in range(common):
+            i, j = nl - 1 - d, nr - 1 - d
+            left.lo[i] = min(left.lo[i], right.lo[j] + delta)
+            left.hi[i] = max(left.hi[i], right.hi[j] + delta)
+        return left, shift
+    right.dx += shift  # the deeper one keeps its lists: fold left's levels into it
+    delta = left.dx - right.dx
+    for d in range(common):
+        i, j = nr - 1 - d, nl - 1 - d
+        right.lo[i] = min(right.lo[i], left.lo[j] + delta)
+        right.hi[i] = max(right.hi[i], left.hi[j] + delta)
+    return right, shift
+
+
 def tidy_layout(parents: Mapping[int, int | None]) -> dict[int, float]:
     """x of every node (in sibling-separation units; y is the depth) of a forest given as node -> parent.
 
     Children keep id order; roots are laid side by side like siblings. Nodes at the same depth are always at
-    least 1 apart, and a parent is centred over its first and last child."""
+    least 1 apart, and a parent is centred over its first and last child. Linear time (`_merge_right`)."""
     children: dict[int | None, list[int]] = {}
     for node in sorted(parents):
         children.setdefault(parents[node], []).append(node)
@@ -216,30 +266,27 @@ def tidy_layout(parents: Mapping[int, int | None]) -> dict[int, float]:
     if len(order) - 1 != len(parents):
         raise DataError("the tree's parent links form a cycle: not a search tree")
     offset: dict[int, float] = {}  # node -> x relative to its parent
-    contour: dict[int | None, list[list[float]]] = {}  # subtree's [left, right] per depth, relative to its root
+    contour: dict[int | None, _Contour] = {}  # subtree's contour, relative to its root
     for node in reversed(order):
         kids = children.get(node, [])
         if not kids:
-            contour[node] = [[0.0, 0.0]]
+            contour[node] = _Contour()
             continue
-        merged = [list(c) for c in contour.pop(kids[0])]
+        merged = contour.pop(kids[0])
         shifts = [0.0]
         for kid in kids[1:]:
-            theirs = contour.pop(kid)
-            shift = max(merged[d][1] - theirs[d][0] + 1.0 for d in range(min(len(merged), len(theirs))))
+            merged, shift = _merge_right(merged, contour.pop(kid))
             shifts.append(shift)
-            for d, (lo, hi) in enumerate(theirs):
-                if d < len(merged):
-                    merged[d][0] = min(merged[d][0], lo + shift)
-                    merged[d][1] = max(merged[d][1], hi + shift)
-                else:
-                    merged.append([lo + shift, hi + shift])
         mid = (shifts[0] + shifts[-1]) / 2
         for kid, shift in zip(kids, shifts):
             offset[kid] = shift - mid
-        contour[node] = [[0.0, 0.0]] + [[lo - mid, hi - mid] for lo, hi in merged]
+        merged.dx -= mid  # relative to this node, which sits at 0 on its own level
+        merged.lo.append(-merged.dx)
+        merged.hi.append(-merged.dx)
+        contour[node] = merged
     forest = contour.pop(None)
-    left = min(lo for lo, _ in forest[1:]) if len(forest) > 1 else 0.0  # the leftmost node goes to x = 0
+    below = forest.lo[:-1]  # every level but the virtual root's
+    left = min(below) + forest.dx if below else 0.0  # the leftmost node goes to x = 0
     x: dict[int, float] = {}
     for node in order[1:]:  # pre-order: a parent before its children
         assert node is not None

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import html
 import os
-import re
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import DataError
-from .runfile import atomic_write_text, check_writable
+from .runfile import atomic_write_text, check_writable, tree_file_name
 from .view import problem_texts, render_html, run_records, view_from_record
 
 __all__ = ["write_eval_views"]
@@ -29,8 +28,7 @@ def _page_name(record: Mapping[str, Any]) -> str:
     ref = record.get("tree_path")
     if ref:
         return Path(ref).with_suffix(".html").name
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(record["id"])).strip("_") or "problem"
-    return f"{safe}-r{record['rollouts']}.html"
+    return tree_file_name(str(record["id"]), int(record["rollouts"]), ".html")
 
 
 def _mark(value: Any) -> tuple[str, str]:

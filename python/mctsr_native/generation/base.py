@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, Sequence, runtime_checkable
 
+from ..errors import InvalidRequestError
+
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "error"]
 
@@ -43,8 +45,6 @@ class SamplingParams:
     min_tokens: int = 0  # end-of-generation tokens are not drawn before this many tokens (benchmarks: = max_tokens)
 
     def validate(self) -> None:
-        from ..errors import InvalidRequestError
-
         if self.max_tokens < 1:
             raise InvalidRequestError(f"max_tokens must be >= 1, got {self.max_tokens}")
         if not (self.temperature >= 0.0):
@@ -73,8 +73,6 @@ class GenerationRequest:
     assistant_prefix: str = ""
 
     def validate(self) -> None:
-        from ..errors import InvalidRequestError
-
         if not self.messages:
             raise InvalidRequestError("a request needs at least one message")
         if self.n < 1:
@@ -206,6 +204,7 @@ class Backend(Protocol):
     last_usage: Usage  # the work of the calling thread's latest generate() call
     supports_grammar: bool  # whether SamplingParams.grammar is honoured
     thread_safe: bool  # whether several threads may call generate() at once (else share it via SharedBackend)
+    merged_calls: int  # calls that ran in one engine batch with another search's (SharedBackend's clients; else 0)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         """Complete every request; results are in request order.
@@ -230,6 +229,60 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+PROTOCOL = ("name", "usage", "last_usage", "supports_grammar", "thread_safe", "generate", "count_tokens",
+            "context_size", "close")  # what every backend has (Backend); ModelClient checks it up front
+
+
+def missing_members(backend: object) -> list[str]:
+    """The members of the Backend protocol that `backend` lacks (checked once, so the search reads them as
+    plain attributes afterwards)."""
+    return [m for m in PROTOCOL if not hasattr(backend, m)]
+
+
+class BackendWrapper:
+    """A backend over another (`inner`): everything it does not change is the inner backend's. The one base of
+    the wrappers (the search's ModelClient, SharedClient, RecordingBackend); a subclass overrides what it
+    changes, usually `generate`. Capabilities are the inner backend's attributes, read as such."""
+
+    thread_safe = False  # a wrapper serves one search (or one ordered recording) unless it says otherwise
+    merged_calls = 0
+
+    def __init__(self, inner: Backend, *, label: str = "") -> None:
+        self.inner = inner
+        self.name = f"{label}:{inner.name}" if label else inner.name
+
+    @property
+    def supports_grammar(self) -> bool:
+        return self.inner.supports_grammar
+
+    @property
+    def context_size(self) -> int:
+        return self.inner.context_size
+
+    @property
+    def usage(self) -> Usage:
+        return self.inner.usage
+
+    @property
+    def last_usage(self) -> Usage:
+        return self.inner.last_usage
+
+    def count_tokens(self, messages: Sequence[Message], assistant_prefix: str = "") -> int:
+        return self.inner.count_tokens(messages, assistant_prefix)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        return self.inner.generate(requests)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __enter__(self) -> "BackendWrapper":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class BackendBase:
     """What every backend of this package shares: the running `usage`, the per-thread `last_usage`, and the
     seed of a request that comes without one. A subclass implements `_generate(requests, call)`, adding the
@@ -238,6 +291,7 @@ class BackendBase:
     name = "backend"
     supports_grammar = False
     thread_safe = False
+    merged_calls = 0
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed  # base seed of requests that come without one
@@ -272,3 +326,6 @@ class BackendBase:
 
     def _generate(self, requests: list[GenerationRequest], call: Usage) -> list[GenerationResult]:
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the backend holds (a model, connections); nothing here."""

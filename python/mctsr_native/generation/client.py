@@ -24,27 +24,29 @@ import dataclasses
 import time
 from typing import Iterator, Sequence
 
-from ..errors import BackendError
-from .base import Backend, GenerationRequest, GenerationResult, Message, Usage, request_seed
+from ..errors import BackendError, InvalidConfigError
+from .base import (Backend, BackendWrapper, GenerationRequest, GenerationResult, Message, Usage, missing_members,
+                   request_seed)
+from .shared import SharedBackend
 
 __all__ = ["ModelClient", "BackendShare"]
 
 
-class ModelClient:
-    """One search's view of a backend (module doc). Looks like a `Backend` to code that counts tokens."""
+class ModelClient(BackendWrapper):
+    """One search's view of a backend (module doc): a backend wrapper with its own seeding and accounting."""
 
     def __init__(self, backend: Backend, *, seed: int = 0) -> None:
-        from ..errors import InvalidConfigError
-
-        missing = [m for m in ("generate", "count_tokens", "context_size") if not hasattr(backend, m)]
+        missing = missing_members(backend)
         if missing:
             raise InvalidConfigError(
-                f"backend must implement generation.base.Backend (generate, count_tokens, context_size); "
-                f"{type(backend).__name__} lacks {', '.join(missing)}: open one with mctsr_native.open_backend()"
+                f"backend must implement generation.base.Backend; {type(backend).__name__} lacks "
+                f"{', '.join(missing)}: open one with mctsr_native.open_backend(), or subclass "
+                "generation.base.BackendBase"
             )
+        super().__init__(backend)
         self.backend = backend
         self.seed = seed
-        self.usage = Usage()  # the work of this client's calls only
+        self._usage = Usage()  # the work of this client's calls only
         self.requests = 0  # requests sent so far (request i is seeded request_seed(seed, i))
         self.error_replies = 0  # sequences that failed and were replaced by an empty reply
         self.empty_replies = 0  # replies with no text (failed ones included)
@@ -53,19 +55,12 @@ class ModelClient:
         self._floors: dict[tuple, int] = {}  # tokens of a prompt with its variable texts emptied
 
     @property
-    def name(self) -> str:
-        return self.backend.name
+    def usage(self) -> Usage:
+        """The work of this client's calls only (not the backend's running total)."""
+        return self._usage
 
-    @property
-    def context_size(self) -> int:
-        return self.backend.context_size
-
-    @property
-    def supports_grammar(self) -> bool:
-        return bool(getattr(self.backend, "supports_grammar", False))
-
-    def count_tokens(self, messages: Sequence[Message], assistant_prefix: str = "") -> int:
-        return self.backend.count_tokens(messages, assistant_prefix)
+    def close(self) -> None:
+        """Nothing: the backend belongs to whoever opened it, not to the search."""
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         """One backend call: seeds the requests that have no seed, counts the call, checks the reply shape,
@@ -82,9 +77,9 @@ class ModelClient:
         wall = time.perf_counter() - t
         if len(results) != len(seeded) or any(len(res.completions) != r.n for res, r in zip(results, seeded)):
             raise BackendError(f"{self.name}: the backend returned the wrong number of completions")
-        last = getattr(self.backend, "last_usage", None)
+        last = self.backend.last_usage
         decode = last.decode_seconds if isinstance(last, Usage) else wall
-        self.usage.add(Usage.of_call(seeded, results, decode_seconds=decode, wall_seconds=wall))
+        self._usage.add(Usage.of_call(seeded, results, decode_seconds=decode, wall_seconds=wall))
         failed = 0
         for r, res in zip(seeded, results):
             for c in res.completions:
@@ -117,10 +112,8 @@ class BackendShare:
     thread-safe, else a client of one `SharedBackend` that merges the searches' calls into one batch."""
 
     def __init__(self, backend: Backend | None, *, max_wait: float = 0.05) -> None:
-        from .shared import SharedBackend
-
         self.backend = backend  # None: the searches bring their own model (an injected solve function)
-        alone = backend is None or getattr(backend, "thread_safe", False)
+        alone = backend is None or backend.thread_safe
         self.merger = None if alone else SharedBackend(backend, max_wait=max_wait)
 
     @contextlib.contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..errors import InvalidConfigError
 from .base import Backend
 
 
@@ -17,7 +18,7 @@ def open_backend(model: str | os.PathLike | None = None, *, mode: str = "batched
     """
     text = str(model) if model is not None else ""
     if "://" in text:  # any URL is a server; HttpBackend refuses a scheme other than http(s) by name
-        from .http import HttpBackend
+        from .http import HttpBackend  # here, not at the top: the backends' imports (httpx, llama_cpp) load on use
 
         return HttpBackend([u.strip() for u in text.split(",") if u.strip()], **options)
     if mode == "sequential":
@@ -25,8 +26,6 @@ def open_backend(model: str | os.PathLike | None = None, *, mode: str = "batched
 
         return SequentialLlamaBackend(model, **options)
     if mode != "batched":
-        from ..errors import InvalidConfigError
-
         raise InvalidConfigError(f"mode must be 'batched' or 'sequential', got {mode!r}")
     from .llama import LlamaBackend
 

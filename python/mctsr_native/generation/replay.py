@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import BackendError
-from .base import Backend, Completion, GenerationRequest, GenerationResult, Message, SamplingParams, Usage
+from .base import (Backend, BackendWrapper, Completion, GenerationRequest, GenerationResult, Message, SamplingParams,
+                   Usage)
 
 __all__ = ["RecordingBackend", "ReplayBackend", "ReplayMismatchError", "request_key"]
 
@@ -84,27 +85,17 @@ def result_from_dict(d: dict[str, Any]) -> GenerationResult:
     )
 
 
-class RecordingBackend:
-    """Wraps a backend and writes every request and reply to a JSONL file (truncated on open)."""
+class RecordingBackend(BackendWrapper):
+    """Wraps a backend and writes every request and reply to a JSONL file (truncated on open). Not thread-safe:
+    the recording is one ordered file."""
 
     def __init__(self, inner: Backend, path: str | Path) -> None:
-        self.inner = inner
+        super().__init__(inner, label="record")
         self.path = Path(path)
-        self.name = f"record:{inner.name}"
-        self.thread_safe = False  # the recording is one ordered file
-        self.supports_grammar = inner.supports_grammar
         self._counted: set[str] = set()
         self._file = self.path.open("w", encoding="utf-8")
         self._write({"type": "meta", "version": FORMAT_VERSION, "name": inner.name,
                      "context_size": inner.context_size, "supports_grammar": inner.supports_grammar})
-
-    @property
-    def usage(self) -> Usage:
-        return self.inner.usage
-
-    @property
-    def context_size(self) -> int:
-        return self.inner.context_size
 
     def _write(self, obj: dict[str, Any]) -> None:
         self._file.write(json.dumps(obj, ensure_ascii=False) + "\n")
@@ -159,9 +150,11 @@ class ReplayBackend:
             raise ReplayMismatchError(f"{self.path}: no version-{FORMAT_VERSION} meta line; not a recording")
         self.name = f"replay:{meta['name']}"
         self.thread_safe = False  # replies are matched in recorded order
+        self.merged_calls = 0
         self.supports_grammar = bool(meta["supports_grammar"])
         self._context = int(meta["context_size"])
         self.usage = Usage()
+        self.last_usage = Usage()
 
     @property
     def context_size(self) -> int:
@@ -196,6 +189,7 @@ class ReplayBackend:
             out.append(res)
         u.wall_seconds = time.perf_counter() - t
         self.usage.add(u)
+        self.last_usage = u
         return out
 
     def close(self) -> None:

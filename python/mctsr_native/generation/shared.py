@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .base import Backend, GenerationRequest, GenerationResult, Message, Usage
+from .base import Backend, BackendWrapper, GenerationRequest, GenerationResult, Message, Usage
 
 
 @dataclass
@@ -86,7 +86,7 @@ class SharedBackend:
         merged = [r for job in batch for r in job.requests]
         try:
             results = self.inner.generate(merged)
-            call = getattr(self.inner, "last_usage", None) or Usage()  # this thread's call, exact
+            call = self.inner.last_usage  # this thread's call, exact
         except BaseException as e:  # every waiting client gets the failure, none hangs
             for job in batch:
                 job.error = e
@@ -111,22 +111,23 @@ class SharedBackend:
             job.done.set()
 
 
-class SharedClient:
+class SharedClient(BackendWrapper):
     """One search's view of a `SharedBackend`; use it as a context manager around the search."""
 
     def __init__(self, shared: SharedBackend) -> None:
+        super().__init__(shared.inner, label="shared")
         self._shared = shared
-        inner = shared.inner
-        self.name = f"shared:{inner.name}"
-        self.supports_grammar = inner.supports_grammar
-        self.thread_safe = False  # one client per search thread
-        self.usage = Usage()
-        self.last_usage = Usage()
+        self._usage = Usage()
+        self._last = Usage()
         self.merged_calls = 0  # this client's calls that ran in one engine call with another client's
 
     @property
-    def context_size(self) -> int:
-        return self._shared.inner.context_size
+    def usage(self) -> Usage:
+        return self._usage
+
+    @property
+    def last_usage(self) -> Usage:
+        return self._last
 
     def count_tokens(self, messages: Sequence[Message], assistant_prefix: str = "") -> int:
         with self._shared._cond:  # the engine is not thread-safe; tokenizing is quick
@@ -139,13 +140,13 @@ class SharedClient:
             raise job.error
         assert job.results is not None and job.usage is not None
         job.usage.wall_seconds = time.perf_counter() - t0
-        self.usage.add(job.usage)
-        self.last_usage = job.usage
+        self._usage.add(job.usage)
+        self._last = job.usage
         self.merged_calls += job.merged
         return job.results
 
     def close(self) -> None:
-        pass
+        """Nothing: the engine is shared; its owner closes it."""
 
     def __enter__(self) -> "SharedClient":
         self._shared._enter()

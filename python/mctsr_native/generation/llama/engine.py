@@ -20,7 +20,8 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from ...errors import BackendError, ContextOverflowError, InvalidConfigError, MctsrError
+from ...capacity import Capacity
+from ...errors import BackendError, ContextOverflowError, InvalidConfigError, InvalidRequestError, MctsrError
 from ...models import resolve_model
 from ..base import (BackendBase, Completion, GenerationRequest, GenerationResult, Message, Usage, failed_result,
                     sample_seed)
@@ -30,6 +31,8 @@ from .prefix_cache import PrefixCache, common_prefix
 
 
 _INT32_MAX = 2**31 - 1  # llama.cpp's int32 / uint32 parameters: a larger value would wrap silently
+MAX_THREADS = 512  # GGML_MAX_N_THREADS: more threads abort the process (std::bad_alloc) in ggml's thread pool
+MAX_SEQ_SLOTS = 256  # LLAMA_MAX_SEQ: the sequence ids one llama.cpp context holds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,27 +53,26 @@ class LlamaOptions:
     sampling_threads: int | None = None  # threads drawing the sequences of a step (None = min(cores, 8); 1 = none)
 
     def validate(self) -> None:
-        for name, low in (("n_ctx", 64), ("n_gpu_layers", -1), ("n_threads", 1), ("n_batch", 8)):
+        for name, low, high in (("n_ctx", 64, _INT32_MAX), ("n_gpu_layers", -1, _INT32_MAX),
+                                ("n_threads", 1, MAX_THREADS), ("n_batch", 8, _INT32_MAX),
+                                ("max_sequences", 1, MAX_SEQ_SLOTS - 1), ("max_cached_prefixes", 0, MAX_SEQ_SLOTS - 2),
+                                ("min_shared_prefix", 1, _INT32_MAX), ("sampling_threads", 1, MAX_THREADS)):
             value = getattr(self, name)  # these cross into llama.cpp as 32-bit integers: range-check them here
-            if value is None and name == "n_threads":
+            if value is None and name in ("n_threads", "sampling_threads"):
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= _INT32_MAX:
-                raise InvalidConfigError(f"{name} must be an integer in [{low}, {_INT32_MAX}], got {value!r}")
-        checks = [
-            (self.n_ctx >= 64, f"n_ctx must be >= 64, got {self.n_ctx}"),
-            (self.n_gpu_layers >= -1, f"n_gpu_layers must be >= -1, got {self.n_gpu_layers}"),
-            (self.n_threads is None or self.n_threads >= 1, f"n_threads must be >= 1, got {self.n_threads}"),
-            (self.n_batch >= 8, f"n_batch must be >= 8, got {self.n_batch}"),
-            (self.flash_attn in native.FLASH_ATTN, f"flash_attn must be auto, on or off, got {self.flash_attn!r}"),
-            (self.max_sequences >= 1, f"max_sequences must be >= 1, got {self.max_sequences}"),
-            (self.max_cached_prefixes >= 0, f"max_cached_prefixes must be >= 0, got {self.max_cached_prefixes}"),
-            (self.min_shared_prefix >= 1, f"min_shared_prefix must be >= 1, got {self.min_shared_prefix}"),
-            (self.sampling_threads is None or self.sampling_threads >= 1,
-             f"sampling_threads must be >= 1, got {self.sampling_threads}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise InvalidConfigError(message)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                why = {"n_threads": " (ggml runs at most 512 threads)",
+                       "sampling_threads": " (ggml runs at most 512 threads)",
+                       "max_sequences": f" (llama.cpp holds {MAX_SEQ_SLOTS} sequences in one context)"}.get(name, "")
+                raise InvalidConfigError(f"{name} must be an integer in [{low}, {high}]{why}, got {value!r:.60}")
+        slots = self.max_sequences + self.max_cached_prefixes + 1
+        if slots > MAX_SEQ_SLOTS:
+            raise InvalidConfigError(
+                f"max_sequences={self.max_sequences} + max_cached_prefixes={self.max_cached_prefixes} + 1 = {slots} "
+                f"sequence slots, but llama.cpp holds at most {MAX_SEQ_SLOTS} in one context: lower max_sequences "
+                f"(at most {MAX_SEQ_SLOTS - 1 - self.max_cached_prefixes} with these cached prefixes)")
+        if not (isinstance(self.flash_attn, str) and self.flash_attn in native.FLASH_ATTN):
+            raise InvalidConfigError(f"flash_attn must be auto, on or off, got {self.flash_attn!r:.60}")
 
 
 _TOKENIZED_KEPT = 64  # prompts whose tokens count_tokens keeps for generate
@@ -212,8 +214,19 @@ class LlamaBackend(BackendBase):
 
     # ----- planning ----------------------------------------------------------------------------------
 
+    @property
+    def capacity(self) -> Capacity:
+        """What one search's options must fit (capacity.check_fits): the context, the KV cells, the sequences."""
+        return Capacity(context_tokens=self.context_size, kv_cells=self.ctx.n_ctx,
+                        max_sequences=self.options.max_sequences, where="the engine")
+
     def _prepare(self, req: GenerationRequest) -> np.ndarray:
         req.validate()
+        if req.n > self.options.max_sequences:  # refused before any slot is taken: a wave holds no more
+            raise InvalidRequestError(
+                f"n={req.n} samples of one prompt are decoded together, but the engine decodes at most "
+                f"max_sequences={self.options.max_sequences} sequences at once: ask for fewer samples "
+                "(reward_samples, reselect_samples) or load the model with a larger max_sequences")
         tokens = self.tokenize_prompt(req.messages, req.assistant_prefix)
         need = len(tokens) + req.params.max_tokens
         if need > self.context_size:
@@ -291,6 +304,7 @@ class LlamaBackend(BackendBase):
             evaluated[wave[0][0]] += self._share_wave_prefix([tok for _, _, tok in wave], call)
         seqs: list[_Seq] = []
         mains: list[tuple[_Seq, np.ndarray]] = []
+        taken: list[int] = []  # every slot this wave took: all go back if the wave fails (issue 22)
         try:
             for i, req, tokens in wave:
                 seed = self.seed_of(req)
@@ -302,6 +316,7 @@ class LlamaBackend(BackendBase):
                 copies = 1 if reuse else req.n
                 for j in range(copies):
                     seq = self._take_slot()
+                    taken.append(seq)
                     if src is not None and start > 0:
                         self.ctx.seq_cp(src.seq, seq, 0, start)
                     s = _Seq(seq, i, self._sampler(req, seed, j), tokens[start:], start, req.params.stop, req.params.max_tokens)
@@ -311,11 +326,17 @@ class LlamaBackend(BackendBase):
                 if reuse:
                     main = seqs[-1]
                     for j in range(1, req.n):
-                        fork = _Seq(self._take_slot(), i, self._sampler(req, seed, j), None, len(tokens), req.params.stop, req.params.max_tokens)
+                        slot = self._take_slot()
+                        taken.append(slot)
+                        fork = _Seq(slot, i, self._sampler(req, seed, j), None, len(tokens), req.params.stop, req.params.max_tokens)
                         main.forks.append(fork)
                         seqs.append(fork)
             want = {i: req.params.logprobs_of for i, req, _ in wave if req.params.logprobs_of}
             self._decode_all([s for s in seqs if s.todo is not None], evaluated, call, want)
+        except BaseException:
+            for seq in taken:  # a failed wave leaves no slot taken and no KV cell filled behind it
+                self._release(seq)
+            raise
         finally:
             for s in seqs:
                 s.sampler.close()
@@ -342,17 +363,21 @@ class LlamaBackend(BackendBase):
         if len(shared) - have < self.options.min_shared_prefix:
             return 0
         seq = self._take_slot()
-        if src is not None and have > 0:
-            self.ctx.seq_cp(src.seq, seq, 0, have)
-        todo = shared[have:]
-        pos = have
-        while len(todo):
-            take = todo[: self.ctx.n_batch]
-            self.batch.clear()
-            self.batch.add(take, pos, seq, want_last_logits=False)
-            self._decode(call)
-            pos += len(take)
-            todo = todo[len(take):]
+        try:
+            if src is not None and have > 0:
+                self.ctx.seq_cp(src.seq, seq, 0, have)
+            todo = shared[have:]
+            pos = have
+            while len(todo):
+                take = todo[: self.ctx.n_batch]
+                self.batch.clear()
+                self.batch.add(take, pos, seq, want_last_logits=False)
+                self._decode(call)
+                pos += len(take)
+                todo = todo[len(take):]
+        except BaseException:
+            self._release(seq)  # not cached yet: nothing else would ever free it
+            raise
         while len(self.cache) >= self.cache.capacity:
             self._release(self.cache.pop_lru().seq)
         self.cache.add(seq, shared.copy())

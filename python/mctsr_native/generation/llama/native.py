@@ -10,6 +10,7 @@ import collections
 import ctypes
 import os
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
@@ -19,6 +20,7 @@ import numpy as np
 
 from ... import hardware
 from ...errors import BackendError, GrammarError, InvalidModelError
+from ...load_order import numpy_first_warning
 
 _init_lock = threading.Lock()
 _initialised = False
@@ -57,6 +59,9 @@ def log_tail(n: int = 8) -> str:
 
 
 def backend_init() -> None:
+    """Route llama.cpp's log to our sink, then initialise its backend, once per process. The order is
+    llama-cpp-python's: it installs its own sink when `llama_cpp` is imported, before `Llama` calls
+    `llama_backend_init`; ours replaces that sink at the same point, before the init."""
     global _initialised
     with _init_lock:
         if not _initialised:
@@ -73,12 +78,20 @@ FLASH_ATTN = {
 }
 
 
+ALL_LAYERS = 0x7FFFFFFF  # n_gpu_layers for "every layer": INT32_MAX, the value llama-cpp-python's Llama passes for -1
+
+
 def model_params(n_gpu_layers: int, guard: hardware.LoadGuard) -> L.llama_model_params:
-    """llama.cpp's default model parameters with our two settings. Every pointer field (devices,
-    tensor_buft_overrides, tensor_split, kv_overrides, progress_callback) stays NULL: llama.cpp then uses all
-    devices, its default split and its own progress sink, and no Python object has to outlive the call."""
+    """llama.cpp's default model parameters set as llama-cpp-python's `Llama(model_path, n_gpu_layers=...)` sets
+    them (the loader that ran on every GPU tried), plus the load guard:
+    - n_gpu_layers -1 ("all") becomes INT32_MAX, as `Llama` maps it, not a literal -1;
+    - load_mode MMAP, what `Llama` passes for its defaults (use_mmap=True, use_mlock=False), not llama.cpp's AUTO.
+    Every pointer field (devices, tensor_buft_overrides, tensor_split, kv_overrides, progress_callback) stays
+    NULL: llama.cpp then uses all devices, its default split and no progress sink, and no Python object has to
+    outlive the call. tests/test_model_params.py compares the whole struct with what `Llama` passes."""
     params = L.llama_model_default_params()
-    params.n_gpu_layers = n_gpu_layers
+    params.n_gpu_layers = ALL_LAYERS if n_gpu_layers < 0 else n_gpu_layers
+    params.load_mode = L.LLAMA_LOAD_MODE_MMAP
     guard.apply(params)
     return params
 
@@ -88,8 +101,13 @@ class Model:
 
     def __init__(self, path: Path, *, n_gpu_layers: int) -> None:
         backend_init()
-        self.load_guard = hardware.load_guard()
+        from .build import build_info  # (build.py imports this module)
+
+        self.load_guard = hardware.load_guard(build=build_info())
         params = model_params(n_gpu_layers, self.load_guard)
+        order = numpy_first_warning(gpu_offload=bool(L.llama_supports_gpu_offload()), n_gpu_layers=n_gpu_layers)
+        if order:
+            warnings.warn(order, RuntimeWarning, stacklevel=3)
         path_bytes = os.fsencode(path)  # the file system's bytes, any name; alive for the whole call
         _LOG_TAIL.clear()
         ptr = L.llama_model_load_from_file(path_bytes, params)
@@ -445,55 +463,3 @@ def compile_grammar(model: Model, grammar: str):
 
 def check_grammar(model: Model, grammar: str) -> None:
     L.llama_sampler_free(compile_grammar(model, grammar))
-
-
-# ----- what this llama.cpp build is and sees (for `mctsr info`) -----------------------------------------
-
-DEVICE_TYPES = ("CPU", "GPU", "IGPU", "ACCEL", "META")  # enum ggml_backend_dev_type, in order
-
-
-def _ggml_function(name: str, restype, argtypes: list) -> ctypes._CFuncPtr:
-    """A ggml function llama-cpp-python does not bind. libllama is loaded with RTLD_GLOBAL and links libggml,
-    so dlsym on its handle finds ggml's symbols; `_lib[name]` is a fresh function object, not a shared one."""
-    fn = L.llama_cpp._lib[name]
-    fn.restype, fn.argtypes = restype, argtypes
-    return fn
-
-
-def devices() -> list[dict]:
-    """The devices ggml's registry sees (after backend_init): name, description, type and memory in bytes."""
-    backend_init()
-    dev_p = ctypes.c_void_p
-    count = _ggml_function("ggml_backend_dev_count", ctypes.c_size_t, [])
-    get = _ggml_function("ggml_backend_dev_get", dev_p, [ctypes.c_size_t])
-    name = _ggml_function("ggml_backend_dev_name", ctypes.c_char_p, [dev_p])
-    description = _ggml_function("ggml_backend_dev_description", ctypes.c_char_p, [dev_p])
-    kind = _ggml_function("ggml_backend_dev_type", ctypes.c_int, [dev_p])
-    memory = _ggml_function("ggml_backend_dev_memory", None,
-                            [dev_p, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_size_t)])
-    found = []
-    for i in range(count()):
-        dev = get(i)
-        if not dev:
-            continue
-        free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
-        memory(dev, ctypes.byref(free), ctypes.byref(total))
-        t = kind(dev)
-        found.append({
-            "name": (name(dev) or b"").decode("utf-8", errors="replace"),
-            "description": (description(dev) or b"").decode("utf-8", errors="replace"),
-            "type": DEVICE_TYPES[t] if 0 <= t < len(DEVICE_TYPES) else str(t),
-            "memory_free": int(free.value),
-            "memory_total": int(total.value),
-        })
-    return found
-
-
-def system_info() -> str:
-    """llama.cpp's one-line summary of the CPU features it was compiled for (llama_print_system_info)."""
-    backend_init()
-    return (L.llama_print_system_info() or b"").decode("utf-8", errors="replace").strip()
-
-
-def supports_gpu_offload() -> bool:
-    return bool(L.llama_supports_gpu_offload())

@@ -19,6 +19,7 @@ from ...models import resolve_model
 from ..base import (BackendBase, Completion, GenerationRequest, GenerationResult, Message, Usage, failed_result,
                     sample_seed)
 from . import native
+from .build import build_info
 
 
 class GuardedLlama(Llama):
@@ -30,7 +31,7 @@ class GuardedLlama(Llama):
     """
 
     def __init__(self, *args: Any, load_guard: hardware.LoadGuard | None = None, **kwargs: Any) -> None:
-        self.load_guard = load_guard or hardware.load_guard()
+        self.load_guard = load_guard or hardware.load_guard(build=build_info())
         super().__init__(*args, **kwargs)
 
     @property
@@ -61,7 +62,7 @@ class SequentialLlamaBackend(BackendBase):
         self.model_path = resolve_model(model)
         self.name = f"llama-cpp-python high-level (sequential):{self.model_path.name}"
         super().__init__(seed)
-        self.load_guard = hardware.load_guard()
+        self.load_guard = hardware.load_guard(build=build_info())
         self.llm = GuardedLlama(
             load_guard=self.load_guard,
             model_path=str(self.model_path),
