@@ -50,7 +50,7 @@ def markdown(head: list[str], body: list[list[str]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("json", help="a saved pytest-benchmark JSON")
     args = parser.parse_args(argv)
     try:

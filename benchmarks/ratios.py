@@ -182,7 +182,7 @@ def newest_json(root: Path = Path(".benchmarks")) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("json", nargs="?", help="a saved pytest-benchmark JSON (default: newest in .benchmarks/)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table (for benchmarks/README.md)")
     args = parser.parse_args(argv)

@@ -60,6 +60,77 @@ def test_extract_answer_none(text: str) -> None:
     assert extract_answer(text) is None
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('Natalia sold 18 clips.\nanswer: 18"', "18"),  # a stray quote after the answer
+        ('The answer is: "18"', "18"),
+        ("The answer is: `x = 3`", "x = 3"),
+        ("\\boxed{\"7\"}", "7"),
+        ("The answer is: $1,000.50", "$1,000.50"),  # money, not an unclosed formula
+    ],
+)
+def test_extract_answer_drops_quotes(text: str, expected: str) -> None:
+    assert extract_answer(text) == expected
+
+
+@pytest.mark.parametrize("text", ["Final answer: The answer is:", "**Final answer:** The answer is:\n",
+                                  "[Answer] The answer is:", "Answer: the answer is:", "Final answer: Answer:"])
+def test_an_announcement_is_not_an_answer(text: str) -> None:
+    assert extract_answer(text) is None and extract_answer(text, "number") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The answer is: The cost of 12 pencils is $12", "12"),
+        ("The answer is: 12", "12"),
+        ('answer: 18"', "18"),
+        ("The answer is: 18 dollars", "18"),
+        ("The answer is: $18.00", "18.00"),
+        ("The answer is: x = -3", "-3"),
+        ("The answer is: 20 - 5 = 15", "15"),
+        ("The answer is: 1,000", "1,000"),
+        ("The answer is: 50%", "50%"),
+        ("The answer is: 3/4", "3/4"),
+        ("\\boxed{12 \\text{ pencils}}", "12"),
+        ("The answer is: \\frac{1}{2}", "\\frac{1}{2}"),
+        ("The answer is: odd", None),  # a number-format problem: no number, no answer
+        ("The answer is: -\\frac{2}{3}", "-\\frac{2}{3}"),
+        ("The answer is: 2^{10}", "2^{10}"),  # an expression stays whole: math-verify compares it
+        ("The answer is: \\sqrt{2}", "\\sqrt{2}"),
+        ("The answer is: x = 3 + 4 = 7", "7"),
+    ],
+)
+def test_a_number_format_answer_is_its_number(text: str, expected: str | None) -> None:
+    assert extract_answer(text, "number") == expected
+
+
+def test_number_answers_vote_together() -> None:
+    """"The cost of 12 pencils is $12" and "12" are one answer once a number-format problem reads its number."""
+    answers = [extract_answer(t, "number") for t in ("The answer is: The cost of 12 pencils is $12",
+                                                     "The answer is: 12", 'answer: 12"', "The answer is: 13")]
+    assert group_answers(answers) == [[0, 1, 2], [3]]
+    assert extract_answer("The answer is: 2, 3") == "2, 3"  # without the number rule, a list stays a list
+
+
+def test_the_solver_extracts_numbers_for_number_problems() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from solver_fakes import FakeBackend
+
+    from mctsr_native import solve
+
+    def reply(request, i):
+        return "Each pencil costs $1.\nThe answer is: The cost of 12 pencils is $12" if request.kind != "reward" \
+            else "[Score] 50"
+
+    result = solve("Pencils cost $1 each. What do 12 pencils cost?", backend=FakeBackend(reply), rollouts=1)
+    assert result.answer == "12" and {n["answer"] for n in result.nodes if n["kind"] == "answer"} == {"12"}
+
+
 def test_extract_answer_non_string() -> None:
     assert extract_answer(None) is None  # type: ignore[arg-type]
 

@@ -282,6 +282,7 @@ def test_the_model_is_identified_by_content_not_by_name(tmp_path: Path) -> None:
     with pytest.raises(RunMismatchError) as e:
         run_eval(cfg(m2), solve_fn=fake_solve, progress=False, log=lambda m: None)
     assert str(m1) in str(e.value) and str(m2) in str(e.value) and out.read_bytes() == before
+    assert f"model: {m1} in the file, {m2} now" in str(e.value) and "sha256" not in str(e.value)  # names, no hash
     moved = tmp_path / "elsewhere.gguf"  # the same file at another path (and name) resumes
     shutil.copy(m1, moved)
     summary = run_eval(cfg(moved), solve_fn=fake_solve, progress=False, log=lambda m: None)
@@ -365,7 +366,8 @@ def test_extraction_reads_each_character_a_bounded_number_of_times(unit: str, mo
         answers.extract_answer(unit * (size // len(unit)))
         work.append(seen[0])
     assert work[1] <= 2.5 * max(work[0], 1), work
-    assert work[1] <= 600 * (2 << 20) / len(unit) + 1, work  # at most one answer window per match
+    matches = max(1, unit.lower().count("answer"))  # answer prefixes per unit
+    assert work[1] <= 600 * matches * (2 << 20) / len(unit) + 1, work  # at most one answer window per match
 
 
 def test_extraction_of_many_truncated_boxes_is_linear() -> None:

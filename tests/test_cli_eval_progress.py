@@ -32,6 +32,22 @@ def test_records_count_capped_replies_and_the_header_time_is_iso(tmp_path: Path)
     assert {r["rollouts"]: r["capped_replies"] for r in records} == {0: {"refine": 0}, 2: {"refine": 2}}
 
 
+@pytest.mark.parametrize("schedule", ["anytime", "separate"])
+def test_a_capped_first_answer_is_counted_at_every_budget_zero_included(tmp_path: Path, schedule: str) -> None:
+    """Rollouts 0 (the first answer alone) records its cap count too, with the replies it is a share of."""
+    from solver_fakes import FakeBackend
+
+    from mctsr_native.solve_config import SolveConfig
+
+    run_eval(config(tmp_path, write_data(tmp_path), rollouts=(0, 1), limit=1, schedule=schedule),
+             backend=FakeBackend(finish_reason="length"), solve_kwargs={"config": SolveConfig()}, progress=False,
+             log=lambda m: None)
+    records = {r["rollouts"]: r for r in lines(tmp_path / "run.jsonl")[1:]}
+    assert records[0]["capped_replies"] == {"answer": 1} and records[0]["replies"] == {"answer": 1}
+    assert records[1]["capped_replies"]["answer"] == 1 and records[1]["replies"]["refine"] == 1
+    assert sum(records[1]["capped_replies"].values()) == sum(records[1]["replies"].values())
+
+
 def test_search_cost_prior_and_calibration() -> None:
     assert search_cost(0, {}) == 1.0 and search_cost(4, {}) == 1.0 + 4 * evaluate.PRIOR_UNITS_PER_ROLLOUT
     assert search_cost(0, {0: 120.0}) == 120.0  # measured: the mean of the records done
@@ -61,3 +77,18 @@ def test_progress_json_events(tmp_path: Path, monkeypatch) -> None:
     events = [json.loads(line) for line in err.getvalue().splitlines() if line.startswith("{")]
     assert len(events) == 8 and all(e["type"] == "record" and "T" in e["time"] for e in events)
     assert events[-1]["done"] == events[-1]["total"] == 8 and events[-1]["eta_seconds"] == 0
+
+
+def test_a_redirected_eval_gets_lines_not_a_bar(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Standard error is a file or pipe here (not a terminal): the default bar becomes one line per record,
+    with no carriage return piling up in the log."""
+    from solver_fakes import FakeBackend
+
+    from mctsr_native import cli, cli_eval
+
+    monkeypatch.setattr(cli_eval, "backend_from_args", lambda args, *, seed=0: FakeBackend())
+    data = write_data(tmp_path)
+    assert cli.main(["eval", "--data", str(data), "--out", str(tmp_path / "o.jsonl"), "--rollouts", "0,1",
+                     "--limit", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and err.count(" searches, ETA ") == 4, err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import tomllib
 from pathlib import Path
 
@@ -31,14 +32,14 @@ def test_every_field_is_a_flag_with_its_comment_and_default(section) -> None:
     docs = field_docs(cls)
     flags = 0
     for f in dataclasses.fields(cls):
-        if f.name in section.no_flag or f.name in ("extra_body",):
+        if f.name in section.no_flag or f.name in section.derived or f.name in ("extra_body",):
             continue
         action = _flag_of(parser, f"{section.name}.{f.name}")
         assert action is not None, f"{cls.__name__}.{f.name} has no flag"
         assert docs[f.name] and docs[f.name].replace("%", "%%") in action.help, f.name
         assert "[default: " in action.help
         flags += 1
-    assert flags >= 5
+    assert flags == len(dataclasses.fields(cls)) if section.name == "model" else flags >= 5
 
 
 def test_help_texts_come_from_the_source_comments() -> None:
@@ -80,7 +81,7 @@ def test_old_spellings_still_parse() -> None:
 ])
 def test_llama_cpp_spellings(argv) -> None:
     args = _solve_parser().parse_args(["x", *argv])
-    assert args.model == "m.gguf"
+    assert cli_solve.check_model_options(args) == "m.gguf"
     assert cli_solve.backend_options(args) == {"n_gpu_layers": 99, "n_ctx": 4096, "n_threads": 3}
     config = cli_solve.solve_config_from_args(args)
     assert (config.temperature, config.seed) == (0.2, 5)
@@ -138,7 +139,7 @@ def test_version_examples_and_subcommand_usage(capsys) -> None:
     with pytest.raises(SystemExit) as e:
         cli.main(["--version"])
     assert e.value.code == 0 and __version__ in capsys.readouterr().out
-    for command in ("solve", "eval", "report", "info", "view"):
+    for command in ("solve", "eval", "report", "info", "view", "serve"):
         with pytest.raises(SystemExit):
             cli.main([command, "--help"])
         out = capsys.readouterr().out
@@ -159,5 +160,14 @@ def test_progress_vocabulary_is_shared() -> None:
         from mctsr_native.cli_progress import progress_mode
 
         assert progress_mode(parser.parse_args(argv)) == mode
-    assert progress_mode(parser.parse_args(["eval", "--data", "d", "--out", "o"])) == "bar"
+    eval_default = parser.parse_args(["eval", "--data", "d", "--out", "o"])
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert progress_mode(eval_default, Terminal()) == "bar"
+    assert progress_mode(eval_default, io.StringIO()) == "lines"  # redirected: no carriage returns in a log
+    assert progress_mode(parser.parse_args(["eval", "--data", "d", "--out", "o", "--progress", "bar"]),
+                         io.StringIO()) == "bar"  # asked for: given
     assert progress_mode(parser.parse_args(["solve", "x"])) == "lines"

@@ -26,13 +26,14 @@ def test_csv_one_line_per_row_and_budget_with_standard_errors() -> None:
     assert float(math4["pass1_vote"]) == pytest.approx(2 / 3, abs=1e-6)
     assert float(math4["pass1_vote_se"]) == pytest.approx((2 / 9 / 3) ** 0.5, abs=1e-6)
     assert float(math4["pass_at_tree_se"]) == 0.0 and math4["n"] == "3"
+    assert (float(math4["pass_at_tree_lo"]), float(math4["pass_at_tree_hi"])) == pytest.approx((0.4385, 1.0), abs=1e-4)
 
 
 def test_markdown_is_a_github_table() -> None:
     text = format_table(build_table(RECORDS), "markdown")
     lines = [line for line in text.splitlines() if line.startswith("|")]
     assert lines[0].startswith("|") and "zero-shot CoT" in lines[0] and set(lines[1]) <= set("|-: ")
-    assert any("66.7±27.2" in line for line in lines)
+    assert any("66.7 (21-94)" in line for line in lines)
 
 
 def test_report_format_json_prints_the_table(tmp_path: Path, capsys) -> None:

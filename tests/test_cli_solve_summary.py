@@ -38,15 +38,27 @@ def test_vote_without_an_answer_says_max_q_chose() -> None:
     text = cli_solve.format_summary(_result(selector="max_q", vote_node=None, chosen=2))
     assert "vote found no extractable answer; chosen by max-Q: node 2" in text
     assert "chosen by vote" not in text and "node None" not in text
-    assert "Q 20.0 (Q on [-100, 100])" in text
-    assert "1 rollouts in 2 steps (step 0 = the first answer and the dummy)" in text
+    assert "own Q 20.0 on [-100, 100]" in text  # the node's own Q: the page's circle, not its backed-up Q
+    assert "1 rollout in 2 steps (step 0 = the first answer and the dummy)" in text  # plurals: 1 rollout
+
+
+def test_no_none_leaks_and_counts_have_their_plurals() -> None:
+    result = _result(selector="vote", vote_node=2, chosen=2)
+    result.selectors["max_q"] = {"node": 1, "answer": None, "q": 30.0}  # max-Q's node has no extractable answer
+    result.stats.update(rollouts=1, steps=1, model_calls=1, sequences=1, reward_fallbacks=1, prompts_shortened=1)
+    text = cli_solve.format_summary(result)
+    assert "None" not in text
+    assert "max-Q would choose: (no answer extracted) (node 1, own Q 30.0" in text
+    assert "3 nodes (2 answers, 1 with an extractable answer, 0 distinct), 1 rollout in 1 step " in text
+    assert "in 1 model call (1 sequence)" in text
+    assert "1 answer got the fallback reward" in text and "1 prompt was shortened" in text
 
 
 def test_vote_support_has_its_scale() -> None:
     text = cli_solve.format_summary(_result(selector="vote", vote_node=2, chosen=2))
     assert "chosen by vote: node 2, support 0.60 (support = sum over the agreeing answer nodes of (Q + 100) / 200" \
         in text
-    assert "max-Q agrees (Q 20.0 on [-100, 100])" in text
+    assert "max-Q agrees (own Q 20.0 on [-100, 100])" in text
 
 
 def test_capped_replies_and_a_cut_chosen_answer_are_reported() -> None:
@@ -54,7 +66,7 @@ def test_capped_replies_and_a_cut_chosen_answer_are_reported() -> None:
                                             capped={"refine": 1, "reward": 3}))
     assert "the chosen answer was cut off by its token cap (raise --refine-max-tokens)" in text
     assert "3 of 11 reward replies hit the cap: raise --reward-max-tokens" in text
-    assert "1 of 1 refine replies hit the cap: raise --refine-max-tokens" in text
+    assert "1 of 1 refine reply hit the cap: raise --refine-max-tokens" in text
     assert "cut off" not in cli_solve.format_summary(_result(selector="vote", vote_node=2, chosen=2))
 
 
@@ -79,6 +91,15 @@ def test_progress_json_is_one_event_per_line(fake, capsys) -> None:
     assert qs == sorted(qs)  # the best so far never goes down
 
 
+def test_progress_lines_never_print_none(monkeypatch, capsys) -> None:
+    backend = FakeBackend(lambda request, i: "[Score] 50" if request.kind == "reward" else "I am not sure.")
+    monkeypatch.setattr(cli_solve, "backend_from_args", lambda args, *, seed=0: backend)
+    assert cli.main(["solve", "What is 2 + 3?", "--rollouts", "1", "--progress", "lines"]) == 0
+    out, err = capsys.readouterr()
+    assert "best answer so far (none extracted yet)" in err and "None" not in err + out
+    assert "answer: (none extracted)" in out
+
+
 def test_quiet_prints_no_progress(fake, capsys) -> None:
     assert cli.main(["solve", "What is 2 + 3?", "--rollouts", "1", "-q"]) == 0
     assert "[mctsr]" not in capsys.readouterr().err
@@ -95,7 +116,7 @@ def test_real_solve_reports_its_cut_answer_and_provenance(tmp_path: Path) -> Non
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "[mctsr] loading model" in proc.stderr and "loaded in" in proc.stderr
-    assert "1 of 1 answer replies hit the cap: raise --answer-max-tokens" in proc.stdout
+    assert "1 of 1 answer reply hit the cap: raise --answer-max-tokens" in proc.stdout
     assert "the chosen answer was cut off by its token cap (raise --answer-max-tokens)" in proc.stdout
     data = json.loads(out.read_text())
     assert data["stats"]["capped_replies"] == {"answer": 1}
@@ -105,3 +126,55 @@ def test_real_solve_reports_its_cut_answer_and_provenance(tmp_path: Path) -> Non
     assert prov["llama_cpp_python"] and prov["mctsr_native"]
     assert prov["config"]["solve"]["answer_max_tokens"] == 8 and prov["config"]["engine"] == {"n_ctx": 1024}
     assert prov["started"] <= prov["finished"] and "T" in prov["started"]
+
+
+def test_sigterm_prints_the_best_answer_so_far_and_exits_143(monkeypatch, tmp_path, capsys) -> None:
+    """`kill PID` during a search does what Ctrl-C does: the search stops at a safe point and its summary is
+    printed (and written); the exit status says SIGTERM (128 + 15)."""
+    import os
+    import signal
+
+    calls = [0]
+
+    class Killed(FakeBackend):
+        def generate(self, requests):
+            calls[0] += 1
+            if calls[0] == 6:  # in the middle of the search: after the first answer and its rewards
+                os.kill(os.getpid(), signal.SIGTERM)
+            return super().generate(requests)
+
+    backend = Killed()
+    monkeypatch.setattr(cli_solve, "backend_from_args", lambda args, *, seed=0: backend)
+    before = signal.getsignal(signal.SIGTERM)
+    out_json = tmp_path / "r.json"
+    assert cli.main(["solve", "What is 2 + 3?", "--rollouts", "20", "-q", "--json", str(out_json)]) == 143
+    out = capsys.readouterr().out
+    assert out.startswith("answer: ") and "stopped: cancelled" in out
+    assert json.loads(out_json.read_text())["stats"]["stop_reason"] == "cancelled"
+    assert signal.getsignal(signal.SIGTERM) == before  # the command's handler is gone after it
+
+
+def test_sigterm_during_an_eval_keeps_the_records_and_exits_143(monkeypatch, tmp_path, capsys) -> None:
+    import os
+    import signal
+
+    from test_eval import write_data
+
+    from mctsr_native import cli_eval
+
+    calls = [0]
+
+    class Killed(FakeBackend):
+        def generate(self, requests):
+            calls[0] += 1
+            if calls[0] == 12:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return super().generate(requests)
+
+    monkeypatch.setattr(cli_eval, "backend_from_args", lambda args, *, seed=0: Killed())
+    out = tmp_path / "o.jsonl"
+    assert cli.main(["eval", "--data", str(write_data(tmp_path)), "--out", str(out), "--rollouts", "0,2",
+                     "-q"]) == 143
+    err = capsys.readouterr().err
+    assert "mctsr: terminated (SIGTERM)" in err and "re-run to resume" in err
+    assert len(out.read_text().splitlines()) >= 3  # the header and the first problem's records, finished before

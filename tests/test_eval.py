@@ -290,6 +290,28 @@ def test_trees_written_to_files(tmp_path: Path) -> None:
         assert tree["nodes"][0]["kind"] == "answer"
 
 
+def test_output_options_are_not_identity_a_resume_may_change_them(tmp_path: Path) -> None:
+    """--trees (and so --view) changes how trees are stored, not the results: resuming with or without it works,
+    and a run file of an older version, whose header held `tree_storage` in its identity, still resumes."""
+    from mctsr_native.view_eval import write_eval_views
+
+    data = write_data(tmp_path)
+    run_eval(config(tmp_path, data, limit=1), solve_fn=FakeSolve(), progress=False, log=lambda m: None)
+    more = run_eval(config(tmp_path, data, limit=2, trees_dir=tmp_path / "trees"), solve_fn=FakeSolve(),
+                    progress=False, log=lambda m: None)
+    assert (more.already_done, more.written) == (2, 2)
+    path = tmp_path / "run.jsonl"
+    header, *records = lines(path)
+    assert "tree_storage" not in header["config"]
+    assert ["tree" in r for r in records] == [True, True, False, False]
+    header["config"]["tree_storage"] = "inline"  # as older versions wrote it
+    path.write_text("".join(json.dumps(x) + "\n" for x in (header, *records)))
+    last = run_eval(config(tmp_path, data, limit=3), solve_fn=FakeSolve(), progress=False, log=lambda m: None)
+    assert (last.already_done, last.written) == (4, 2)
+    index = write_eval_views(path, tmp_path / "trees").read_text()
+    assert index.count("<tr><td><a href=") == 6  # every record has its page, inline tree or tree file
+
+
 def test_second_writer_is_refused(tmp_path: Path) -> None:
     header = {"type": "header", "format": "mctsr-eval/1", "config": {"seed": 0}}
     with RunFile(tmp_path / "run.jsonl", header):

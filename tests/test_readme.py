@@ -31,3 +31,15 @@ def test_the_tree_example_runs_as_written(capsys):
     tree, answer = scope["tree"], scope["answer"]
     assert list(tree.rewards(answer)) == [80, 60, 91]  # as the comment in the README says
     assert tree.parent(scope["child"]) == scope["parent"]
+
+
+def test_the_user_docs_never_point_outside_the_repository():
+    """README.md and models/README.md travel with the package: every relative path they name (a link or a
+    `../x` path) stays inside the repository and exists."""
+    for doc in (ROOT / "README.md", ROOT / "models" / "README.md"):
+        text = doc.read_text()
+        links = re.findall(r"\]\(([^)#\s]+)", text)
+        paths = [t for t in links if not re.match(r"[a-z]+:", t)] + re.findall(r"(?<![\w/])(\.\./[\w./-]+)", text)
+        for target in paths:
+            resolved = (doc.parent / target).resolve()
+            assert resolved.is_relative_to(ROOT) and resolved.exists(), f"{doc.relative_to(ROOT)}: {target}"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mctsr_native import cli_eval, cli_solve
-from mctsr_native.report import build_table, format_table, load_runs, plot_runs, table_json
+from mctsr_native.report import build_table, format_table, load_runs, plot_runs, table_json, wilson_interval
 
 
 def rec(pid: str, rollouts: int, correct: bool, *, max_q: bool | None = None, tree: bool | None = None,
@@ -65,11 +65,36 @@ def test_format_table_text() -> None:
     assert "zero-shot CoT" in text and "4 rollouts" in text
     assert "pass@tree" in text and "not pass@1" in text
     math_line = next(line for line in text.splitlines() if line.startswith("math500 "))
-    # each accuracy with its binomial standard error sqrt(p(1-p)/n): 1/3 of 3 -> 27.2 points
-    assert "33.3±27.2 / 33.3±27.2 / 66.7±27.2" in math_line and "66.7±27.2 / 33.3±27.2 / 100.0±0.0" in math_line
+    # each accuracy with its 95% Wilson interval: 1 of 3 -> 6-79 %; 3 of 3 is not certain: 44-100 %
+    assert "33.3 (6-79) / 33.3 (6-79) / 66.7 (21-94)" in math_line
+    assert "66.7 (21-94) / 33.3 (6-79) / 100.0 (44-100)" in math_line
+    assert "Small samples: some cells have n < 10 problems (as few as 1)" in text
     assert "733 tok / 3.7 s" in text
     assert "n=" not in text  # every cell of a row has the same problems
     assert format_table(build_table([])) == "no records"
+
+
+def test_wilson_interval_known_values_and_no_certainty_from_few_problems() -> None:
+    assert wilson_interval(0.5, 100) == pytest.approx((0.4038, 0.5962), abs=1e-4)
+    assert wilson_interval(0.0, 3) == pytest.approx((0.0, 0.5615), abs=1e-4)  # 0 of 3 is not "0 ± 0"
+    assert wilson_interval(1.0, 1) == pytest.approx((0.2065, 1.0), abs=1e-4)
+    many = format_table(build_table([rec(str(i), 0, i % 2 == 0) for i in range(40)]))
+    assert "50.0 (35-65)" in many and "Small samples" not in many
+
+
+def test_capped_replies_share_per_row_and_budget() -> None:
+    records = [rec("a", 0, False, capped_replies={"answer": 1}, replies={"answer": 1}),
+               rec("b", 0, True, capped_replies={}, replies={"answer": 1}),
+               rec("a", 4, True, capped_replies={"refine": 1, "reward": 3},
+                   replies={"answer": 1, "critique": 4, "refine": 4, "reward": 31}),
+               rec("b", 4, True, capped_replies={}, replies={"answer": 1, "critique": 4, "refine": 4, "reward": 30}),
+               rec("c", 0, True, dataset="old", capped_replies={"answer": 2})]  # an older record: no reply counts
+    text = format_table(build_table(records, by="none"))
+    math_line = [line for line in text.splitlines() if line.startswith("math500 ")][-1]
+    assert "50.0% (answer 1 of 2)" in math_line and "5.1% (refine 1 of 8, reward 3 of 61)" in math_line
+    old_line = [line for line in text.splitlines() if line.startswith("old ")][-1]
+    assert "2 cut (answer 2)" in old_line
+    assert "Replies cut by their token cap" in text
 
 
 def test_incomplete_cells_show_their_n() -> None:

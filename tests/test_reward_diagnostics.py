@@ -71,3 +71,28 @@ def test_reward_stats_of_a_run(tmp_path: Path):
     assert d["mean_sample_std"] == 0.0
     text = format_rewards([out])
     assert "AUROC" in text and "run.jsonl" in text and "1.00" in text
+
+
+def test_a_handful_of_nodes_is_not_reported_as_certain(monkeypatch):
+    """One right node above three wrong ones is AUROC 1.00, and Hanley-McNeil's error is 0: the line must not
+    read "1.00±0.00" but say that the sample is too small; with enough of both classes the error is back."""
+    from mctsr_native import reward_diagnostics
+    from mctsr_native.reward_diagnostics import MIN_CLASS, RewardStats
+
+    few = RewardStats(label="few.jsonl", reward_mode="sampled", problems=2, nodes=4, right=1,
+                      q=[90.0, 10.0, 20.0, 5.0], q_right=[True, False, False, False],
+                      samples=[90.0, 10.0, 20.0, 5.0], samples_right=[True, False, False, False])
+    d = few.as_dict()
+    assert d["auroc_q"] == 1.0 and d["auroc_q_se"] is None and d["too_few"]
+    rng = random.Random(5)
+    labels = [i % 2 == 0 for i in range(4 * MIN_CLASS)]
+    scores = [rng.uniform(0, 100) + (20 if y else 0) for y in labels]
+    many = RewardStats(label="many.jsonl", reward_mode="sampled", nodes=len(labels), right=sum(labels),
+                       q=scores, q_right=labels, samples=scores, samples_right=labels)
+    assert many.as_dict()["auroc_q_se"] is not None and not many.as_dict()["too_few"]
+    monkeypatch.setattr(reward_diagnostics, "reward_stats", lambda p: few if str(p) == "few" else many)
+    text = format_rewards(["few", "many"])
+    few_line = next(line for line in text.splitlines() if line.startswith("few.jsonl"))
+    assert "1.00 (too few)" in few_line and "±" not in few_line
+    assert "±" in next(line for line in text.splitlines() if line.startswith("many.jsonl"))
+    assert "few.jsonl: 1 right and 3 wrong nodes" in text

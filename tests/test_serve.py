@@ -84,6 +84,16 @@ def test_bad_requests_name_the_field(body: dict[str, Any], param: str | None) ->
     assert e.value.status == 400 and e.value.param == param, e.value.message
 
 
+def test_a_progress_chunk_without_an_answer_yet_never_says_none() -> None:
+    from mctsr_native.serve_protocol import progress_chunk
+    from mctsr_native.solver import StepReport
+
+    rec = StepReport(step=0, selected=(), children=(1, 0), rollouts=0, best_node=None, best_answer=None, best_q=None,
+                     seconds=0.1)
+    line = progress_chunk("id", 0, "mctsr-1", rec, 1)["choices"][0]["delta"]["reasoning_content"]
+    assert "best answer (none extracted yet)" in line and "None" not in line
+
+
 def test_a_cancelled_search_stops_at_the_next_step_with_its_best_answer() -> None:
     cancel = threading.Event()
     seen: list[int] = []
@@ -126,6 +136,155 @@ def test_the_app_refuses_bad_bodies_before_any_search() -> None:
         assert http.get("/v1/mctsr/stats", headers=auth).json()["completed"] == 0
 
 
+# ----- llama-server's habits: /health, engine flags, config, request log, error bodies ----------------
+
+def test_health_is_503_while_the_model_loads_then_ok() -> None:
+    """Given a loader, the server answers at once: /health (no key needed) and every endpoint say 503 "Loading
+    model" in llama-server's shape until the model is loaded, then /health is {"status": "ok"}."""
+    from fastapi.testclient import TestClient
+
+    from mctsr_native.serve import ServeOptions, create_app
+
+    release, backend = threading.Event(), FakeBackend()
+    app = create_app(loader=lambda: (release.wait(30), backend)[1], options=ServeOptions(api_key=KEY))
+    auth = {"Authorization": f"Bearer {KEY}"}
+    with TestClient(app) as http:
+        loading = http.get("/health")
+        assert loading.status_code == 503
+        assert loading.json() == {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
+        busy = http.post("/v1/chat/completions", json={"model": "mctsr-1", "messages": USER}, headers=auth)
+        assert busy.status_code == 503 and busy.json()["error"]["type"] == "unavailable_error"
+        assert http.get("/v1/models", headers=auth).status_code == 503
+        release.set()
+        deadline = time.monotonic() + 30
+        while http.get("/v1/health").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert http.get("/health").json() == {"status": "ok"}
+        assert http.get("/v1/models", headers=auth).status_code == 200
+    assert backend.closed  # the app opened it, the app closed it
+
+
+def test_a_model_that_cannot_load_is_said_on_health() -> None:
+    from fastapi.testclient import TestClient
+
+    from mctsr_native.errors import ModelNotFoundError
+    from mctsr_native.serve import create_app
+
+    def fail() -> Any:
+        raise ModelNotFoundError("model file not found: nope.gguf")
+
+    app = create_app(loader=fail)
+    with TestClient(app) as http:
+        deadline = time.monotonic() + 30
+        while app.state.slot.error is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        r = http.get("/health")
+        assert r.status_code == 503 and "nope.gguf" in r.json()["error"]["message"]
+    assert isinstance(app.state.slot.error, ModelNotFoundError)
+
+
+def test_every_status_has_an_openai_error_body() -> None:
+    from fastapi.testclient import TestClient
+
+    from mctsr_native.serve import ServeOptions, create_app
+
+    app = create_app(FakeBackend(), ServeOptions(api_key=KEY))
+
+    async def probe(n: int) -> dict[str, int]:  # a typed parameter: FastAPI's own 422
+        return {"n": n}
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/probe", probe)
+    app.add_api_route("/broken", broken)
+    with TestClient(app, raise_server_exceptions=False) as http:
+        for method, path, status in (("GET", "/nope", 404), ("DELETE", "/v1/models", 405),
+                                     ("GET", "/v1/chat/completions", 405), ("GET", "/probe?n=x", 422),
+                                     ("GET", "/v1/models", 401), ("GET", "/broken", 500)):
+            r = http.request(method, path)
+            error = r.json()["error"]
+            assert r.status_code == status and set(error) == {"message", "type", "param", "code"}, (path, r.text)
+            assert error["message"] and error["type"]
+        assert "the endpoints are GET /health" in http.get("/nope").json()["error"]["message"]
+        assert http.get("/probe?n=x").json()["error"]["param"] == "query.n"
+        assert "a bug" not in http.get("/broken").text  # the details stay in the server's log
+
+
+def test_one_log_entry_per_request_with_model_status_tokens_and_seconds() -> None:
+    from fastapi.testclient import TestClient
+
+    from mctsr_native.serve import ServeOptions, create_app
+    from mctsr_native.serve_edge import format_request
+
+    entries: list[dict[str, Any]] = []
+    app = create_app(FakeBackend(), ServeOptions(), log_request=entries.append)
+    with TestClient(app) as http:
+        reply = http.post("/v1/chat/completions", json={"model": "mctsr-1", "messages": USER}).json()
+        with http.stream("POST", "/v1/chat/completions",
+                         json={"model": "mctsr-2", "messages": USER, "stream": True}) as stream:
+            assert "[DONE]" in "".join(stream.iter_text())
+        http.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": USER})
+        http.get("/health")
+    plain, streamed, refused, health = entries
+    assert (plain["method"], plain["path"], plain["model"], plain["status"]) == (
+        "POST", "/v1/chat/completions", "mctsr-1", 200)
+    assert plain["prompt_tokens"] == reply["usage"]["prompt_tokens"] > 0 and plain["seconds"] >= 0
+    assert plain["completion_tokens"] == reply["usage"]["completion_tokens"] and plain["id"] == reply["id"]
+    assert streamed["model"] == "mctsr-2" and streamed["status"] == 200 and streamed["completion_tokens"] > 0
+    assert refused["status"] == 400 and "unknown model" in refused["error"] and refused["prompt_tokens"] is None
+    assert (health["path"], health["status"], health["model"]) == ("/health", 200, None)
+    line = format_request(plain)
+    assert line.startswith("POST /v1/chat/completions mctsr-1: 200, ") and " tokens (" in line
+    assert line.endswith(" s")
+
+
+def test_serve_takes_solve_engine_flags_config_and_progress(tmp_path: Path, capsys) -> None:
+    import tomllib
+
+    from mctsr_native import cli
+    from mctsr_native.cli_solve import backend_options, solve_config_from_args
+
+    (tmp_path / "c.toml").write_text("[search]\nreward_samples = 2\nrollouts = 3\n[llama]\nn_batch = 256\n")
+    parser = cli.build_parser()
+    args = parser.parse_args(["serve", "-ngl", "0", "-c", "2048", "-t", "1", "-fa", "off", "--progress", "json",
+                              "--config", str(tmp_path / "c.toml"), "--port", "9"])
+    assert backend_options(args) == {"n_gpu_layers": 0, "n_ctx": 2048, "n_threads": 1, "flash_attn": "off",
+                                     "n_batch": 256}
+    defaults = solve_config_from_args(args)
+    assert args.progress == "json" and (defaults.reward_samples, defaults.rollouts) == (2, 3)
+    request = parse_chat_request({"model": "mctsr", "messages": USER}, max_seconds=60, defaults=defaults)
+    assert (request.config.rollouts, request.config.reward_samples) == (3, 2)  # "mctsr" = the server's search
+    assert parse_chat_request({"model": "mctsr-1", "messages": USER}, defaults=defaults).config.rollouts == 1
+    assert cli.main(["serve", "-c", "2048", "--config", str(tmp_path / "c.toml"), "--print-config"]) == 0
+    printed = tomllib.loads(capsys.readouterr().out)
+    assert printed["search"]["reward_samples"] == 2 and printed["llama"]["n_ctx"] == 2048
+
+
+def test_a_missing_model_fails_before_the_server_starts(tmp_path: Path, capsys) -> None:
+    from mctsr_native import cli
+
+    assert cli.main(["serve", "-m", str(tmp_path / "missing.gguf"), "--port", str(_free_port())]) == 2
+    assert "model file not found" in capsys.readouterr().err
+
+
+def test_a_model_llama_cpp_cannot_load_stops_the_server(tmp_path: Path) -> None:
+    """A file that looks like a GGUF but is not one passes the early checks and fails in llama.cpp, after the
+    server has started: the server says why and exits with the error, not a server without a model."""
+    import struct
+
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + struct.pack("<I", 3) + bytes(4096))
+    path = os.pathsep.join(filter(None, [str(ROOT / "python"), os.environ.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-m", "mctsr_native.cli", "serve", "-m", str(bad), "--port",
+                           str(_free_port())], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": path})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "starting the server" in done.stderr and "mctsr: error:" in done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith("mctsr: error: the server stopped: the model could not be loaded") and "bad.gguf" in last
+
+
 # ----- the real server --------------------------------------------------------------------------------
 
 def _free_port() -> int:
@@ -140,8 +299,11 @@ def server(tmp_path_factory) -> Any:
     body limit. One llama.cpp thread: on a busy 2-core machine more threads spin and run slower."""
     port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    cmd = [sys.executable, "-m", "mctsr_native.cli", "serve", "--port", str(port), "--threads", "1", "--n-ctx", "4096",
-           "--max-request-bytes", "8192", "--max-concurrency", "2", "--max-seconds", "120"]
+    config = tmp_path_factory.mktemp("serve-config") / "serve.toml"
+    config.write_text("[llama]\nn_ctx = 4096\n[search]\nreselect_samples = 0\n")  # solve's config file works
+    cmd = [sys.executable, "-m", "mctsr_native.cli", "serve", "--port", str(port), "-t", "1", "-ngl", "0",
+           "--config", str(config), "--progress", "lines", "--max-request-bytes", "8192", "--max-concurrency", "2",
+           "--max-seconds", "120"]
     env = {**os.environ, "MCTSR_API_KEY": KEY,
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "python"), os.environ.get("PYTHONPATH")]))}
     with open(log, "wb") as out:
@@ -241,6 +403,27 @@ def test_the_time_limit_returns_the_best_answer_so_far(server) -> None:
     reply = _ask(url, "mctsr-8", mctsr={"max_seconds": 0.01})
     s = reply.model_extra["mctsr"]
     assert s["stop_reason"] == "time" and s["rollouts"] == 0 and reply.choices[0].message.content.strip()
+
+
+@pytest.mark.server
+@pytest.mark.model
+def test_the_real_server_has_health_error_bodies_and_one_log_line_per_request(server) -> None:
+    url, log = server
+    root = url.removesuffix("/v1")
+    health = httpx.get(root + "/health", timeout=10)  # no key: health checks carry none
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+    for method, path, status in (("GET", "/v1/nope", 404), ("PUT", "/v1/models", 405)):
+        r = httpx.request(method, root + path, headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
+        assert r.status_code == status and r.json()["error"]["message"], r.text
+    reply = _ask(url, "mctsr-0")
+    tokens = reply.usage.prompt_tokens + reply.usage.completion_tokens
+    deadline = time.monotonic() + 10
+    wanted = f"POST /v1/chat/completions mctsr-0: 200, {tokens} tokens ("
+    while wanted not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    text = log.read_text()
+    assert wanted in text and "GET /health: 200" in text and "GET /v1/nope: 404" in text
+    assert "PUT /v1/models: 405" in text and "ready: http://127.0.0.1:" in text
 
 
 @pytest.mark.server

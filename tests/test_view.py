@@ -194,6 +194,20 @@ def test_eval_view_writes_an_index_and_a_page_per_record(fake, tmp_path, capsys)
         assert marked and all(ok == (a == r["gold"]) for a, ok in marked.items())
         assert data["picks"]["vote"]["correct"] == r["correct"]
     assert index.count("✓ correct") + index.count("✗ wrong") == 12  # vote, max-Q, pass@tree per record
+    footer = index.split("<tfoot>")[1]  # one line per budget: counts are never added across budgets
+    assert footer.count("<tr>") == 2 and footer.count("2 problems") == 2 and "/ 4" not in footer
+    assert "None" not in index and "model the default model (SmolLM2-135M-Instruct)" in index
+
+
+def test_index_cells_and_model_name_never_show_python_values() -> None:
+    from mctsr_native.view_eval import _text, model_name
+
+    assert _text(None) == "–" and _text(None, "(none extracted)") == "(none extracted)"
+    assert _text("<b>") == "&lt;b&gt;"
+    identity = {"size": 1, "sample_sha256": "ab"}  # what the header's identity holds for a GGUF file
+    assert model_name({"config": {"model": identity}, "plan": {"model": "/m/qwen.gguf"}}) == "qwen.gguf"
+    assert model_name({"config": {"model": identity}, "plan": {}}) == "a GGUF file (name not recorded)"
+    assert model_name({"plan": {"model": "http://h:1/v1"}}) == "http://h:1/v1"
 
 
 def test_view_of_a_run_file_needs_an_id_and_lists_them(fake, tmp_path, capsys):

@@ -172,6 +172,37 @@ def test_large_tree_loads_and_responds_and_model_text_stays_text(browser, big_tr
         page.close()
 
 
+def test_a_60_node_tree_fits_the_window_when_the_page_opens(browser, tmp_path) -> None:
+    """Every node of a wide 60-node search is inside the drawing area on opening, not only the chosen one's
+    neighbourhood; the circles say what their number is, and the panel why its two Qs differ."""
+    result = synthetic_result(60, seed=0, injected_node=-1)
+    path = tmp_path / "sixty.html"
+    write_view(view_from_result(result, gold="3"), path)
+    page = Page(browser, path)
+    try:
+        assert page.messages == []
+        canvas = page.page.locator("#canvas").bounding_box()
+        boxes = page.page.eval_on_selector_all("#nodes .node .shape", "els => els.map(e => {"
+                                               "const r = e.getBoundingClientRect(); return [r.left, r.top, r.right,"
+                                               " r.bottom]; })")
+        assert len(boxes) == 60
+        outside = [b for b in boxes if b[0] < canvas["x"] or b[1] < canvas["y"]
+                   or b[2] > canvas["x"] + canvas["width"] or b[3] > canvas["y"] + canvas["height"]]
+        assert outside == [], (len(outside), canvas)
+        state = json.loads(page.page.evaluate("document.body.dataset.view"))
+        assert state["mode"] == "down" and state["k"] >= 0.3  # the wide tree lies across the wide window
+        assert "the node's own Q" in page.page.inner_text("#legend")
+        answered = next(n for n in result["nodes"] if n["kind"] == "answer" and n["children"])
+        panel = page.click_node(answered["id"])
+        assert "own Q" in panel and "Q (backed up)" in panel and "UCT uses it" in panel
+        assert page.page.locator(f"#nodes .node[data-id='{answered['id']}'] .ans").text_content() == answered["answer"]
+        page.page.click("#rotate")  # the other layout, fitted to the window
+        assert json.loads(page.page.evaluate("document.body.dataset.view"))["mode"] == "across"
+        assert page.page.locator("#nodes .node").count() == 60 and page.messages == []
+    finally:
+        page.close()
+
+
 def test_screenshot_check_fails_on_a_blank_page(browser, big_tree, tmp_path) -> None:
     _, path = big_tree
     page = Page(browser, path)

@@ -2,8 +2,11 @@
 
 Used by the solver (the vote selector groups equal answers) and by evaluation (scoring against ground truth).
 
-- `extract_answer(text)`: the last `\\boxed{...}` (balanced braces), else the last "The answer is: X" /
-  "Final answer: X" / "[Answer] X" / "#### X" / "Answer: X" line, else None.
+- `extract_answer(text, kind)`: the last `\\boxed{...}` (balanced braces), else the last "The answer is: X" /
+  "Final answer: X" / "[Answer] X" / "#### X" / "Answer: X" line, else None. Quotes around the answer (or a
+  stray one after it) go, and an answer that is itself an answer announcement ("The answer is:") is none.
+  With `kind="number"` (a GSM-style problem, `answer_kind`) the answer is reduced to its number: "18 dollars"
+  -> "18", "The cost of 12 pencils is $12" -> "12" (the last number), no number -> None.
 - `equivalent(a, b)`: multiple-choice letters compare as letters; plain numbers (GSM style: "1,000", "$18",
   "18.00", "18 dollars", "x = 3", "1/2", "\\frac{1}{2}", "50%") compare exactly as fractions, or equal
   after rounding to 6 decimals (1/3 == 0.333333); everything else goes to math-verify (LaTeX and expressions through SymPy) with bounded timeouts.
@@ -125,6 +128,22 @@ def _balanced_brackets(s: str) -> bool:
     return depth == 0 and s.count("(") + s.count("[") == s.count(")") + s.count("]")
 
 
+_QUOTES = "\"`“”„«»"  # quote marks that never belong to a math answer (a ' can be a prime: f'(x))
+
+
+def _strip_quotes(s: str) -> str:
+    """The answer without quote marks around it or left after it ("18\"", "'18'", "`x = 3`")."""
+    s = s.strip().strip(_QUOTES).strip()
+    if len(s) >= 2 and s[0] == s[-1] == "'":
+        s = s[1:-1].strip()
+    return s
+
+
+def _is_announcement(s: str) -> bool:
+    """An answer line that only announces one ("The answer is:", "Final answer:"): not an answer."""
+    return s.endswith((":", "：")) or any(p.match(s) and p.match(s).end() >= len(s) for p in _LINE_PREFIXES)
+
+
 def _clean_line_answer(raw: str) -> str:
     """Trim a captured "answer is X" remainder to X: its math span if it opens with one, else up to the
     end of the sentence; markdown emphasis and trailing full stops go. A math span cut off by the token
@@ -133,22 +152,54 @@ def _clean_line_answer(raw: str) -> str:
     for open_, close in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if s.startswith(open_):
             end = s.find(close, len(open_))
+            if end < 0 and open_ == "$" and re.match(r"\$\s?\d", s):
+                break  # "$1,000.50": an amount of money, not a formula
             if end < 0:
                 return ""  # truncated mid-formula
             s = s[len(open_) : end].strip()
             return s if _balanced_brackets(s) else ""
     s = s[: _sentence_end(s)]
-    s = s.strip().strip("*_").rstrip(".").strip()
+    s = _strip_quotes(s.strip().strip("*_").rstrip(".").strip()).rstrip(".").strip()
     return s if _balanced_brackets(s) else ""
 
 
-def extract_answer(text: str) -> str | None:
-    """The final answer of a model reply: last `\\boxed{}`, else the last answer line, else None."""
+def extract_answer(text: str, kind: Literal["number", "latex"] | None = None) -> str | None:
+    """The final answer of a model reply: last `\\boxed{}`, else the last answer line, else None; with
+    `kind="number"`, the number of that answer (None when it has none)."""
+    answer = _extract(text)
+    if kind == "number" and answer is not None:
+        return _the_number(answer)
+    return answer
+
+
+# a number as written: optional sign, digits with thousands commas or decimals, an optional /denominator or %
+_NUMBER_IN_TEXT_RE = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+                                r"(?:\s*/\s*\d+(?:\.\d+)?)?%?")
+
+
+def _the_number(answer: str) -> str | None:
+    """The number of a number-format answer: the answer itself when it is one (written plainly: "18 dollars" ->
+    "18", "x = 3" -> "3", "50%", "1/2"; "\\frac{1}{2}" stays), the right side of its last "=" ("20 - 5 = 15"
+    -> "15"), the last number of a sentence ("The cost of 12 pencils is $12" -> "12"; no number: None);
+    another expression ("2^{10}", "\\sqrt{2}") stays whole, for math-verify to compare."""
+    s = _strip_wrappers(answer)
+    for part in (s, s.rsplit("=", 1)[-1].strip() if "=" in s else None):
+        if part and _number(part) is not None:
+            numbers = _NUMBER_IN_TEXT_RE.findall(part.replace("−", "-"))
+            return numbers[0] if len(numbers) == 1 and "\\" not in part else part
+    if "\\" not in s and re.search(r"[A-Za-z]{2,}", s):  # a sentence around the number
+        numbers = _NUMBER_IN_TEXT_RE.findall(s.replace("−", "-"))
+        return numbers[-1] if numbers else None
+    return s or None
+
+
+def _extract(text: str) -> str | None:
+    """extract_answer without the number rule."""
     if not isinstance(text, str) or not text.strip():
         return None
     boxed = _last_boxed(text)
     if boxed is not None:
-        return boxed
+        return _strip_quotes(boxed) or None
     # Every answer-line prefix, latest first; the first that yields an answer wins. Each looks at most
     # MAX_ANSWER_LINE characters past its prefix, so the whole extraction is linear in the reply's length.
     ends = sorted({m.end() for pattern in _LINE_PREFIXES for m in pattern.finditer(text)}, reverse=True)
@@ -162,7 +213,7 @@ def extract_answer(text: str) -> str | None:
         answer = _clean_line_answer(_FILLER_RE.sub("", captured.strip()))
         if long_line and len(answer) >= MAX_ANSWER_LINE // 2:
             continue  # a line with no end in sight is not an answer
-        if not answer or answer.lower().strip("'\"`") in _PLACEHOLDERS:
+        if not answer or answer.lower().strip("'\"`") in _PLACEHOLDERS or _is_announcement(answer):
             continue
         if re.fullmatch(r"[a-z][a-z '’-]+", answer) and answer not in _WORD_ANSWERS:
             continue  # commentary, not an answer

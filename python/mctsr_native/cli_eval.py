@@ -155,8 +155,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cli_view.check_eval(args)  # a bad --view / --trees fails before the model loads
     summary = run_eval(config, open_backend_fn=lambda: backend_from_args(args, seed=args.seed),
                        solve_kwargs={"config": solve_config}, progress=progress_mode(args))
-    print(f"{summary.path}: {summary.written} records written, {summary.already_done} already there "
-          f"({summary.planned} planned), {summary.errors} errors, {summary.seconds:.1f} s", file=sys.stderr)
+    from .wording import plural
+
+    print(f"{summary.path}: {plural(summary.written, 'record')} written, {summary.already_done} already there "
+          f"({summary.planned} planned), {plural(summary.errors, 'error')}, {summary.seconds:.1f} s", file=sys.stderr)
     cli_view.after_eval(args)
     return 0
 

@@ -1,18 +1,20 @@
 """The option flags of `mctsr solve` / `mctsr eval`, generated from the config dataclasses, and `--config FILE`.
 
-Every field of `SolveConfig` ("search"), `TreeConfig` ("tree"), `LlamaOptions` ("llama") and `HttpOptions`
-("http") becomes a flag named after it (`reward_samples` -> `--reward-samples`), with the field's one-line
-comment (or attribute docstring) as help and its default shown. The comments are read from the source with the
-standard library's `ast` and `tokenize`, so a field documented once is documented on the command line too.
+Every field of `ModelSource` ("model": `-m/--model`, `--server`), `SolveConfig` ("search"), `TreeConfig`
+("tree"), `LlamaOptions` ("llama") and `HttpOptions` ("http") becomes a flag named after it (`reward_samples`
+-> `--reward-samples`), with the field's comment (or attribute docstring), read whole, as help and its default
+shown. The comments are read from the source with the standard library's `ast` and `tokenize`, so a field
+documented once is documented on the command line too.
 
 Why argparse and not tyro / jsonargparse: both own the whole parser and nest names (`--tree.max-children`),
 which would break every existing flag and the `add_parser(sub)` plug-in of subcommands (`mctsr serve` and the
 rest); building argparse actions from `dataclasses.fields` keeps the flags flat and the subcommands pluggable.
 
-A config file (TOML, or YAML with PyYAML) holds the same field names, in sections `[search]`, `[tree]`,
-`[llama]`, `[http]`, `[prompts]`, or flat at the top (a flat name goes to the first section that has it, in that
-order). Flags given on the command line win over the file. `--print-config` prints the effective config as TOML
-that `--config` reads back.
+A config file (TOML, or YAML with PyYAML) holds the same field names, in sections `[model]`, `[search]`,
+`[tree]`, `[llama]`, `[http]`, `[prompts]`, or flat at the top when exactly one section has the name (a name that
+several sections have, like `model` = `[model]` or `[http] model`, is refused as ambiguous). Flags given on the
+command line win over the file. `--print-config` prints the effective config, model included, as TOML that
+`--config` reads back.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["SECTIONS", "field_docs", "int_type", "finite_type", "add_config_options", "add_dataclass_flags",
-           "effective_config", "to_toml", "load_config_file"]
+__all__ = ["SECTIONS", "ModelSource", "field_docs", "sort_config", "int_type", "finite_type", "add_config_options",
+           "add_dataclass_flags", "effective_config", "to_toml", "load_config_file"]
 
 INT32_MAX = 2**31 - 1  # integers that reach llama.cpp or the C++ core are 32-bit there
 SEED_MAX = 2**32 - 1  # seeds are unsigned 32-bit in llama.cpp's samplers
@@ -84,6 +86,22 @@ class Section:
     names: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # flag spellings, if not --field
     ints: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)  # integer bounds, if not [0, 2^31)
     floats: dict[str, tuple[float, bool]] = dataclasses.field(default_factory=dict)  # (low, strict)
+    derived: dict[str, str] = dataclasses.field(default_factory=dict)  # fields set from another option: its name
+    metavars: dict[str, str] = dataclasses.field(default_factory=dict)  # metavar of a flag, if not N / X / TEXT
+    shown: dict[str, str] = dataclasses.field(default_factory=dict)  # the default as help shows it, if not its value
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelSource:
+    """Which model runs the search (the command line's `-m/--model` and `--server`, a config file's [model])."""
+
+    path: str | None = None  # GGUF model file, or http(s) URL(s) of OpenAI-compatible servers (comma-separated)
+    server: str | None = None  # OpenAI-compatible server(s) (llama-server, vLLM, SGLang), comma-separated; the
+    # same as a URL in path
+
+
+def _model_source() -> type:
+    return ModelSource
 
 
 def _solve_config() -> type:
@@ -116,7 +134,11 @@ def _prompts() -> type:
     return Prompts
 
 
+DEFAULT_MODEL = "the SmolLM2-135M-Instruct model installed with the package"
+
 SECTIONS: tuple[Section, ...] = (
+    Section("model", "model", _model_source, names={"path": ("-m", "--model"), "server": ("--server",)},
+            metavars={"path": "PATH.gguf", "server": "URL"}, shown={"path": DEFAULT_MODEL}),
     Section("search", "search (SolveConfig)", _solve_config, no_flag=("tree", "prompts"),
             names={"seed": ("-s", "--seed"), "temperature": ("--temp", "--temperature")},
             ints={"parallel": (1, 256), "reward_samples": (1, 256), "reselect_samples": (0, 256),
@@ -133,29 +155,36 @@ SECTIONS: tuple[Section, ...] = (
                    "n_ctx": ("-c", "--ctx-size", "--n-ctx"), "n_threads": ("-t", "--threads", "--n-threads"),
                    "n_batch": ("-b", "--batch-size", "--n-batch"), "flash_attn": ("-fa", "--flash-attn")},
             ints={"n_gpu_layers": (-1, INT32_MAX), "n_ctx": (1, INT32_MAX), "n_threads": (1, INT32_MAX),
-                  "n_batch": (1, INT32_MAX), "max_sequences": (1, INT32_MAX)}),
+                  "n_batch": (1, INT32_MAX), "max_sequences": (1, INT32_MAX)},
+            derived={"seed": "[search] seed"}),
     Section("http", "OpenAI-compatible servers (HttpOptions, with --server)", _http_options,
             no_flag=("seed", "api_key", "extra_body", "context_size"),
             names={"model": ("--server-model",), "concurrency": ("--server-concurrency",)},
             ints={"concurrency": (1, INT32_MAX)},
-            floats={"timeout": (0.0, True), "backoff": (0.0, False)}),
+            floats={"timeout": (0.0, True), "backoff": (0.0, False)},
+            derived={"seed": "[search] seed"}),
     Section("prompts", "prompts", _prompts, no_flag=("*",)),
 )
 
 
 @functools.cache
 def field_docs(cls: type) -> dict[str, str]:
-    """Each field's documentation: its attribute docstring, else the `#` comment on its line(s)."""
+    """Each field's documentation, read whole: its attribute docstring; else the `#` comment on its line(s)
+    with the comment-only lines that continue it; else the block of comment-only lines just above it."""
     try:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):  # no source shipped (a frozen app): flags without their comments
         return {}
     comments: dict[int, str] = {}
+    alone: set[int] = set()  # lines that hold nothing but a comment
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         if tok.type == tokenize.COMMENT:
             comments[tok.start[0]] = tok.string.lstrip("#").strip()
+            if not tok.line[: tok.start[1]].strip():
+                alone.add(tok.start[0])
     body = ast.parse(source).body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
+    claimed: set[int] = set()  # comment-only lines that continue the comment of the field before them
     for i, node in enumerate(body):
         if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
             continue
@@ -163,11 +192,20 @@ def field_docs(cls: type) -> dict[str, str]:
         if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str):
             docs[node.target.id] = " ".join(after.value.value.split())
             continue
-        lines = range(node.lineno, (node.end_lineno or node.lineno) + 1)
-        text = " ".join(comments[n] for n in lines if n in comments)
-        if not text and node.lineno - 1 in comments:  # a comment on the line above
-            text = comments[node.lineno - 1]
-        docs[node.target.id] = text
+        end = node.end_lineno or node.lineno
+        lines = [n for n in range(node.lineno, end + 1) if n in comments and n not in alone]
+        if lines:  # a trailing comment, and the comment-only lines right after it
+            n = end + 1
+            while n in alone:
+                lines.append(n)
+                claimed.add(n)
+                n += 1
+        else:  # the block of comment-only lines just above the field
+            n = node.lineno - 1
+            while n in alone and n not in claimed:
+                lines.insert(0, n)
+                n -= 1
+        docs[node.target.id] = " ".join(comments[n] for n in lines)
     return docs
 
 
@@ -198,12 +236,13 @@ def add_dataclass_flags(p: argparse.ArgumentParser, section: Section, *, skip: t
     base = defaults if defaults is not None else cls()
     g = p.add_argument_group(section.title)
     for f in dataclasses.fields(cls):
-        if f.name in section.no_flag or f.name in skip:
+        if f.name in section.no_flag or f.name in section.derived or f.name in skip:
             continue
         names = section.names.get(f.name, (f"--{f.name.replace('_', '-')}",))
         hint, optional = _strip_optional(hints[f.name])
         default = getattr(base, f.name)
-        help_text = (docs.get(f.name) or f.name).replace("%", "%%") + f" [default: {_show(default)}]"
+        shown = section.shown.get(f.name, _show(default))
+        help_text = (docs.get(f.name) or f.name).replace("%", "%%") + f" [default: {shown.replace('%', '%%')}]"
         kw: dict[str, Any] = {"dest": f"{section.name}.{f.name}", "default": None, "help": help_text}
         if hint is bool:
             kw["action"] = argparse.BooleanOptionalAction
@@ -220,6 +259,8 @@ def add_dataclass_flags(p: argparse.ArgumentParser, section: Section, *, skip: t
             kw["metavar"] = "TEXT"
         else:
             continue  # a structured field (mappings, nested configs): config file only
+        if f.name in section.metavars:
+            kw["metavar"] = section.metavars[f.name]
         g.add_argument(*names, **kw)
 
 
@@ -227,8 +268,9 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
     """`--config FILE` and `--print-config`."""
     g = p.add_argument_group("config file")
     g.add_argument("--config", type=Path, default=None, metavar="FILE.toml|FILE.yaml",
-                   help="read options from a TOML or YAML file (sections [search] [tree] [llama] [http] [prompts] "
-                        "or flat keys, named as the fields); flags given here win")
+                   help="read options from a TOML or YAML file (sections [model] [search] [tree] [llama] [http] "
+                        "[prompts], or flat keys that only one section has, named as the fields); flags given "
+                        "here win")
     g.add_argument("--print-config", action="store_true",
                    help="print the effective config as TOML (loadable with --config) and exit")
 
@@ -314,28 +356,53 @@ def load_config_file(path: Path) -> dict[str, dict[str, Any]]:
     data = _parse_config(raw, path)
     if not isinstance(data, dict):
         raise InvalidConfigError(f"--config {path} must hold a table of options, got {type(data).__name__}")
+    return sort_config(data, f"--config {path}")
+
+
+def sort_config(data: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
+    """A config file's table by section: `[section]` tables, and flat keys moved to the one section that has
+    them. A flat key that several sections have (or that names a section) is refused as ambiguous, naming
+    them; so are unknown names, fields set from another option (`[llama] seed` is `[search] seed`) and values
+    of the wrong type."""
+    from .errors import InvalidConfigError
+
     classes = {s.name: s.load() for s in SECTIONS}
     fields = {name: {f.name for f in dataclasses.fields(cls)} for name, cls in classes.items()}
+    derived = {s.name: s.derived for s in SECTIONS}
     out: dict[str, dict[str, Any]] = {s.name: {} for s in SECTIONS}
+
+    def put(section: str, key: str, value: Any) -> None:
+        if key in derived[section]:
+            raise InvalidConfigError(f"{where}: [{section}] {key} is set from {derived[section][key]}; "
+                                     f"set that instead")
+        out[section][key] = value
+
     for key, value in data.items():
         if key in fields and isinstance(value, dict):
             unknown = sorted(str(k) for k in set(value) - fields[key])
             if unknown:
-                raise InvalidConfigError(f"--config {path}: [{key}] has no field(s) {', '.join(unknown)}; "
+                raise InvalidConfigError(f"{where}: [{key}] has no field(s) {', '.join(unknown)}; "
                                          f"known: {', '.join(sorted(fields[key]))}")
-            out[key].update(value)
+            for name, v in value.items():
+                put(key, name, v)
             continue
-        home = next((s.name for s in SECTIONS if key in fields[s.name]), None)
-        if home is None:
-            raise InvalidConfigError(f"--config {path}: unknown option {str(key)[:80]!r} (sections: "
+        homes = [s.name for s in SECTIONS if key in fields[s.name] and key not in derived[s.name]]
+        if key in fields:  # a section's name used as a flat key (`model = "x.gguf"`)
+            homes.insert(0, key)
+        if len(homes) > 1:
+            meant = " or ".join(f"[{h}]" if h == key else f"[{h}] {key}" for h in homes)
+            raise InvalidConfigError(f"{where}: {key!r} at the top level is ambiguous: it could be {meant}; "
+                                     f"put it under its section (see `--print-config`)")
+        if not homes or homes[0] == key:
+            raise InvalidConfigError(f"{where}: unknown option {str(key)[:80]!r} (sections: "
                                      f"{', '.join(s.name for s in SECTIONS)}; see `--print-config`)")
-        out[home][key] = value
+        put(homes[0], key, value)
     for section, values in out.items():
         hints = typing.get_type_hints(classes[section])
         for name, value in values.items():
             why = _type_problem(hints[name], value)
             if why:
-                raise InvalidConfigError(f"--config {path}: [{section}] {name} {why}, got {_short(value)}")
+                raise InvalidConfigError(f"{where}: [{section}] {name} {why}, got {_short(value)}")
     return out
 
 
@@ -345,14 +412,18 @@ def _short(value: Any) -> str:
 
 
 def effective_config(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """The options given, by section: the config file's, overridden by the flags given on the command line."""
-    given = load_config_file(args.config) if getattr(args, "config", None) is not None else {
-        s.name: {} for s in SECTIONS}
-    for dest, value in vars(args).items():
-        section, _, name = dest.partition(".")
-        if name and section in given and value is not None:
-            given[section][name] = value
-    return given
+    """The options given, by section: the config file's, overridden by the flags given on the command line
+    (read once per parsed command line; each call returns a fresh copy)."""
+    cached = getattr(args, "_effective_config", None)
+    if cached is None:
+        cached = load_config_file(args.config) if getattr(args, "config", None) is not None else {
+            s.name: {} for s in SECTIONS}
+        for dest, value in vars(args).items():
+            section, _, name = dest.partition(".")
+            if name and section in cached and value is not None:
+                cached[section][name] = value
+        args._effective_config = cached
+    return {name: dict(values) for name, values in cached.items()}
 
 
 def _toml_value(value: Any) -> str:
@@ -375,7 +446,7 @@ def to_toml(sections: dict[str, dict[str, Any]], docs: dict[str, dict[str, str]]
         for key, value in values.items():
             note = (docs or {}).get(name, {}).get(key)
             if note and name != "prompts":
-                out.append(f"# {note}")
+                out.extend(f"# {line}" for line in textwrap.wrap(note, 110))
             if value is None:
                 out.append(f"# {key} = (none)")
             elif isinstance(value, dict):

@@ -2,7 +2,8 @@
 `-q/--quiet` (= none).
 
 - `lines`: one human line per event (`[mctsr] loading model ...`).
-- `bar`: a tqdm bar where the command has a known amount of work (`mctsr eval`); lines elsewhere.
+- `bar`: a tqdm bar where the command has a known amount of work (`mctsr eval`); lines elsewhere, and lines
+  when `bar` is the default and standard error is not a terminal (redirected to a file or a pipe).
 - `json`: JSON lines for programs, one object per event: {"type": ..., "time": ISO-8601 UTC, ...fields}.
 - `none`: nothing.
 """
@@ -38,8 +39,17 @@ def add_progress_options(p: argparse.ArgumentParser, *, default: str, old_quiet:
     p.set_defaults(progress_default=default)
 
 
-def progress_mode(args: argparse.Namespace) -> str:
-    return getattr(args, "progress", None) or getattr(args, "progress_default", "lines")
+def progress_mode(args: argparse.Namespace, stream: TextIO | None = None) -> str:
+    """The mode asked, else the command's default; a default bar becomes lines when standard error is not a
+    terminal (a log file, a pipe, CI), where a bar's carriage returns would pile up in one long line."""
+    asked = getattr(args, "progress", None)
+    if asked:
+        return asked
+    default = getattr(args, "progress_default", "lines")
+    out = stream or sys.stderr
+    if default == "bar" and not (hasattr(out, "isatty") and out.isatty()):
+        return "lines"
+    return default
 
 
 class Progress:

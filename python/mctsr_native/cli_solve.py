@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from .cli_progress import add_progress_options
+from .wording import plural, shown
 from .cli_options import (
+    DEFAULT_MODEL,
     SECTIONS,
     SEED_MAX,
     add_config_options,
@@ -48,18 +50,27 @@ _seed = int_type(0, SEED_MAX)
 _seconds = finite_type(0.0, strict=True)
 
 _SECTION = {s.name: s for s in SECTIONS}
+ANSWER_CAPS = ("answer_max_tokens", "critique_max_tokens", "refine_max_tokens")  # what --max-tokens sets
+
+
+def _n_predict(text: str) -> int:
+    """llama.cpp's `-n N`: here the cap of every answer; its -1 (no cap) is refused with the reason."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of tokens, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of tokens >= 1, got {value} (llama.cpp's -1 = no limit is not offered: every "
+            "answer has a cap, so a runaway reply cannot fill the context; give e.g. -n 512)")
+    return int_type(1)(text)
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    """Which model runs the search: a GGUF file (default: the SmolLM2 model), or OpenAI-compatible servers;
-    then every field of LlamaOptions and HttpOptions as a flag (llama.cpp's spellings where they exist)."""
-    g = p.add_argument_group("model")
-    g.add_argument("-m", "--model", default=None, metavar="PATH.gguf",
-                   help="GGUF model file, or http(s) URL(s) of OpenAI-compatible servers (comma-separated) "
-                        "[default: the SmolLM2-135M-Instruct model installed with the package]")
-    g.add_argument("--server", default=None, metavar="URL",
-                   help="OpenAI-compatible server(s) (llama-server, vLLM, SGLang), comma-separated; "
-                        "same as --model URL")
+    """Which model runs the search: a GGUF file (default: the SmolLM2 model), or OpenAI-compatible servers
+    (`-m/--model`, `--server`: ModelSource, a config file's [model]); then every field of LlamaOptions and
+    HttpOptions as a flag (llama.cpp's spellings where they exist)."""
+    add_dataclass_flags(p, _SECTION["model"])
     add_dataclass_flags(p, _SECTION["llama"])
     add_dataclass_flags(p, _SECTION["http"])
 
@@ -75,14 +86,15 @@ def _flag(section: str, name: str) -> str:
 
 
 def check_model_options(args: argparse.Namespace) -> str | None:
-    """The model argument (a path, URLs, or None for the default), after the checks that need no model:
-    --model and --server together, --server without an http(s) URL, server options without a server."""
+    """The model argument (a path, URLs, or None for the default) from the flags and the config file's [model],
+    after the checks that need no model: --model and --server together, --server without an http(s) URL,
+    server options without a server."""
     from .errors import InvalidConfigError
 
-    model = getattr(args, "model", None)
-    server = getattr(args, "server", None)
+    source = effective_config(args)["model"]
+    model, server = source.get("path"), source.get("server")
     if model and server:
-        raise InvalidConfigError("give --model or --server, not both")
+        raise InvalidConfigError("give --model or --server (a config file's [model] path or server), not both")
     target = server or model
     is_url = target is not None and "://" in target
     urls = [u.strip() for u in (target or "").split(",") if u.strip()] if is_url or server else []
@@ -133,8 +145,11 @@ def add_search_options(p: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()
     skip = tuple(s.lstrip("-").replace("-", "_") for s in skip)
     add_dataclass_flags(p, _SECTION["search"], skip=skip)
     g = p.add_argument_group("search shortcuts")
-    g.add_argument("--max-tokens", type=_positive, default=None,
-                   help="cap of answers, critiques and rewrites at once (the per-kind flags override it)")
+    g.add_argument("-n", "--n-predict", dest="n_predict", type=_n_predict, default=None, metavar="N",
+                   help="llama.cpp's -n: the cap of every answer the search writes, the first and each rewrite "
+                        "(= --answer-max-tokens and --refine-max-tokens; the per-kind flags override it)")
+    g.add_argument("--max-tokens", type=_positive, default=None, metavar="N",
+                   help="cap of answers, critiques and rewrites at once (-n and the per-kind flags override it)")
     g.add_argument("--no-grammar", dest="search.use_grammar", action="store_const", const=False,
                    help=argparse.SUPPRESS)  # the old spelling of --no-use-grammar
     add_dataclass_flags(p, _SECTION["tree"])
@@ -150,10 +165,12 @@ def solve_config_from_args(args: argparse.Namespace) -> Any:
 
     config = effective_config(args)
     given = dict(config["search"])
-    if getattr(args, "max_tokens", None) is not None:
-        for name in ("answer_max_tokens", "critique_max_tokens", "refine_max_tokens"):
-            if getattr(args, f"search.{name}", None) is None:
-                given[name] = args.max_tokens
+    caps = {name: getattr(args, "max_tokens", None) for name in ANSWER_CAPS}
+    if getattr(args, "n_predict", None) is not None:  # llama.cpp's -n caps the answers the search writes
+        caps.update(answer_max_tokens=args.n_predict, refine_max_tokens=args.n_predict)
+    for name, cap in caps.items():
+        if cap is not None and getattr(args, f"search.{name}", None) is None:
+            given[name] = cap
     if config["tree"]:
         preset = TreeConfig.reference if given.get("rules", "paper") == "reference" else TreeConfig.paper
         try:
@@ -196,8 +213,11 @@ def print_config(args: argparse.Namespace, solve_config: Any, skip: tuple[str, .
                   if f.name not in _SECTION[engine_section].no_flag}
     engine_all.update({k: v for k, v in engine.items() if k in engine_all})
     docs = {s.name: field_docs(s.load()) for s in SECTIONS}
-    print(to_toml({"search": search, "tree": tree, engine_section: engine_all, "prompts": d["prompts"]}, docs),
-          end="")
+    docs["model"] = {**docs["model"], "path": docs["model"]["path"] + f"; none = {DEFAULT_MODEL}"}
+    source = effective_config(args)["model"]
+    model = {"path": source.get("path"), "server": source.get("server")}
+    print(to_toml({"model": model, "search": search, "tree": tree, engine_section: engine_all,
+                   "prompts": d["prompts"]}, docs), end="")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -207,7 +227,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Search for the best answer to one problem with Monte Carlo Tree Self-Refine and print it "
                     "with a summary. Ctrl-C stops the search and prints the best answer found so far.")
     p.add_argument("problem", nargs="?", default=None, help="the problem text, or - to read standard input")
-    p.add_argument("--file", type=Path, default=None, help="read the problem from this file")
+    p.add_argument("-f", "--file", type=Path, default=None,
+                   help="read the problem from this file (llama.cpp's -f: the prompt file)")
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the full result (with tree)")
     p.add_argument("--show-text", action="store_true", help="also print the chosen answer's full text")
     add_progress_options(p, default="lines")
@@ -294,7 +315,9 @@ def capped_note(stats: dict[str, Any]) -> str | None:
     for kind, n in sorted(capped.items(), key=lambda kv: -kv[1]):
         total = replies.get(kind)
         flag = _CAP_FLAGS.get(kind, "--max-tokens")
-        parts.append(f"{n}{f' of {total}' if total else ''} {kind} replies hit the cap: raise {flag}")
+        counted = f"{n} of {plural(total, kind + ' reply', kind + ' replies')}" if total else \
+            plural(n, kind + " reply", kind + " replies")
+        parts.append(f"{counted} hit the cap: raise {flag}")
     return "; ".join(parts)
 
 
@@ -313,26 +336,26 @@ def format_summary(result: Any, model_name: str = "") -> str:
         how = (f"  chosen by vote: node {result.node}, support {vote['support']:.2f} "
                f"(support = sum over the agreeing answer nodes of (Q + 100) / 200, i.e. 0..1 per node)")
     elif vote.get("node") is None and (result.config or {}).get("selector", "vote") == "vote":
-        how = f"  vote found no extractable answer; chosen by max-Q: node {result.node}, Q {_fmt_q(best['q'])} " \
-              "(Q on [-100, 100])"
+        how = f"  vote found no extractable answer; chosen by max-Q: node {result.node}, own Q " \
+              f"{_fmt_q(best['q'])} on [-100, 100]"
     else:
-        how = f"  chosen by max-Q: node {result.node}, Q {_fmt_q(best['q'])} (Q on [-100, 100])"
+        how = f"  chosen by max-Q: node {result.node}, own Q {_fmt_q(best['q'])} on [-100, 100]"
     lines = [f"answer: {result.answer if result.answer is not None else '(none extracted)'}", how]
     if result.selector == "vote" and best.get("node") == result.node:
-        lines.append(f"  max-Q agrees (Q {_fmt_q(best['q'])} on [-100, 100])")
+        lines.append(f"  max-Q agrees (own Q {_fmt_q(best['q'])} on [-100, 100])")
     elif result.selector == "vote" and best.get("node") is not None:
-        lines.append(f"  max-Q would choose: {best['answer']} (node {best['node']}, Q {_fmt_q(best['q'])} "
-                     "on [-100, 100])")
+        lines.append(f"  max-Q would choose: {shown(best['answer'])} (node {best['node']}, own Q "
+                     f"{_fmt_q(best['q'])} on [-100, 100])")
     elif result.selector == "max_q" and vote.get("node") is not None:
-        lines.append(f"  vote would choose: {vote['answer']} (node {vote['node']}, support {vote['support']:.2f}, "
-                     "0..1 per agreeing answer node)")
+        lines.append(f"  vote would choose: {shown(vote['answer'])} (node {vote['node']}, support "
+                     f"{vote['support']:.2f}, 0..1 per agreeing answer node)")
     groups = len(vote.get("groups", []))
     lines += [
-        f"tree: {len(result.nodes)} nodes ({len(answers)} answers, {extracted} with an extractable answer, "
-        f"{groups} distinct), {s['rollouts']} rollouts in {s['steps']} steps (step 0 = the first answer and the "
-        f"dummy), max depth {depth}",
+        f"tree: {plural(len(result.nodes), 'node')} ({plural(len(answers), 'answer')}, {extracted} with an "
+        f"extractable answer, {groups} distinct), {plural(s['rollouts'], 'rollout')} in "
+        f"{plural(s['steps'], 'step')} (step 0 = the first answer and the dummy), max depth {depth}",
         f"tokens: {s['prompt_tokens']} evaluated, {s['reused_tokens']} reused, {s['generated_tokens']} generated "
-        f"in {s['model_calls']} model calls ({s['sequences']} sequences)",
+        f"in {plural(s['model_calls'], 'model call')} ({plural(s['sequences'], 'sequence')})",
         f"time: {s['model_seconds']:.1f} s in the model, {s['wall_seconds']:.1f} s wall; "
         f"stopped: {s['stop_reason']}",
     ]
@@ -344,13 +367,16 @@ def format_summary(result: Any, model_name: str = "") -> str:
     if capped:
         notes.append(capped)
     if s.get("reward_fallbacks"):
-        notes.append(f"{s['reward_fallbacks']} answers got the fallback reward (no parseable score)")
+        notes.append(f"{plural(s['reward_fallbacks'], 'answer')} got the fallback reward (no parseable score)")
     if s.get("reward_unparsed"):
-        notes.append(f"{s['reward_unparsed']} reward replies without a score were retried")
+        n = s["reward_unparsed"]
+        notes.append(f"{plural(n, 'reward reply', 'reward replies')} without a score {'was' if n == 1 else 'were'} "
+                     "retried")
     if s.get("prompts_shortened"):
-        notes.append(f"{s['prompts_shortened']} prompts were shortened to fit the context")
+        n = s["prompts_shortened"]
+        notes.append(f"{plural(n, 'prompt')} {'was' if n == 1 else 'were'} shortened to fit the context")
     if s.get("error_replies"):
-        notes.append(f"{s['error_replies']} model sequences failed")
+        notes.append(f"{plural(s['error_replies'], 'model sequence')} failed")
     if notes:
         lines.append("notes: " + "; ".join(notes))
     if model_name:
@@ -399,8 +425,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
         what = ("initialized: first answer scored" if rec.step == 0
                 else f"step {rec.step}: rollouts {rec.rollouts}/{config.rollouts}")
         progress.event("first_answer" if rec.step == 0 else "rollout",
-                       f"{what}, best answer so far {rec.best_answer}, "
-                       f"best Q so far {_fmt_q(rec.best_q)} on [-100, 100] "
+                       f"{what}, best answer so far {shown(rec.best_answer, '(none extracted yet)')}, "
+                       f"best own Q so far {_fmt_q(rec.best_q)} on [-100, 100] "
                        f"({rec.seconds:.1f} s, {speed:.0f} tokens/s)", **fields)
 
     if args.json is not None:  # before any model work: a bad path must not cost the whole search

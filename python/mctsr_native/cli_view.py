@@ -46,7 +46,9 @@ def cmd_view(args: argparse.Namespace) -> int:
     check_writable(out, what="--out")
     view = load_view(args.result, args.problem_id, args.rollouts)
     path = write_view(view, out, args.format)
-    print(f"{len(view.nodes)} nodes drawn to {path}", file=sys.stderr)
+    from .wording import plural
+
+    print(f"{plural(len(view.nodes), 'node')} drawn to {path}", file=sys.stderr)
     return 0
 
 

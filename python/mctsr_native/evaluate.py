@@ -46,6 +46,7 @@ from .generation.client import BackendShare
 from .record import json_safe
 from .runfile import FORMAT, RunFile, atomic_write_text, check_tree_names, check_writable, tree_file_name
 from .safe_io import open_regular
+from .wording import plural
 
 __all__ = ["EvalConfig", "EvalSummary", "run_eval", "score_result", "problem_seed", "SolveFn"]
 
@@ -202,7 +203,6 @@ def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
         "seed": config.seed,
         "n_ctx": config.backend_options.get("n_ctx"),
         "solve": json_safe(dict(config.solve)),
-        "tree_storage": "files" if config.trees_dir else "inline",
         "schedule": config.schedule,
     }
     plan = {
@@ -211,6 +211,7 @@ def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
         "limit": config.limit,
         "problems": n_problems,
         "concurrency": config.concurrency,
+        "tree_storage": "files" if config.trees_dir else "inline",  # output, not identity: a resume may change it
         "backend_options": json_safe(dict(config.backend_options)),
         "model": config.model if config.model is None or "://" in str(config.model) else str(config.model),
         "baselines": list(config.baselines),
@@ -299,6 +300,7 @@ def _record(problem: Problem, rollouts: int, seed: int, result: Mapping[str, Any
         "stop_reason": stats.get("stop_reason"),
         "model_seconds": stats.get("model_seconds"),
         "capped_replies": dict(stats.get("capped_replies") or {}),  # replies cut by their token cap, per kind
+        "replies": dict(stats.get("by_kind") or {}),  # replies generated, per kind (the share's denominator)
         "seconds": seconds,
         **tree_ref,
     }
@@ -486,7 +488,7 @@ def run_eval(
         summary = EvalSummary(path=Path(config.out), planned=len(planned), already_done=len(planned) - len(pending),
                               written=0, errors=0, repaired_bytes=run.repaired_bytes, seconds=0.0)
         if summary.already_done:
-            say(f"resuming {config.out}: {summary.already_done} of {len(planned)} records already done")
+            say(f"resuming {config.out}: {summary.already_done} of {plural(len(planned), 'record')} already done")
         if not pending:
             summary.seconds = time.perf_counter() - started
             return summary
@@ -608,7 +610,7 @@ def run_eval(
                 _run_pool(units, workers, solve_one, finish)
                 _run_pool(base_units, workers, baselines_one, finish_baselines)
         except BaseException:  # a late failure: the records written so far are safe; say so before the error
-            say(f"stopped: {summary.written} records written to {config.out} by this run "
+            say(f"stopped: {plural(summary.written, 'record')} written to {config.out} by this run "
                 f"({summary.already_done + summary.written} of {summary.planned} done); re-run to resume")
             raise
         finally:

@@ -173,7 +173,7 @@ def zero_shot_record(solver: Any) -> SearchRecord:
         stats={"rollouts": 0, "steps": 0, "model_calls": u.calls, "prompt_tokens": u.prompt_tokens,
                "reused_tokens": u.reused_tokens, "generated_tokens": u.generated_tokens,
                "model_seconds": u.wall_seconds, "wall_seconds": solver.first_answer_seconds,
-               "stop_reason": "rollouts", "capped_replies": capped,
+               "stop_reason": "rollouts", "capped_replies": capped, "by_kind": dict(u.by_kind),
                "budget_zero": "the first answer, before any reward was drawn"},
         config=solver.config.to_dict(),
         tree={},

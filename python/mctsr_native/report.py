@@ -3,9 +3,11 @@
 Rows are datasets (then, where the data has them, MATH levels and subjects); columns are zero-shot chain of
 thought (rollouts 0) and each rollout budget. Each cell gives pass@1 with our vote selector, pass@1 with the
 paper's max-Q selector, and pass@tree (some answer in the tree is right: an upper bound that needs ground
-truth to pick, so not pass@1), as percentages of the problems with a record in that column; a second table
-gives the mean cost per problem: model tokens (prompt evaluated + generated) and seconds (each search's
-wall time; with `--concurrency` searches overlap, so this is latency, not the run's throughput).
+truth to pick, so not pass@1), as percentages of the problems with a record in that column, each with its 95%
+Wilson interval (honest at small n and at 0% or 100%, where p ± s.e. claims certainty; cells under 10
+problems are flagged); a second table gives the mean cost per problem: model tokens (prompt evaluated +
+generated) and seconds (each search's wall time; with `--concurrency` searches overlap, so this is latency,
+not the run's throughput); a third the share of replies cut by their token cap (a cut answer looks wrong).
 
 Several run files can be reported together: files written by the same configuration merge (e.g. shards of
 one run); files of different configurations get separate rows, labelled by file name.
@@ -20,10 +22,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
 
-from .runfile import read_run
+from .runfile import OUTPUT_KEYS, read_run
 
 __all__ = ["Cell", "Row", "Table", "load_runs", "build_table", "format_table", "table_json", "plot_runs",
-           "standard_error", "run_title"]
+           "standard_error", "wilson_interval", "run_title"]
 
 By = Literal["level", "subject", "both", "none"]
 
@@ -41,6 +43,8 @@ class Cell:
     tokens_generated: int = 0
     tokens_reused: int = 0
     seconds: float = 0.0
+    capped: dict[str, int] = field(default_factory=dict)  # replies cut by their token cap, per kind
+    replies: dict[str, int] = field(default_factory=dict)  # replies generated, per kind (records that say)
 
     def add(self, r: dict[str, Any]) -> None:
         self.n += 1
@@ -52,6 +56,21 @@ class Cell:
         self.tokens_generated += int(r.get("tokens_generated") or 0)
         self.tokens_reused += int(r.get("tokens_reused") or 0)
         self.seconds += float(r.get("seconds") or 0.0)
+        for mine, theirs in ((self.capped, r.get("capped_replies")), (self.replies, r.get("replies"))):
+            for kind, count in (theirs if isinstance(theirs, dict) else {}).items():
+                if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+                    mine[str(kind)] = mine.get(str(kind), 0) + count
+
+    def capped_text(self) -> str:
+        """"3.1% (answer 2 of 8)": the share of all replies cut by their cap, and the cut kinds; counts alone
+        where the records do not say how many replies there were (older run files)."""
+        cut = sum(self.capped.values())
+        total = sum(self.replies.values())
+        kinds = ", ".join(f"{k} {v}" + (f" of {self.replies[k]}" if self.replies.get(k) else "")
+                          for k, v in sorted(self.capped.items()))
+        if not total:
+            return f"{cut} cut ({kinds})" if cut else "-"
+        return f"{100 * cut / total:.1f}%" + (f" ({kinds})" if cut else "")
 
     def rate(self, name: str) -> float:
         return getattr(self, name) / self.n if self.n else float("nan")
@@ -75,9 +94,14 @@ class Table:
     duplicates: int = 0  # records left out because the same (run, id, rollouts) appeared again
 
 
+def _identity(header: dict[str, Any] | None) -> dict[str, Any]:
+    """A run's identity, without the output options older versions wrote into it (runfile.OUTPUT_KEYS)."""
+    return {k: v for k, v in ((header or {}).get("config") or {}).items() if k not in OUTPUT_KEYS}
+
+
 def _setup_key(header: dict[str, Any] | None) -> str:
     """A run's configuration apart from its data file: runs that share it are one setup."""
-    config = dict((header or {}).get("config", {}))
+    config = _identity(header)
     config.pop("data", None)
     return json.dumps(config, sort_keys=True, default=str)
 
@@ -93,7 +117,7 @@ def load_runs(paths: Sequence[str | Path], *, warn: Any = None) -> list[dict[str
             say(f"{run.path}: ignoring an incomplete last line ({run.torn_bytes} bytes; `mctsr eval` repairs it)")
         if run.header is None:
             say(f"{run.path}: empty run file")
-    configs = [json.dumps((r.header or {}).get("config", {}), sort_keys=True, default=str) for r in runs]
+    configs = [json.dumps(_identity(r.header), sort_keys=True, default=str) for r in runs]
     several_setups = len({_setup_key(r.header) for r in runs}) > 1
     records: list[dict[str, Any]] = []
     for run, config in zip(runs, configs):
@@ -155,18 +179,36 @@ def standard_error(p: float, n: int) -> float:
     return math.sqrt(p * (1.0 - p) / n) if n and p == p else float("nan")
 
 
+Z95 = 1.959963984540054  # the normal quantile of a two-sided 95% interval
+SMALL_N = 10  # cells with fewer problems are flagged: their intervals span tens of points
+
+
+def wilson_interval(p: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of an accuracy p over n problems (95% by default). Unlike p ± z·s.e., it is
+    never a zero-width interval at 0% or 100% and stays inside [0, 1]: 0 of 3 right is (0, 0.56), not 0 ± 0."""
+    if not n or p != p:
+        return float("nan"), float("nan")
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1.0 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 _METRICS = (("correct", "vote"), ("correct_max_q", "max_q"), ("pass_at_tree", "tree"))
 Format = Literal["text", "csv", "markdown", "json"]
 
 
 def _acc(c: Cell, metric: str) -> str:
     p = c.rate(metric)
-    return "-" if p != p else f"{100 * p:.1f}±{100 * standard_error(p, c.n):.1f}"
+    if p != p:
+        return "-"
+    lo, hi = wilson_interval(p, c.n)
+    return f"{100 * p:.1f} ({100 * lo:.0f}-{100 * hi:.0f})"
 
 
 def format_table(table: Table, fmt: Format = "text") -> str:
-    """The report in one format: "text" and "markdown" (two tables through `tabulate`: accuracy with its
-    binomial standard error, and mean cost), "csv" (one line per row and budget), "json" (`table_json`)."""
+    """The report in one format: "text" and "markdown" (three tables through `tabulate`: accuracy with its 95%
+    Wilson interval, mean cost, and replies cut by their cap), "csv" (one line per row and budget), "json"."""
     if fmt == "json":
         return table_json(table)
     if fmt == "csv":
@@ -190,17 +232,30 @@ def format_table(table: Table, fmt: Format = "text") -> str:
     cost_rows = [[row.label, "", *("-" if (c := row.cells.get(k)) is None else
                                    f"{c.mean('tokens'):.0f} tok / {c.mean('seconds'):.1f} s" for k in table.rollouts)]
                  for row in table.rows if row.kind == "dataset"]
+    capped_rows = [[row.label, "", *("-" if (c := row.cells.get(k)) is None else c.capped_text()
+                                     for k in table.rollouts)]
+                   for row in table.rows if row.kind == "dataset"]
     lines = [
-        "Accuracy, % of problems ± binomial standard error sqrt(p(1-p)/n): pass@1 (vote, ours) / pass@1 (max-Q, "
-        "paper) / pass@tree (any node right; not pass@1: picking that node would need the ground truth). "
-        "n = problems in the cell.",
+        "Accuracy, % of problems (95% Wilson interval, lo-hi): pass@1 (vote, ours) / pass@1 (max-Q, paper) / "
+        "pass@tree (any node right; not pass@1: picking that node would need the ground truth). n = problems in "
+        "the cell.",
         "",
         tabulate(acc_rows, headers=heads, tablefmt=style, disable_numparse=True),
         "",
         "Mean cost per problem: model tokens (prompt evaluated + generated) / seconds.",
         "",
         tabulate(cost_rows, headers=heads, tablefmt=style, disable_numparse=True),
+        "",
+        "Replies cut by their token cap, % of all replies (the kinds cut: count of that kind's replies). A cut "
+        "answer usually has no final line and scores as wrong: raise --answer-max-tokens / --refine-max-tokens "
+        "(or -n), and --reward-max-tokens for reward replies.",
+        "",
+        tabulate(capped_rows, headers=heads, tablefmt=style, disable_numparse=True),
     ]
+    small = min((c.n for r in table.rows for c in r.cells.values()), default=SMALL_N)
+    if small < SMALL_N:
+        lines.append(f"\nSmall samples: some cells have n < {SMALL_N} problems (as few as {small}); their intervals "
+                     "span tens of points, so differences between them mean little. Run more problems (--limit).")
     errors = sum(c.errors for r in table.rows if r.kind == "dataset" for c in r.cells.values())
     if errors:
         lines.append(f"\n{errors} record(s) are solver errors (problem rejected), counted as wrong.")
@@ -216,12 +271,15 @@ def _csv(table: Table) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["label", "dataset", "kind", "rollouts", "n", "pass1_vote", "pass1_vote_se", "pass1_max_q",
-                "pass1_max_q_se", "pass_at_tree", "pass_at_tree_se", "mean_tokens", "mean_seconds", "errors"])
+                "pass1_max_q_se", "pass_at_tree", "pass_at_tree_se", "mean_tokens", "mean_seconds", "errors",
+                "capped_replies", "replies", "pass1_vote_lo", "pass1_vote_hi", "pass1_max_q_lo", "pass1_max_q_hi",
+                "pass_at_tree_lo", "pass_at_tree_hi"])
     for row in table.rows:
         for k, c in sorted(row.cells.items()):
             accs = [v for m, _ in _METRICS for v in (round(c.rate(m), 6), round(standard_error(c.rate(m), c.n), 6))]
             w.writerow([row.label, row.dataset, row.kind, k, c.n, *accs, round(c.mean("tokens"), 1),
-                        round(c.mean("seconds"), 3), c.errors])
+                        round(c.mean("seconds"), 3), c.errors, sum(c.capped.values()), sum(c.replies.values()),
+                        *(round(b, 6) for m, _ in _METRICS for b in wilson_interval(c.rate(m), c.n))])
     return out.getvalue().rstrip("\n")
 
 
@@ -235,7 +293,8 @@ def table_json(table: Table) -> str:
             cells[str(k)] = {**asdict(c), "pass@1_vote": c.rate("correct"), "pass@1_max_q": c.rate("correct_max_q"),
                              "pass@tree": c.rate("pass_at_tree"), "mean_tokens": c.mean("tokens"),
                              "mean_seconds": c.mean("seconds"),
-                             "se": {name: standard_error(c.rate(m), c.n) for m, name in _METRICS}}
+                             "se": {name: standard_error(c.rate(m), c.n) for m, name in _METRICS},
+                             "wilson95": {name: list(wilson_interval(c.rate(m), c.n)) for m, name in _METRICS}}
         out.append({"label": row.label, "dataset": row.dataset, "kind": row.kind, "cells": cells})
     return json.dumps({"rollouts": table.rollouts, "rows": out}, indent=2)
 
@@ -254,11 +313,11 @@ def run_title(paths: Sequence[str | Path]) -> str:
         datas.append(str(data))
         problems.update((r.get("dataset"), r.get("id")) for r in run.records)
     unique = lambda xs: ", ".join(dict.fromkeys(xs))  # noqa: E731
-    return f"{unique(models)} · {unique(datas)} · n = {len(problems)} problems"
+    return f"{unique(models)} · {unique(datas)} · n = {len(problems)} problem{'' if len(problems) == 1 else 's'}"
 
 
 def plot_runs(table: Table, path: str | Path, title: str = "") -> None:
-    """Accuracy (vote, max-Q, tree: a distinct colour and marker per line, ± standard error bars) against
+    """Accuracy (vote, max-Q, tree: a distinct colour and marker per line, 95% Wilson interval bars) against
     rollouts and against mean tokens per problem, and the cost (tokens, seconds) against rollouts."""
     from .errors import MctsrError
 
@@ -286,7 +345,8 @@ def plot_runs(table: Table, path: str | Path, title: str = "") -> None:
                 continue
             colour = colours[(3 * i + j) % len(colours)]
             ys = [100 * c.rate(metric) for c in cells]
-            errs = [100 * standard_error(c.rate(metric), c.n) for c in cells]
+            bounds = [wilson_interval(c.rate(metric), c.n) for c in cells]
+            errs = [[y - 100 * lo for y, (lo, _) in zip(ys, bounds)], [100 * hi - y for y, (_, hi) in zip(ys, bounds)]]
             kw = dict(ls=ls, marker=marker, color=colour, markersize=7, capsize=3, label=f"{label}{name}")
             dodge = (j - 1) * 0.015 * max(1, max(table.rollouts))  # equal values stay visible side by side
             ax_acc.errorbar([x + dodge for x in xs], ys, yerr=errs, **kw)
@@ -298,10 +358,11 @@ def plot_runs(table: Table, path: str | Path, title: str = "") -> None:
         ax_tok.plot(xs, tokens, marker="o", color=colour, label=row.label)
         ax_sec.plot(xs, [c.mean("seconds") for c in cells], marker="o", color=colour, label=row.label)
     ticks = table.rollouts
+    accuracy = "% of problems (95% Wilson interval)"
     for ax, name, xlabel, ylabel in (
-            (ax_acc, "Accuracy against rollouts", "rollouts (0 = zero-shot CoT)", "% of problems (± 1 s.e.)"),
+            (ax_acc, "Accuracy against rollouts", "rollouts (0 = zero-shot CoT)", accuracy),
             (ax_tradeoff, "Accuracy against generated tokens (baselines at the search's tokens)",
-             "mean generated tokens per problem", "% of problems (± 1 s.e.)"),
+             "mean generated tokens per problem", accuracy),
             (ax_tok, "Tokens per problem", "rollouts (0 = zero-shot CoT)", "tokens (evaluated + generated)"),
             (ax_sec, "Seconds per problem", "rollouts (0 = zero-shot CoT)", "seconds")):
         ax.set_title(name)

@@ -6,7 +6,9 @@ equivalent to the record's gold; ground truth is used here, to score, never insi
 
 - AUROC of own Q, and of each reward sample taken alone (the area under the ROC curve: the chance that a
   right node outscores a wrong one, ties counting half; 0.5 = a coin), computed exactly by the Mann-Whitney
-  rank formula, with the Hanley-McNeil standard error;
+  rank formula, with the Hanley-McNeil standard error; with fewer than `MIN_CLASS` right or wrong nodes the
+  error is not given (the formula claims certainty there: one right node above every wrong one is 1.00 ± 0.00)
+  and the line says the sample is too small;
 - the share of reward samples equal to the node's own numeric answer, and to any number written in the node's
   text (which restates the problem's numbers): a score copied from the answer carries no judgement;
 - the spread of samples: the mean over nodes of the standard deviation of their samples (0 = the k samples
@@ -32,9 +34,10 @@ from .errors import DataError
 from .runfile import read_run, read_tree
 from .safe_io import loads, open_regular
 
-__all__ = ["auroc", "RewardStats", "reward_stats", "format_rewards"]
+__all__ = ["auroc", "RewardStats", "reward_stats", "format_rewards", "MIN_CLASS"]
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+MIN_CLASS = 5  # right and wrong nodes (samples) each needed before an AUROC's standard error means anything
 
 
 def auroc(scores: Sequence[float], labels: Sequence[bool]) -> tuple[float, float] | None:
@@ -81,11 +84,15 @@ class RewardStats:
     def as_dict(self) -> dict[str, Any]:
         q, s = auroc(self.q, self.q_right), auroc(self.samples, self.samples_right)
         n = len(self.samples)
+        q_ok = min(self.right, self.nodes - self.right) >= MIN_CLASS
+        right_samples = sum(self.samples_right)
+        s_ok = min(right_samples, n - right_samples) >= MIN_CLASS
         return {
             "label": self.label, "reward_mode": self.reward_mode, "problems": self.problems, "nodes": self.nodes,
             "right": self.right, "samples": n,
-            "auroc_q": q[0] if q else None, "auroc_q_se": q[1] if q else None,
-            "auroc_sample": s[0] if s else None, "auroc_sample_se": s[1] if s else None,
+            "auroc_q": q[0] if q else None, "auroc_q_se": q[1] if q and q_ok else None,
+            "auroc_sample": s[0] if s else None, "auroc_sample_se": s[1] if s and s_ok else None,
+            "too_few": not q_ok,  # fewer than MIN_CLASS right or wrong nodes: the AUROC is anecdotal
             "share_equal_answer": self.equal_answer / n if n else None,
             "share_equal_text_number": self.equal_text_number / n if n else None,
             "mean_sample_std": float(np.mean(self.spreads)) if self.spreads else None,
@@ -173,16 +180,29 @@ def _fmt(x: float | None, pct: bool = False) -> str:
 def format_rewards(paths: Sequence[str | Path]) -> str:
     """The rewards section of `mctsr report`: one line per run file."""
     lines = ["Rewards (answer nodes of each problem's largest budget; correctness = the node's answer vs gold):",
-             f"{'run':<34} {'mode':<11} {'nodes':>5} {'right':>5} {'AUROC Q':>12} {'AUROC sample':>12} "
+             f"{'run':<34} {'mode':<11} {'nodes':>5} {'right':>5} {'AUROC Q':>14} {'AUROC sample':>14} "
              f"{'=answer':>7} {'=text num':>9} {'sample sd':>9}"]
+    small = []
     for path in paths:
         d = reward_stats(path).as_dict()
-        q = f"{_fmt(d['auroc_q'])}±{_fmt(d['auroc_q_se'])}" if d["auroc_q"] is not None else "-"
-        s = f"{_fmt(d['auroc_sample'])}±{_fmt(d['auroc_sample_se'])}" if d["auroc_sample"] is not None else "-"
-        lines.append(f"{d['label'][:34]:<34} {d['reward_mode']:<11} {d['nodes']:>5} {d['right']:>5} {q:>12} {s:>12} "
+        q, s = (_fmt_auroc(d[f"auroc_{k}"], d[f"auroc_{k}_se"]) for k in ("q", "sample"))
+        if d["too_few"]:
+            small.append(f"{d['label']}: {d['right']} right and {d['nodes'] - d['right']} wrong node"
+                         f"{'' if d['nodes'] - d['right'] == 1 else 's'}")
+        lines.append(f"{d['label'][:34]:<34} {d['reward_mode']:<11} {d['nodes']:>5} {d['right']:>5} {q:>14} {s:>14} "
                      f"{_fmt(d['share_equal_answer'], True):>7} {_fmt(d['share_equal_text_number'], True):>9} "
                      f"{_fmt(d['mean_sample_std']):>9}")
     lines.append("AUROC: chance a right node outscores a wrong one (0.5 = no signal), ± Hanley-McNeil standard error; "
                  "=answer / =text num: share of reward samples equal to the node's answer / to a number in its text; "
                  "sample sd: mean std of a node's samples.")
+    if small:
+        lines.append(f"(too few): under {MIN_CLASS} right or wrong nodes, so no error is given and the AUROC "
+                     f"says little ({'; '.join(small)}); run more problems.")
     return "\n".join(lines)
+
+
+def _fmt_auroc(a: float | None, se: float | None) -> str:
+    """"0.61±0.04", "1.00 (too few)" when the classes are too small for an error, "-" when undefined."""
+    if a is None:
+        return "-"
+    return f"{a:.2f}±{se:.2f}" if se is not None else f"{a:.2f} (too few)"

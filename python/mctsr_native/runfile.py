@@ -34,6 +34,9 @@ __all__ = ["RunFile", "RunContents", "read_run", "read_tree", "tree_ref_problem"
            "atomic_write_text", "check_writable", "fsync_dir", "FORMAT"]
 
 FORMAT = "mctsr-eval/1"  # the header's "format": bump when records change incompatibly
+# Output options that older versions wrote into the header's identity ("config"): how the results are stored or
+# shown, not what they are, so a resume may change them (`--trees`, `--view`); left out of the comparison.
+OUTPUT_KEYS = ("tree_storage",)
 
 
 MAX_LINE_BYTES = 256 << 20  # a longer line is not a record this package wrote (inline trees stay far below)
@@ -263,13 +266,15 @@ def _not_a_run_file(p: Path) -> None:
                            "it was left untouched: give another --out file")
 
 
-def _model_names(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    """", model file: a.gguf in the file, b.gguf now" when the models differ (the identity is a content hash)."""
-    a = (old.get("plan") or {}).get("model")
-    b = (new.get("plan") or {}).get("model")
-    if old.get("config", {}).get("model") == new.get("config", {}).get("model") or not (a or b):
-        return ""
-    return f"; model file: {a or '<unknown>'} in the file, {b or '<unknown>'} now"
+def _model_names(old: Mapping[str, Any], new: Mapping[str, Any], diffs: list[str]) -> list[str]:
+    """`diffs` with the model's said by name ("model: a.gguf in the file, b.gguf now (another file by content)")
+    instead of its identity's fields (a size and a content hash), when the models differ."""
+    if old.get("config", {}).get("model") == new.get("config", {}).get("model"):
+        return diffs
+    a, b = ((h.get("plan") or {}).get("model") for h in (old, new))
+    name = lambda m: "the default model" if m is None else str(m)  # noqa: E731
+    rest = [d for d in diffs if not d.startswith(("model:", "model."))]
+    return [f"model: {name(a)} in the file, {name(b)} now (another model by content)", *rest]
 
 
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "",
@@ -334,12 +339,14 @@ class RunFile:
             contents = (read_run(self.path, keep_trees=False) if os.fstat(self._fd).st_size
                         else RunContents(self.path, None))
             if contents.header is not None:
-                diffs = config_differences(contents.header.get("config", {}), header["config"], defaults=defaults)
+                old, new = ({k: v for k, v in h.get("config", {}).items() if k not in OUTPUT_KEYS}
+                            for h in (contents.header, header))
+                diffs = config_differences(old, new, defaults=defaults)
                 if diffs and contents.records:
                     raise RunMismatchError(
-                        f"{self.path} was written by a different configuration ({'; '.join(diffs)}"
-                        f"{_model_names(contents.header, header)}); use another --out file, or the same options "
-                        "as that run"
+                        f"{self.path} was written by a different configuration "
+                        f"({'; '.join(_model_names(contents.header, header, diffs))}); use another --out file, or "
+                        "the same options as that run"
                     )
                 if diffs:
                     say(f"{self.path}: replacing a header with no records (a run that never finished a problem)")

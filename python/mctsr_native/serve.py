@@ -3,6 +3,11 @@
     POST /v1/chat/completions   the model name picks the search (serve_protocol.py has the wire rules)
     GET  /v1/models             the ready names and the forms of every other name
     GET  /v1/mctsr/stats        searches running, queued, done, cancelled, failed; engine calls merged
+    GET  /health                llama-server's: 200 {"status": "ok"}, or 503 while the model loads
+
+The HTTP edge (the model slot behind /health, one log line per request, OpenAI-shaped errors on every status)
+is serve_edge.py. Given a `loader` instead of a backend, the server answers at once and loads the model in
+a thread, as llama-server does; every endpoint but /health is a 503 until it is loaded.
 
 Each search runs in a worker thread (at most `max_concurrency` at once; more wait their turn) and drives
 the Solver's step API itself, so that between two steps it can see that its client went away and stop: a
@@ -36,10 +41,13 @@ from typing import Any, AsyncIterator, Callable
 from .capacity import capacity_of
 from .errors import BackendError, MctsrError
 from .safe_io import loads
+from .serve_edge import ModelSlot, RequestLog, format_request, install_error_handlers, note
 from .serve_protocol import (RequestError, SearchRequest, chunk, completion, error_body, finish_reason,
                              listed_models, parse_chat_request, progress_chunk, summary, usage)
 from .driver import drive
+from .solve_config import SolveConfig
 from .solver import SolveResult, Solver, StepReport
+from .wording import plural
 
 __all__ = ["ServeOptions", "SearchPool", "create_app", "drive_search"]
 
@@ -144,7 +152,7 @@ class SearchPool:
                 outcome = "cancelled" if stopped else "completed"
                 if stopped:
                     log.info("%s: search cancelled (its client went away)%s", search.rid,
-                             "" if result is None else f" after {result.stats['rollouts']} rollouts")
+                             "" if result is None else f" after {plural(result.stats['rollouts'], 'rollout')}")
                 post("done", (result, merged))
             except BaseException as e:  # every failure reaches the client
                 if not isinstance(e, MctsrError):
@@ -176,29 +184,56 @@ def _status_of(error: BaseException) -> tuple[int, str]:
     return 500, "server_error"
 
 
-def create_app(backend: Any, options: ServeOptions | None = None) -> Any:
-    """The ASGI app serving MCTSr on `backend` (left open: the caller closes it after the app stops)."""
+def create_app(backend: Any = None, options: ServeOptions | None = None, *, loader: Callable[[], Any] | None = None,
+               defaults: SolveConfig | None = None,
+               log_request: Callable[[dict[str, Any]], None] | None = None) -> Any:
+    """The ASGI app serving MCTSr on `backend` (left open: the caller closes it after the app stops), or on the
+    backend `loader()` opens in a thread when the app starts (closed by the app when it stops; /health is 503
+    until then). `defaults`: the search of a request before its own fields (the config file's); `log_request`
+    gets one dict per request (default: a log line)."""
     from fastapi import Depends, FastAPI, Request
     from fastapi.responses import JSONResponse
     from sse_starlette.sse import EventSourceResponse
 
+    from .errors import InvalidConfigError
+
+    if (backend is None) == (loader is None):
+        raise InvalidConfigError("create_app needs a backend or a loader, one of them")
     options = options or ServeOptions()
     options.validate()
-    pool = SearchPool(backend, options)
-    capacity = capacity_of(backend)  # every request's options are checked against it before any work
+    slot = ModelSlot()
+    if backend is not None:
+        slot.ready(backend, SearchPool(backend, options))
     started = int(time.time())
+
+    def load() -> None:
+        try:
+            opened = loader()  # type: ignore[misc]
+        except BaseException as e:  # the server cannot serve: say why; the caller stops the server
+            log.error("the model could not be loaded: %s", e)
+            slot.failed(e)
+            return
+        slot.ready(opened, SearchPool(opened, options))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        loading = loop.run_in_executor(None, load) if loader is not None else None
         yield
-        await asyncio.get_running_loop().run_in_executor(None, pool.close)
+        if loading is not None:
+            await loading  # a load in progress cannot be interrupted: let it end, then close what it opened
+        if slot.pool is not None:
+            await loop.run_in_executor(None, slot.pool.close)
+        if loader is not None and slot.backend is not None:
+            slot.backend.close()
 
     app = FastAPI(title="mctsr serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.pool = pool
+    app.state.slot = slot
+    install_error_handlers(app)
+    app.add_middleware(RequestLog, report=log_request or (lambda entry: log.info("%s", format_request(entry))))
 
-    @app.exception_handler(RequestError)
-    async def refused(request: Request, e: RequestError) -> JSONResponse:
-        return JSONResponse(error_body(e.message, e.kind, param=e.param, code=e.code), status_code=e.status)
+    async def ready() -> Any:
+        return slot.require()
 
     async def authorized(request: Request) -> None:
         if options.api_key is None:
@@ -234,25 +269,37 @@ def create_app(backend: Any, options: ServeOptions | None = None) -> Any:
         except ValueError as e:
             raise RequestError(400, f"the request body is not JSON: {e}") from None
 
-    @app.get("/v1/models", dependencies=[Depends(authorized)])
+    @app.get("/health")
+    @app.get("/v1/health")
+    async def health() -> JSONResponse:
+        status, body = slot.health()
+        return JSONResponse(body, status_code=status)
+
+    @app.get("/v1/models", dependencies=[Depends(authorized), Depends(ready)])
     async def models() -> dict[str, Any]:
         return listed_models(started)
 
     @app.get("/v1/mctsr/stats", dependencies=[Depends(authorized)])
     async def stats() -> dict[str, Any]:
-        return pool.stats()
+        return slot.require().stats()
 
     @app.post("/v1/chat/completions", dependencies=[Depends(authorized)])
     async def chat(request: Request) -> Any:
-        search = _Search(parse_chat_request(await read_body(request), max_seconds=options.max_seconds,
-                                            capacity=capacity, allow_prompts=options.prompt_override))
+        pool = slot.require()
+        capacity = capacity_of(slot.backend)  # every request's options are checked against it before any work
+        body = await read_body(request)
+        if isinstance(body, dict) and isinstance(body.get("model"), str):
+            note(request, model=body["model"][:80])
+        search = _Search(parse_chat_request(body, max_seconds=options.max_seconds, capacity=capacity,
+                                            allow_prompts=options.prompt_override, defaults=defaults))
+        note(request, id=search.rid)
         pool.submit(search)
-        extra = {"backend": backend.name, "config": search.request.config.to_dict()}
+        extra = {"backend": getattr(slot.backend, "name", ""), "config": search.request.config.to_dict()}
         extra["config"].pop("prompts", None)
         if search.request.ignored_fields:
             extra["ignored_fields"] = list(search.request.ignored_fields)
         if search.request.stream:
-            return EventSourceResponse(_stream(search, extra), ping=15, send_timeout=30)
+            return EventSourceResponse(_stream(search, extra, request), ping=15, send_timeout=30)
         while True:
             try:
                 kind, value = await asyncio.wait_for(search.events.get(), options.poll_seconds)
@@ -267,12 +314,14 @@ def create_app(backend: Any, options: ServeOptions | None = None) -> Any:
             if kind == "error":
                 status, what = _status_of(value)
                 message = str(value) if status != 500 else f"internal error: {type(value).__name__}"
+                note(request, error=message)
                 return JSONResponse(error_body(message, what), status_code=status)
             result, merged = value
+            note(request, usage=usage(result.stats))
             return completion(search.rid, search.created, search.request.model, result,
                               merged_calls=merged, **extra)
 
-    async def _stream(search: _Search, extra: dict[str, Any]) -> AsyncIterator[dict[str, str]]:
+    async def _stream(search: _Search, extra: dict[str, Any], request: Any) -> AsyncIterator[dict[str, str]]:
         rid, created, model = search.rid, search.created, search.request.model
         data = lambda body: {"data": json.dumps(body, ensure_ascii=False)}  # noqa: E731
         finished = False
@@ -287,9 +336,11 @@ def create_app(backend: Any, options: ServeOptions | None = None) -> Any:
                 if kind == "error":
                     status, what = _status_of(value)
                     message = str(value) if status != 500 else f"internal error: {type(value).__name__}"
+                    note(request, error=message)
                     yield data(error_body(message, what, code=str(status)))
                     return
                 result, merged = value
+                note(request, usage=usage(result.stats))
                 yield data(chunk(rid, created, model, {"content": result.text}))
                 yield data(chunk(rid, created, model, {}, finish_reason(result),
                                  mctsr=summary(result, merged_calls=merged, **extra)))

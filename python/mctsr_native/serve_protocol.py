@@ -1,8 +1,10 @@
 """The OpenAI chat-completions wire format of `mctsr serve`: model names, requests in, replies and stream chunks
 out. Pure functions over JSON values (no web framework), so every rule is tested without a server.
 
-- The model name picks the search: `mctsr` (SolveConfig's defaults: 8 rollouts, width 1), `mctsr-N` (N
-  rollouts), `mctsr-N-pW` (N rollouts, W candidates refined per step in one batch).
+- The model name picks the search: `mctsr` (the server's search: SolveConfig's defaults, 8 rollouts and width
+  1, unless `mctsr serve` was given a config file or search flags), `mctsr-N` (N rollouts), `mctsr-N-pW` (N
+  rollouts, W candidates refined per step in one batch). Every other option of a request starts from the
+  server's search too.
 - The last user message is the problem. `temperature` and `top_p` are the sampling of answers and critiques
   (reward samples keep `reward_temperature`, so that they differ); `max_tokens` (or `max_completion_tokens`)
   caps every answer the search writes, the first one and each rewrite, since the reply is one of them
@@ -87,13 +89,14 @@ def _forms() -> str:
     return "; ".join(f"{form} ({what})" for form, what in MODEL_FORMS.items())
 
 
-def search_shape(model: Any) -> tuple[int, int]:
-    """(rollouts, width) named by a model name; RequestError (400) for any other name."""
+def search_shape(model: Any, defaults: SolveConfig | None = None) -> tuple[int, int]:
+    """(rollouts, width) named by a model name (`mctsr` alone: those of `defaults`, the server's search);
+    RequestError (400) for any other name."""
     m = _NAME.fullmatch(model) if isinstance(model, str) else None
     if m is None:
         raise RequestError(400, f"unknown model {model!r:.80}: the model name chooses the search, one of "
                                 f"{_forms()}; e.g. mctsr-8 or mctsr-4-p2", param="model", code="model_not_found")
-    default = SolveConfig()
+    default = defaults or SolveConfig()
     rollouts = int(m.group(1)) if m.group(1) else default.rollouts
     width = int(m.group(2)) if m.group(2) else default.parallel
     if rollouts > MAX_ROLLOUTS or width > MAX_WIDTH:
@@ -205,16 +208,18 @@ def _extra_fields(extra: Any, allow_prompts: bool = True) -> dict[str, Any]:
 
 
 def parse_chat_request(body: Any, *, max_seconds: float | None = None, capacity: Capacity | None = None,
-                       allow_prompts: bool = True) -> SearchRequest:
+                       allow_prompts: bool = True, defaults: SolveConfig | None = None) -> SearchRequest:
     """A POST /v1/chat/completions body as a validated search; RequestError naming the field at fault.
     `max_seconds`: the server's time limit per request (a request may ask for less); `capacity`: what the
     server's model holds (an option it cannot serve is a 400 naming the value and the limit, before any
-    work); `allow_prompts`: whether `mctsr.prompts` may override the templates."""
+    work); `allow_prompts`: whether `mctsr.prompts` may override the templates; `defaults`: the server's
+    search (its config file and flags), which the request's fields override."""
     from .errors import InvalidConfigError
 
     if not isinstance(body, Mapping):
         raise RequestError(400, "the request body must be a JSON object")
-    rollouts, width = search_shape(body.get("model"))
+    base = defaults or SolveConfig()
+    rollouts, width = search_shape(body.get("model"), base)
     for name, (harmless, why) in _UNSUPPORTED.items():
         if name in body and not harmless(body[name]):
             raise RequestError(400, why, param=name)
@@ -231,13 +236,13 @@ def parse_chat_request(body: Any, *, max_seconds: float | None = None, capacity:
     if body.get("seed") is not None:
         given["seed"] = _number(body["seed"], "seed", integer=True)
     given.update(_extra_fields(body.get("mctsr") or {}, allow_prompts))
-    asked = given.get("max_seconds")
+    asked = given.get("max_seconds", base.max_seconds)
     if max_seconds is not None:
         if asked is not None and asked > max_seconds:
             raise RequestError(400, f"mctsr.max_seconds must be <= {max_seconds:g}, the server's limit per request",
                                param="mctsr.max_seconds")
         given["max_seconds"] = asked if asked is not None else max_seconds
-    config = dataclasses.replace(SolveConfig(), **given)
+    config = dataclasses.replace(base, **given)
     try:
         config.validate()
     except (InvalidConfigError, TypeError) as e:
@@ -332,7 +337,8 @@ def progress_chunk(rid: str, created: int, model: str, rec: Any, planned: int) -
     """A progress chunk: empty content, a readable line in reasoning_content, the figures in `mctsr`."""
     what = "initial answer scored" if rec.step == 0 else f"rollout {rec.rollouts}/{planned}"
     q = "-" if rec.best_q is None else f"{rec.best_q:.1f}"
-    line = f"[mctsr] {what}: best answer {rec.best_answer}, best Q {q}, {rec.generated_tokens} tokens generated\n"
+    best = "(none extracted yet)" if rec.best_answer is None else rec.best_answer
+    line = f"[mctsr] {what}: best answer {best}, best Q {q}, {rec.generated_tokens} tokens generated\n"
     figures = {"event": "progress", "step": rec.step, "rollouts": rec.rollouts, "rollouts_planned": planned,
                "best_answer": rec.best_answer, "best_q": rec.best_q, "generated_tokens": rec.generated_tokens}
     return chunk(rid, created, model, {"content": "", "reasoning_content": line}, mctsr=figures)

@@ -88,19 +88,23 @@ class _NodeText:
 
 @contextlib.contextmanager
 def _defer_interrupt():
-    """Hold Ctrl-C until the block ends, so a tree update is never left half done."""
+    """Hold Ctrl-C (and SIGTERM, where Python handles it: `mctsr` does) until the block ends, so a tree update
+    is never left half done."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    caught: list[Any] = []
-    old = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(frame))
+    caught: list[tuple[int, Any]] = []
+    held = [signal.SIGINT] + ([signal.SIGTERM] if callable(signal.getsignal(signal.SIGTERM)) else [])
+    old = {s: signal.signal(s, lambda signum, frame: caught.append((signum, frame))) for s in held}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, old)
+        for s, handler in old.items():
+            signal.signal(s, handler)
         if caught:
-            if callable(old):
-                old(signal.SIGINT, caught[0])
+            signum, frame = caught[0]
+            if callable(old[signum]):
+                old[signum](signum, frame)
             else:
                 raise KeyboardInterrupt
 
@@ -156,8 +160,9 @@ class Solver:
         with _defer_interrupt():
             answer_node, dummy_node = self.tree.initialize()
             self.dummy_node = dummy_node
-            self.texts[answer_node] = _NodeText("answer", first.text, None, extract_answer(first.text), 0,
-                                                outcomes[0].replies, first.finish)
+            self.texts[answer_node] = _NodeText("answer", first.text, None,
+                                                extract_answer(first.text, self.answer_kind), 0, outcomes[0].replies,
+                                                first.finish)
             self.texts[dummy_node] = _NodeText("dummy", dummy, None, None, 0, outcomes[1].replies)
             for node, o in ((answer_node, outcomes[0]), (dummy_node, outcomes[1])):
                 if o.rewards:
@@ -205,8 +210,8 @@ class Solver:
         with _defer_interrupt():
             for p, crit, reply, o in zip(sources, crits, refined, outcomes):
                 child = self.tree.add_child(p)
-                self.texts[child] = _NodeText("answer", reply.text, crit, extract_answer(reply.text), self.steps,
-                                              o.replies, reply.finish)
+                self.texts[child] = _NodeText("answer", reply.text, crit, extract_answer(reply.text, self.answer_kind),
+                                              self.steps, o.replies, reply.finish)
                 self.tree.record_rewards(child, o.rewards)
                 children.append(child)
             for p, o in zip(parents, outcomes[len(refined):]):
@@ -293,11 +298,16 @@ def solve(
     """Solve one problem with MCTSr and return the honest best answer (ground truth is never an input).
 
     `config` (default `SolveConfig()`: 8 rollouts, P = 1, seed 0) is the base; `rollouts`, `parallel`, `seed`
-    and any other SolveConfig field given as a keyword override it. The model is `backend` if given (left
-    open), else `open_backend(model, seed=seed, **backend_options)` on the default model (closed at the end).
+    and any other SolveConfig field given as a keyword override it; `max_tokens=N` caps answers, critiques and
+    rewrites at once, as `--max-tokens` does (a per-kind `*_max_tokens` keyword given beside it wins). The model
+    is `backend` if given (left open), else `open_backend(model, seed=seed, **backend_options)` on the default
+    model (closed at the end).
     """
     check_problem(problem)
     given = {k: v for k, v in (("rollouts", rollouts), ("parallel", parallel), ("seed", seed)) if v is not None}
+    cap = overrides.pop("max_tokens", None)
+    if cap is not None:  # the shortcut of the command line's --max-tokens
+        given.update(answer_max_tokens=cap, critique_max_tokens=cap, refine_max_tokens=cap)
     given.update(overrides)
     base = config if config is not None else SolveConfig()
     try:

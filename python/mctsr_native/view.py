@@ -9,9 +9,13 @@ Content-Security-Policy forbids every network request, and the tree travels as J
 `<script type="application/json">` block with `<`, `>` and `&` escaped, so model text can never close the
 block or inject markup; the page's script writes model text with `textContent` only.
 
-Layout: a tidy tree computed here (`tidy_layout`), drawn left to right (depth across, siblings down, which
-suits MCTSr's wide and shallow trees): each subtree is placed as close to its previous sibling as their
-contours allow at every depth, and a parent sits centred beside its first and last child.
+Layout: a tidy tree computed here (`tidy_layout`): each subtree is placed as close to its previous sibling as
+their contours allow at every depth, and a parent sits centred beside its first and last child. The page
+draws it left to right (depth across, siblings down) or top down (siblings across), whichever shows the whole
+tree larger in the window (MCTSr's trees are wide and shallow: on a landscape screen, usually top down), and
+opens it whole when it can be drawn at 0.3 of full size or more (a 60-node tree); a larger tree opens at the
+chosen node, and "fit" shows it all. A circle's number is the node's own Q (the Q `mctsr solve` prints and
+max-Q picks by), its answer is written under it, and the node's panel says how its backed-up Q differs.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any, Iterable, Mapping
 from .errors import DataError, InvalidConfigError
 from .runfile import atomic_write_text, check_writable
 from .safe_io import loads, open_regular, read_regular
+from .wording import plural
 
 __all__ = [
     "TreeView",
@@ -168,7 +173,7 @@ def view_from_record(run_path: Path, record: Mapping[str, Any], problem: str | N
     """A TreeView of one eval record, with its ground truth."""
     tree = _record_tree(run_path, record)
     return view_from_result(tree, gold=record.get("gold"), problem=problem,
-                            title=f"{record.get('id')} · {record.get('rollouts')} rollouts",
+                            title=f"{record.get('id')} · {plural(int(record.get('rollouts') or 0), 'rollout')}",
                             source=f"{run_path.name}: {record.get('id')} (rollouts {record.get('rollouts')})")
 
 

@@ -35,6 +35,34 @@ def _mark(value: Any) -> tuple[str, str]:
     return ("ok", "✓ correct") if value else ("no", "✗ wrong")
 
 
+def _text(value: Any, none: str = "–") -> str:
+    """A cell's text: `none` for a missing value (never Python's "None")."""
+    return none if value is None or value == "" else html.escape(str(value))
+
+
+def model_name(header: Mapping[str, Any]) -> str:
+    """The run's model as a person reads it: the file name or server URL it was given, else the default's name
+    (the header's identity holds a content hash, not a name)."""
+    plan = header.get("plan") or {}
+    model = plan.get("model") if "model" in plan else (header.get("config") or {}).get("model")
+    if model is None or isinstance(model, dict):
+        return "the default model (SmolLM2-135M-Instruct)" if model is None else "a GGUF file (name not recorded)"
+    return str(model) if "://" in str(model) else Path(str(model)).name
+
+
+def _totals(rows: list[tuple[Mapping[str, Any], str | None]]) -> str:
+    """One footer line per rollout budget: the records of a budget are one problem set, never summed across."""
+    out = []
+    for budget in sorted({int(r["rollouts"]) for r, _ in rows}):
+        mine = [r for r, _ in rows if int(r["rollouts"]) == budget]
+        n = len(mine)
+        count = lambda key: sum(bool(r.get(key)) for r in mine)  # noqa: E731
+        out.append(f"<tr><td>{n} problem{'' if n == 1 else 's'}</td><td class=num>{budget}</td><td colspan=2></td>"
+                   f"<td>{count('correct')} / {n}</td><td></td><td>{count('correct_max_q')} / {n}</td>"
+                   f"<td>{count('pass_at_tree')} / {n}</td></tr>")
+    return "".join(out)
+
+
 def write_eval_views(run_path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
     """One page per record (problem, rollouts) of an eval run with a tree, and `index.html` listing every
     problem with its vote and max-Q correctness at each rollout budget. Returns the index's path."""
@@ -57,18 +85,15 @@ def write_eval_views(run_path: str | os.PathLike[str], out_dir: str | os.PathLik
     for r, link in rows:
         vote, best, tree = _mark(r.get("correct")), _mark(r.get("correct_max_q")), _mark(r.get("pass_at_tree"))
         name = html.escape(str(r["id"]))
-        why = html.escape(str(r.get("error") or "none"))
+        why = html.escape(str(r.get("error") or "none recorded"))
         cell = f'<a href="{html.escape(link)}">{name}</a>' if link else f"{name} (no tree: {why})"
         body.append(
-            f"<tr><td>{cell}</td><td class=num>{int(r['rollouts'])}</td><td>{html.escape(str(r.get('gold')))}</td>"
-            f"<td>{html.escape(str(r.get('answer')))}</td><td class={vote[0]}>{vote[1]}</td>"
-            f"<td>{html.escape(str(r.get('answer_max_q')))}</td><td class={best[0]}>{best[1]}</td>"
+            f"<tr><td>{cell}</td><td class=num>{int(r['rollouts'])}</td><td>{_text(r.get('gold'))}</td>"
+            f"<td>{_text(r.get('answer'), '(none extracted)')}</td><td class={vote[0]}>{vote[1]}</td>"
+            f"<td>{_text(r.get('answer_max_q'), '(none extracted)')}</td><td class={best[0]}>{best[1]}</td>"
             f"<td class={tree[0]}>{tree[1]}</td></tr>")
-    n = len(rows)
-    totals = (f"<tr><td colspan=4>{n} records</td><td>{sum(bool(r.get('correct')) for r, _ in rows)} / {n}</td>"
-              f"<td></td><td>{sum(bool(r.get('correct_max_q')) for r, _ in rows)} / {n}</td>"
-              f"<td>{sum(bool(r.get('pass_at_tree')) for r, _ in rows)} / {n}</td></tr>")
-    model = html.escape(str((header.get("config") or {}).get("model", "")))
+    totals = _totals(rows)
+    model = html.escape(model_name(header))
     page = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         "<meta http-equiv=Content-Security-Policy content=\"default-src 'none'; style-src 'unsafe-inline'\">"

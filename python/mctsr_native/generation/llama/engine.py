@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
@@ -44,7 +44,7 @@ class LlamaOptions:
     n_threads: int | None = None  # CPU threads (None = all cores)
     n_batch: int = 512  # most tokens in one llama_decode call
     seed: int = 0  # base seed; requests without a seed get one derived from it and the call count
-    flash_attn: str = "auto"  # "auto", "on" or "off"
+    flash_attn: Literal["auto", "on", "off"] = "auto"  # FlashAttention: "auto" (where the backend has it), "on", "off"
     max_sequences: int = 16  # sequences decoded together in one wave
     prefix_cache: bool = True  # reuse evaluated prompt prefixes across and within calls
     max_cached_prefixes: int = 8  # prefixes kept in KV memory between calls (least recently used go first)
