@@ -104,9 +104,9 @@ def _c_api(args: argparse.Namespace) -> dict:
     import llama_cpp.llama_cpp as L  # importing llama_cpp installs llama-cpp-python's log sink
 
     if args.sink == "ours":
-        from mctsr_native.generation.llama import native
+        from mctsr_native.generation.llama import runtime
 
-        L.llama_log_set(native._log_callback, ctypes.c_void_p(0))
+        L.llama_log_set(runtime._log_callback, ctypes.c_void_p(0))
     elif args.sink == "default":
         L.llama_log_set(L.llama_log_callback(), ctypes.c_void_p(0))
     L.llama_backend_init()

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from mctsr_native import SolveConfig
-from mctsr_native.capacity import Capacity, capacity_of, check_fits, engine_capacity
+from mctsr_native.capacity import Capacity, capacity_of, check_fits
+from mctsr_native.generation.llama.engine import engine_capacity
 from mctsr_native.errors import InvalidConfigError, InvalidRequestError
 from mctsr_native.generation import GenerationRequest, Message, SamplingParams
 from mctsr_native.generation.llama import LlamaBackend

@@ -220,7 +220,7 @@ def test_token_data_numpy_dtype_matches_the_ctypes_struct():
 def test_log_callback_with_a_null_text_does_not_raise_inside_the_native_call(monkeypatch):
     """A NULL `const char *` arrives as None; an exception there is swallowed by ctypes and printed, so it is
     caught here through sys.unraisablehook. The call goes through the real C thunk llama.cpp calls."""
-    from mctsr_native.generation.llama import native
+    from mctsr_native.generation.llama import runtime as native
 
     raised = []
     monkeypatch.setattr(sys, "unraisablehook", lambda u: raised.append(u.exc_value))
@@ -234,7 +234,7 @@ def test_log_callback_with_a_null_text_does_not_raise_inside_the_native_call(mon
 def test_log_callback_registered_is_the_module_held_one_and_joins_continuations():
     import llama_cpp as L
 
-    from mctsr_native.generation.llama import native
+    from mctsr_native.generation.llama import runtime as native
 
     native.backend_init()
     cb, ud = L.llama_log_callback(), ctypes.c_void_p()

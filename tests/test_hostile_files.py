@@ -104,7 +104,7 @@ def test_a_fifo_as_the_model_does_not_hang_the_run_identity(tmp_path: Path) -> N
     """eval hashes the model file for the run header before the model opens: a FIFO there used to block."""
     from test_bad_input import _fifo  # a FIFO with a watchdog writer: a regression fails instead of hanging
 
-    from mctsr_native.evaluate import model_identity
+    from mctsr_native.provenance import model_identity
 
     assert model_identity(_fifo(tmp_path)) == "pipe"  # opening the model then says "model path is not a file"
 

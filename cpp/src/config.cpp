@@ -20,10 +20,6 @@ template <typename T>
   throw InvalidConfig(message.str());
 }
 
-void require_finite(const char* field, double value) {
-  if (!std::isfinite(value)) reject(field, value, "a finite number");
-}
-
 // A finite number in [low, high]: rewards live on [-100, 100], so a threshold, replacement or penalty
 // beyond it means nothing, and a huge c or epsilon would overflow UCT to infinity.
 void require_range(const char* field, double value, double low, double high) {

@@ -11,11 +11,11 @@ prompt needing at least one cell). Every reply also needs room for its prompt in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import InvalidConfigError
 
-__all__ = ["Capacity", "capacity_of", "engine_capacity", "misfit", "check_fits"]
+__all__ = ["Capacity", "capacity_of", "misfit", "check_fits"]
 
 _CAPS = ("answer_max_tokens", "critique_max_tokens", "refine_max_tokens", "reward_max_tokens")
 
@@ -37,17 +37,6 @@ def capacity_of(backend: Any) -> Capacity:
         return cap
     size = getattr(backend, "context_size", None)
     return Capacity(context_tokens=size if isinstance(size, int) and not isinstance(size, bool) else None)
-
-
-def engine_capacity(options: Mapping[str, Any]) -> Capacity:
-    """The in-process engine's capacity from its options, before the model loads (a model trained on a
-    shorter context than n_ctx lowers `context_tokens` once loaded: the search checks it again then)."""
-    from .generation.llama.engine import LlamaOptions  # here: the engine module imports llama_cpp
-
-    o = LlamaOptions(**{k: v for k, v in options.items() if k in LlamaOptions.__dataclass_fields__})
-    o.validate()
-    return Capacity(context_tokens=o.n_ctx, kv_cells=o.n_ctx, max_sequences=o.max_sequences,
-                    where="the engine")
 
 
 def misfit(config: Any, cap: Capacity) -> tuple[str, str] | None:

@@ -9,7 +9,6 @@ as an error in its place, and the rest is still printed.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import platform
@@ -17,6 +16,7 @@ import sys
 from typing import Any, Callable
 
 from . import hardware
+from .provenance import installed_version, model_identity
 
 _GIB = 1 << 30
 
@@ -26,13 +26,6 @@ def _part(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return fn()
     except Exception as e:  # a report must come out whatever is broken; the error is the finding
         return {"error": f"{type(e).__name__}: {e}"}
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def _cpu() -> dict[str, Any]:
@@ -58,7 +51,7 @@ def _llama() -> dict[str, Any]:
 
     line = build.system_info()
     return {
-        "version": _version("llama_cpp_python"),
+        "version": installed_version("llama_cpp_python"),
         "system_info": line,
         "compiled_for_amx": "AMX_INT8 = 1" in line,  # the compiler targeted AMX-INT8 (not yet: kernels usable)
         "cpu_buffer_types": build.cpu_buffer_types(),  # "AMX" here: the AMX kernels exist and the OS allows them
@@ -83,7 +76,6 @@ def provenance(model: str | None, config: dict[str, Any], started: str) -> dict[
     the URL for servers), the package and llama.cpp versions, the full config and ISO-8601 times."""
     from . import __version__
     from .cli_progress import iso_now
-    from .evaluate import model_identity
 
     if model is not None and "://" in model:
         model_info: dict[str, Any] = {"server": model}
@@ -93,7 +85,7 @@ def provenance(model: str | None, config: dict[str, Any], started: str) -> dict[
                       **{k: model_info[k] for k in ("sha256", "size", "checksum_ok", "error") if k in model_info}}
     else:
         model_info = {"file": os.path.basename(model), "content_id": model_identity(model)}
-    return {"model": model_info, "mctsr_native": __version__, "llama_cpp_python": _version("llama_cpp_python"),
+    return {"model": model_info, "mctsr_native": __version__, "llama_cpp_python": installed_version("llama_cpp_python"),
             "python": platform.python_version(), "config": config, "started": started, "finished": iso_now()}
 
 

@@ -11,19 +11,12 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
-__all__ = ["add_progress_options", "progress_mode", "Progress", "iso_now"]
+from .progress import MODES, Progress, iso_now
 
-MODES = ("bar", "lines", "json", "none")
-
-
-def iso_now() -> str:
-    """The current time, ISO-8601 in UTC with seconds (2026-11-26T06:13:46+00:00)."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+__all__ = ["add_progress_options", "progress_mode", "Progress", "iso_now"]  # the last two: progress.py's
 
 
 def add_progress_options(p: argparse.ArgumentParser, *, default: str, old_quiet: str | None = None) -> None:
@@ -50,24 +43,3 @@ def progress_mode(args: argparse.Namespace, stream: TextIO | None = None) -> str
     if default == "bar" and not (hasattr(out, "isatty") and out.isatty()):
         return "lines"
     return default
-
-
-class Progress:
-    """Writes events in the chosen mode. `event(type, text, **fields)`: `text` for people, `fields` for programs."""
-
-    def __init__(self, mode: str, stream: TextIO | None = None) -> None:
-        self.mode = mode
-        self.stream = stream
-
-    def event(self, type_: str, text: str, **fields: Any) -> None:
-        out = self.stream or sys.stderr
-        if self.mode == "none":
-            return
-        if self.mode == "json":
-            from .record import json_safe
-
-            record = {"type": type_, "time": iso_now(), **json_safe(fields)}
-            out.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
-        else:
-            out.write(f"[mctsr] {text}\n")
-        out.flush()

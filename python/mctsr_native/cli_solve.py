@@ -132,7 +132,8 @@ def backend_from_args(args: argparse.Namespace, *, seed: int = 0) -> Any:
 def check_capacity(args: argparse.Namespace, config: Any) -> None:
     """Before the model loads: the search's options must fit the in-process engine's sequences, KV cells and
     context (capacity.check_fits), so that a value it cannot serve fails now, by name."""
-    from .capacity import check_fits, engine_capacity
+    from .capacity import check_fits
+    from .generation.llama.engine import engine_capacity  # imports llama_cpp: only when a local model is run
 
     target = check_model_options(args)
     if target is None or "://" not in target:
@@ -160,8 +161,7 @@ def solve_config_from_args(args: argparse.Namespace) -> Any:
     """The SolveConfig the config file and flags describe (fields not given keep their defaults); validated.
     Tree fields given override the `rules` preset's; `[prompts]` in the file override the templates."""
     from .prompts import Prompts
-    from .solver import SolveConfig
-    from .tree import TreeConfig
+    from .solve_config import SolveConfig, tree_preset
 
     config = effective_config(args)
     given = dict(config["search"])
@@ -172,13 +172,7 @@ def solve_config_from_args(args: argparse.Namespace) -> Any:
         if cap is not None and getattr(args, f"search.{name}", None) is None:
             given[name] = cap
     if config["tree"]:
-        preset = TreeConfig.reference if given.get("rules", "paper") == "reference" else TreeConfig.paper
-        try:
-            given["tree"] = preset(**config["tree"])
-        except TypeError as e:
-            from .errors import InvalidConfigError
-
-            raise InvalidConfigError(f"bad tree option: {e}") from None
+        given["tree"] = tree_preset(given.get("rules", "paper"), **config["tree"])
     if config["prompts"]:
         given["prompts"] = dataclasses.replace(Prompts(), **config["prompts"])
     try:
@@ -196,12 +190,10 @@ def print_config(args: argparse.Namespace, solve_config: Any, skip: tuple[str, .
     (`skip`: search fields the command sets itself, e.g. eval's per-record rollouts and seed)."""
     from .cli_options import field_docs
 
-    d = solve_config.to_dict()
-    from .tree import TreeConfig
+    from .solve_config import tree_preset
 
-    tree_config = solve_config.tree
-    if tree_config is None:
-        tree_config = TreeConfig.paper() if solve_config.rules == "paper" else TreeConfig.reference()
+    d = solve_config.to_dict()
+    tree_config = solve_config.tree if solve_config.tree is not None else tree_preset(solve_config.rules)
     tree = tree_config.to_dict()  # rollout_budget 0 = follow rollouts, as the search itself reads it
     search = {k: v for k, v in d.items() if k not in ("tree", "prompts", *skip)}
     engine = backend_options(args)

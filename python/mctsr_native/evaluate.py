@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
-import math
+import datetime as dt
+import hashlib
+import json
 import os
 import sys
 import time
@@ -40,12 +42,20 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from . import __version__
-from .answers import answer_key, equivalent, extract_answer
+from .answers import answer_key, equivalent
+from .anytime import anytime_search, why_separate
+from .baselines import Baselines, check_baselines
 from .data import Problem, dataset_name, load_problems
+from .errors import ContextOverflowError, InvalidConfigError, InvalidProblemError
+from .generation import open_backend
 from .generation.client import BackendShare
-from .record import json_safe
+from .progress import Progress
+from .provenance import installed_version, model_identity
+from .record import json_safe, node_answer
 from .runfile import FORMAT, RunFile, atomic_write_text, check_tree_names, check_writable, tree_file_name
 from .safe_io import open_regular
+from .solve_config import SolveConfig
+from .solver import solve
 from .wording import plural
 
 __all__ = ["EvalConfig", "EvalSummary", "run_eval", "score_result", "problem_seed", "SolveFn"]
@@ -72,8 +82,6 @@ class EvalConfig:
     baseline_samples: int | None = None  # a stated number of baseline answers instead of the search's tokens
 
     def validate(self) -> None:
-        from .errors import InvalidConfigError
-
         if not self.rollouts:
             raise InvalidConfigError("give at least one rollouts setting, e.g. --rollouts 0,1,4,8")
         if any((not isinstance(r, int)) or isinstance(r, bool) or not 0 <= r <= 2**31 - 1 for r in self.rollouts):
@@ -86,8 +94,6 @@ class EvalConfig:
             raise InvalidConfigError(f"limit must be >= 1, got {self.limit}")
         if self.concurrency < 1:
             raise InvalidConfigError(f"concurrency must be >= 1, got {self.concurrency}")
-        from .baselines import check_baselines
-
         object.__setattr__(self, "baselines", check_baselines(self.baselines))
         if self.baseline_samples is not None and not (
                 isinstance(self.baseline_samples, int) and 1 <= self.baseline_samples <= 4096):
@@ -124,8 +130,6 @@ def problem_seed(run_seed: int, problem_id: str) -> int:
 
 
 def _sha256(path: Path) -> str:
-    import hashlib
-
     h = hashlib.sha256()
     with open_regular(path) as f:  # load_problems has read it as a regular file; still never a FIFO here
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -133,45 +137,8 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-_SAMPLE_BYTES = 1 << 20  # a model file is identified by its size and a hash of its first and last MiB
-
-
-def model_identity(model: str | None) -> str | dict[str, Any]:
-    """The model as it matters for results: a GGUF file by content (its size and a hash of its first and last
-    MiB: the header, tensor index and a sample of the weights; fast on an 8B file), so the same file at
-    another path resumes and another file of the same name does not; a server by URL."""
-    if model is not None and "://" in model:
-        return model
-    path: Path | None = Path(model) if model is not None else None
-    if path is None:
-        try:
-            from .models import default_model_path
-
-            path = Path(default_model_path())
-        except Exception:  # noqa: BLE001 - the default not installed: opening it will say so
-            return "default"
-    try:
-        with open_regular(path) as f:  # a FIFO given as --model must not hang the run before the model opens
-            size = os.fstat(f.fileno()).st_size
-            import hashlib
-
-            h = hashlib.sha256(f"{size}:".encode())
-            h.update(f.read(_SAMPLE_BYTES))
-            if size > _SAMPLE_BYTES:
-                f.seek(max(_SAMPLE_BYTES, size - _SAMPLE_BYTES))
-                h.update(f.read(_SAMPLE_BYTES))
-    except OSError:  # missing or unreadable: opening the model will say so (the header is then replaced)
-        return path.name
-    return {"size": size, "sample_sha256": h.hexdigest()}
-
-
-_model_identity = model_identity  # the former private name
-
-
 def _iso_now() -> str:
     """ISO-8601 UTC (headers written before this held a Unix float; readers take either)."""
-    import datetime as dt
-
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -181,8 +148,6 @@ def effective_schedule(config: EvalConfig, solve_config: Any, solve_fn: Any) -> 
         return "separate", None
     if solve_fn is not None:
         return "separate", "a custom solve function runs one search per budget"
-    from .anytime import why_separate
-
     why = why_separate(solve_config) if solve_config is not None else None
     return ("separate", why) if why else ("anytime", None)
 
@@ -190,8 +155,6 @@ def effective_schedule(config: EvalConfig, solve_config: Any, solve_fn: Any) -> 
 def identity_defaults() -> dict[str, Any]:
     """What a search option absent from an older run file stood for: the default it had when it was added
     (every option is added with the default that keeps the earlier behaviour), for `RunFile`'s comparison."""
-    from .solve_config import SolveConfig
-
     return {"solve": json_safe(SolveConfig().to_dict())}
 
 
@@ -217,21 +180,11 @@ def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
         "baselines": list(config.baselines),
         "baseline_samples": config.baseline_samples,
     }
-    from .cli_info import _version
-
     return {"type": "header", "format": FORMAT, "version": __version__, "created": _iso_now(),
-            "llama_cpp_python": _version("llama_cpp_python"), "config": identity, "plan": plan}
+            "llama_cpp_python": installed_version("llama_cpp_python"), "config": identity, "plan": plan}
 
 
 # ----------------------------------------------------------------------------------------------- scoring
-
-
-def _answer_of(node: Mapping[str, Any]) -> str | None:
-    answer = node.get("answer")
-    if isinstance(answer, str) and answer.strip():
-        return answer
-    text = node.get("text")
-    return extract_answer(text) if isinstance(text, str) else None
 
 
 def _score_answers(answers: Sequence[str | None], gold: str) -> dict[str, Any]:
@@ -251,7 +204,7 @@ def score_result(result: Mapping[str, Any], gold: str) -> dict[str, Any]:
     max_q = (selectors.get("max_q") or {}).get("answer")
     if vote is None and not selectors:
         vote = result.get("answer")
-    node_answers = [_answer_of(n) for n in result.get("nodes") or [] if n.get("kind") != "dummy"]
+    node_answers = [node_answer(n) for n in result.get("nodes") or [] if n.get("kind") != "dummy"]
     return {
         "answer": vote,
         "answer_max_q": max_q,
@@ -325,8 +278,6 @@ def _tree_ref(config: EvalConfig, problem: Problem, rollouts: int, result: Mappi
     tree = {k: v for k, v in result.items() if k not in ("problem", "config")}
     if config.trees_dir is None:
         return {"tree": json_safe(tree)}
-    import json
-
     trees = Path(config.trees_dir)
     trees.mkdir(parents=True, exist_ok=True)
     name = tree_file_name(problem.id, rollouts)  # bounded, whatever the id's length
@@ -364,7 +315,6 @@ class _Progress:
                  problems: int, rollouts: Sequence[int]) -> None:
         from tqdm.auto import tqdm
 
-        from .cli_progress import Progress
 
         self.mode = {True: "bar", False: "none"}.get(mode, mode) if isinstance(mode, bool) else str(mode)
         self.events = Progress(self.mode)
@@ -465,8 +415,6 @@ def run_eval(
     (default: `open_backend(config.model, seed=config.seed, **backend_options)`), opened only after the run
     file's header has been checked and when work is pending, and closed at the end.
     """
-    from .errors import ContextOverflowError, InvalidProblemError
-
     say = log or _say
     config.validate()
     started = time.perf_counter()
@@ -495,11 +443,9 @@ def run_eval(
         # We open (and close) the model unless one is passed in, or an injected solve_fn brings its own.
         own_backend = backend is None and (solve_fn is None or open_backend_fn is not None)
         if solve_fn is None:
-            from .solver import solve as solve_fn  # type: ignore[no-redef]
+            solve_fn = solve
         if own_backend:
             if open_backend_fn is None:
-                from .generation import open_backend
-
                 def open_backend_fn() -> Any:
                     return open_backend(config.model, **{"seed": config.seed, **dict(config.backend_options)})
 
@@ -528,8 +474,6 @@ def run_eval(
                 with share.lease() as client:
                     # Only the problem text crosses: never problem.answer nor the solution.
                     if schedule == "anytime":
-                        from .anytime import anytime_search
-
                         return [(b, res, None, sec) for b, res, sec in
                                 anytime_search(problem.problem, client, budgets, seed=seed, **kwargs)]
                     result = _as_dict(solve_fn(problem.problem, backend=client, rollouts=budgets[0], seed=seed,
@@ -571,8 +515,6 @@ def run_eval(
         base_units = [(by_id[pid], tuple(sorted(todo.items()))) for pid, todo in wanted.items()]
 
         def baselines_one(problem: Problem, todo: tuple[tuple[str, list[int]], ...]) -> list[dict[str, Any]]:
-            from .baselines import Baselines
-
             seed = problem_seed(config.seed, problem.id)
             t0 = time.perf_counter()
             search = {int(r["rollouts"]): r for r in run.records
@@ -623,8 +565,6 @@ def run_eval(
 
 def _baseline_config(solve_kwargs: Mapping[str, Any]) -> Any:
     """The search configuration the baselines draw with (its prompts, temperature, caps and reward)."""
-    from .solve_config import SolveConfig
-
     base = solve_kwargs.get("config") or SolveConfig()
     overrides = {k: v for k, v in solve_kwargs.items() if k != "config"}
     return dataclasses.replace(base, **overrides) if overrides else base

@@ -31,7 +31,7 @@ import numpy as np
 
 from .answers import equivalent
 from .errors import DataError
-from .runfile import read_run, read_tree
+from .runfile import read_run, record_tree
 from .safe_io import loads, open_regular
 
 __all__ = ["auroc", "RewardStats", "reward_stats", "format_rewards", "MIN_CLASS"]
@@ -100,15 +100,10 @@ class RewardStats:
 
 
 def _tree(record: dict[str, Any], run_path: Path) -> dict[str, Any] | None:
-    if isinstance(record.get("tree"), dict):
-        return record["tree"]
-    if isinstance(record.get("tree_path"), str):
-        try:
-            return read_tree(run_path, record)  # only a regular file inside the run's folder, bounded
-        except DataError:
-            return None
-    return None
-
+    try:
+        return record_tree(run_path, record)  # inline, or a regular file inside the run's folder, bounded
+    except DataError:
+        return None  # a record without a readable tree adds nothing to the diagnostics
 
 def _records(path: Path) -> Iterator[dict[str, Any]]:
     """The run's result records with their trees, one at a time."""

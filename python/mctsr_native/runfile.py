@@ -30,7 +30,7 @@ from .errors import DataError, RunMismatchError
 from .safe_io import (JSONSyntaxError, atomic_write_text, check_writable, fsync_dir, loads,
                       open_regular, read_regular)
 
-__all__ = ["RunFile", "RunContents", "read_run", "read_tree", "tree_ref_problem", "tree_file_name", "check_tree_names", "config_differences",
+__all__ = ["RunFile", "RunContents", "read_run", "read_tree", "record_tree", "tree_ref_problem", "tree_file_name", "check_tree_names", "config_differences",
            "atomic_write_text", "check_writable", "fsync_dir", "FORMAT"]
 
 FORMAT = "mctsr-eval/1"  # the header's "format": bump when records change incompatibly
@@ -230,6 +230,14 @@ def tree_ref_problem(ref: str) -> str | None:
     if os.path.isabs(ref) or norm == os.pardir or norm.startswith(os.pardir + os.sep):
         return "outside the run file's folder (tree files are kept beside their run)"
     return None
+
+
+def record_tree(run_path: str | os.PathLike[str], record: Mapping[str, Any]) -> dict[str, Any]:
+    """The tree of a run record, the one lookup every reader uses: inline (`tree`), else the file its
+    `tree_path` names inside the run file's folder (read_tree's checks); DataError when it has neither."""
+    if isinstance(record.get("tree"), Mapping):
+        return dict(record["tree"])
+    return read_tree(run_path, record)
 
 
 def read_tree(run_path: str | os.PathLike[str], record: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,12 +12,14 @@ h11's `max_incomplete_event_size` bounds the headers' size (a 400 beyond it).
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 __all__ = ["HeaderDeadlineH11", "uvicorn_config", "MAX_HEADER_BYTES"]
 
+_log = logging.getLogger("mctsr_native.serve")  # serve's own log (uvicorn's says only what goes wrong)
 MAX_HEADER_BYTES = 16 << 10  # request line and headers together; an OpenAI request needs far less
 
 
@@ -40,7 +42,7 @@ class HeaderDeadlineH11(H11Protocol):
         self._header_timer = None
         waiting = self.cycle is None or self.cycle.response_complete  # no request in progress
         if waiting and not self.transport.is_closing():
-            self.logger.info("%s:%s - closed: no complete request headers within %g s",
+            _log.info("%s:%s - closed: no complete request headers within %g s",
                              *(self.client or ("?", "?")), self.header_timeout)
             self.transport.close()
 

@@ -34,6 +34,18 @@ _INT_MINIMUMS = {"rollouts": 0, "parallel": 1, "reward_samples": 1, "reselect_sa
 _INT_MAXIMUMS = {"parallel": 256, "reward_samples": 256, "reselect_samples": 256, "reward_retries": 16}
 
 
+def tree_preset(rules: str, **fields: Any) -> TreeConfig:
+    """The tree rules a preset name stands for (`paper`, `reference`), with `fields` overriding the preset's:
+    the one place a preset name is mapped to rules (SolveConfig and the command line's [tree] section)."""
+    presets = {"paper": TreeConfig.paper, "reference": TreeConfig.reference}
+    if rules not in presets:
+        raise InvalidConfigError(f"rules must be paper or reference, got {rules!r}")
+    try:
+        return presets[rules](**fields)
+    except TypeError as e:  # a field TreeConfig does not have
+        raise InvalidConfigError(f"bad tree option: {e}") from None
+
+
 @dataclass(frozen=True, kw_only=True)
 class SolveConfig:
     """Everything that changes a search. `validate()` raises InvalidConfigError on a bad value."""
@@ -116,7 +128,7 @@ class SolveConfig:
         """The tree rules in force: `tree`, else the `rules` preset, with rollout_budget = rollouts if unset."""
         tc = self.tree
         if tc is None:
-            tc = TreeConfig.paper() if self.rules == "paper" else TreeConfig.reference()
+            tc = tree_preset(self.rules)
         if tc.rollout_budget == 0 and self.rollouts > 0:
             tc = dataclasses.replace(tc, rollout_budget=self.rollouts)
         return tc

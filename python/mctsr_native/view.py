@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .errors import DataError, InvalidConfigError
-from .runfile import atomic_write_text, check_writable
+from .record import node_answer
+from .runfile import MAX_LINE_BYTES, MAX_TREE_BYTES, atomic_write_text, check_writable, read_run, record_tree
 from .safe_io import loads, open_regular, read_regular
 from .wording import plural
 
@@ -71,8 +72,6 @@ class TreeView:
 
 def _read_text(path: Path) -> str:
     """A search result or tree file as text: a regular file of at most MAX_TREE_BYTES, UTF-8."""
-    from .runfile import MAX_TREE_BYTES
-
     try:
         raw = read_regular(path, MAX_TREE_BYTES)
     except FileNotFoundError:
@@ -89,8 +88,6 @@ def _read_text(path: Path) -> str:
 
 def _is_run_file(path: Path) -> bool:
     """Whether `path` is an eval run file: JSONL whose first line is the run's header."""
-    from .runfile import MAX_LINE_BYTES
-
     try:
         with open_regular(path) as f:
             head = f.readline(MAX_LINE_BYTES + 1)
@@ -141,19 +138,8 @@ def view_from_result(result: Mapping[str, Any], *, gold: str | None = None, prob
 
 
 def run_records(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from .runfile import read_run
-
     contents = read_run(path)
     return contents.header or {}, contents.records
-
-
-def _record_tree(run_path: Path, record: Mapping[str, Any]) -> dict[str, Any]:
-    """The tree of a run record: inline, or the file it names inside the run file's folder (runfile.read_tree)."""
-    from .runfile import read_tree
-
-    if isinstance(record.get("tree"), Mapping):
-        return dict(record["tree"])
-    return read_tree(run_path, record)
 
 
 def problem_texts(header: Mapping[str, Any]) -> dict[str, str]:
@@ -171,7 +157,7 @@ def problem_texts(header: Mapping[str, Any]) -> dict[str, str]:
 
 def view_from_record(run_path: Path, record: Mapping[str, Any], problem: str | None = None) -> TreeView:
     """A TreeView of one eval record, with its ground truth."""
-    tree = _record_tree(run_path, record)
+    tree = record_tree(run_path, record)
     return view_from_result(tree, gold=record.get("gold"), problem=problem,
                             title=f"{record.get('id')} · {plural(int(record.get('rollouts') or 0), 'rollout')}",
                             source=f"{run_path.name}: {record.get('id')} (rollouts {record.get('rollouts')})")
@@ -298,18 +284,6 @@ def tidy_layout(parents: Mapping[int, int | None]) -> dict[int, float]:
 # ------------------------------------------------------------------------------------------------ the data
 
 
-def _answer_of(node: Mapping[str, Any]) -> str | None:
-    from .answers import extract_answer
-
-    if node.get("kind") == "dummy":
-        return None
-    answer = node.get("answer")
-    if isinstance(answer, str) and answer.strip():
-        return answer
-    text = node.get("text")
-    return extract_answer(text) if isinstance(text, str) else None
-
-
 def _correctness(answers: Iterable[str | None], gold: str | None) -> list[bool | None]:
     """Per answer: equivalent to the gold answer (None where there is no gold or no answer)."""
     from .answers import equivalent
@@ -336,7 +310,7 @@ def page_data(view: TreeView) -> dict[str, Any]:
     if len(parents) != len(view.nodes):
         raise DataError(f"{view.source or 'tree'}: node ids repeat")
     xs = tidy_layout(parents)
-    answers = [_answer_of(n) for n in view.nodes]
+    answers = [node_answer(n) for n in view.nodes]
     correct = _correctness(answers, view.gold)
     depth: dict[int, int] = {}  # from the parent chain (tidy_layout has checked that every parent exists)
     for node in xs:  # xs is in pre-order: a parent comes before its children

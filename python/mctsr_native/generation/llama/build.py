@@ -13,7 +13,7 @@ import itertools
 import llama_cpp as L
 
 from ... import hardware
-from .native import backend_init
+from .runtime import backend_init
 
 DEVICE_TYPES = ("CPU", "GPU", "IGPU", "ACCEL", "META")  # enum ggml_backend_dev_type, in order
 

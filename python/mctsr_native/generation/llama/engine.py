@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -76,6 +76,15 @@ class LlamaOptions:
 
 
 _TOKENIZED_KEPT = 64  # prompts whose tokens count_tokens keeps for generate
+
+
+def engine_capacity(options: Mapping[str, Any]) -> Capacity:
+    """The in-process engine's capacity from its options, before the model loads (a model trained on a
+    shorter context than n_ctx lowers `context_tokens` once loaded: the search checks it again then)."""
+    o = LlamaOptions(**{k: v for k, v in options.items() if k in LlamaOptions.__dataclass_fields__})
+    o.validate()
+    return Capacity(context_tokens=o.n_ctx, kv_cells=o.n_ctx, max_sequences=o.max_sequences,
+                    where="the engine")
 
 
 class _Seq:

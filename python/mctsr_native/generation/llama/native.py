@@ -5,11 +5,8 @@ Model, context, vocabulary and batch live here so that the engine reads as the a
 
 from __future__ import annotations
 
-import atexit
-import collections
 import ctypes
 import os
-import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,55 +18,8 @@ import numpy as np
 from ... import hardware
 from ...errors import BackendError, GrammarError, InvalidModelError
 from ...load_order import numpy_first_warning
-
-_init_lock = threading.Lock()
-_initialised = False
-_LOG_TAIL: collections.deque[str] = collections.deque(maxlen=64)  # recent llama.cpp log lines
-_VERBOSE = os.environ.get("MCTSR_LLAMA_VERBOSE", "") not in ("", "0")
-_LOG_CONT = 5  # GGML_LOG_LEVEL_CONT: the text continues the previous line (load progress dots)
-
-
-def _log(level: int, text: bytes | None, user_data: ctypes.c_void_p) -> None:
-    """llama.cpp's (and ggml's) log sink. It runs inside native calls, possibly on a native thread, so it
-    must never raise: a NULL text arrives as None and is ignored."""
-    if not text:
-        return
-    line = text.decode("utf-8", errors="replace")
-    if level == _LOG_CONT and _LOG_TAIL:
-        _LOG_TAIL[-1] += line
-    else:
-        _LOG_TAIL.append(line)
-    if _VERBOSE:
-        print(line, end="", flush=True)
-
-
-# The ctypes thunk llama.cpp calls: a module global, so it lives as long as the interpreter, and
-# `_log_reset` hands logging back to llama.cpp's own sink before the interpreter goes away.
-_log_callback = L.llama_log_callback(_log)
-
-
-def _log_reset() -> None:
-    if _initialised:
-        L.llama_log_set(L.llama_log_callback(), ctypes.c_void_p(0))  # a NULL pointer: llama.cpp's own sink
-
-
-def log_tail(n: int = 8) -> str:
-    """The last llama.cpp log lines: attached to errors so that the cause is visible."""
-    return "".join(list(_LOG_TAIL)[-n:]).strip()
-
-
-def backend_init() -> None:
-    """Route llama.cpp's log to our sink, then initialise its backend, once per process. The order is
-    llama-cpp-python's: it installs its own sink when `llama_cpp` is imported, before `Llama` calls
-    `llama_backend_init`; ours replaces that sink at the same point, before the init."""
-    global _initialised
-    with _init_lock:
-        if not _initialised:
-            L.llama_log_set(_log_callback, ctypes.c_void_p(0))
-            L.llama_backend_init()
-            _initialised = True
-            atexit.register(_log_reset)  # no call into a freed Python callback from a late native log line
-
+from .build import build_info
+from .runtime import _LOG_TAIL, backend_init, log_tail
 
 FLASH_ATTN = {
     "auto": L.LLAMA_FLASH_ATTN_TYPE_AUTO,
@@ -101,8 +51,6 @@ class Model:
 
     def __init__(self, path: Path, *, n_gpu_layers: int) -> None:
         backend_init()
-        from .build import build_info  # (build.py imports this module)
-
         self.load_guard = hardware.load_guard(build=build_info())
         params = model_params(n_gpu_layers, self.load_guard)
         order = numpy_first_warning(gpu_offload=bool(L.llama_supports_gpu_offload()), n_gpu_layers=n_gpu_layers)

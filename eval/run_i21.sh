@@ -1,0 +1,31 @@
+#!/bin/bash
+# Issue 21 measurement: the screen's configurations on the same GSM8K slice, each beside self-consistency and
+# best-of-N at the search's generated tokens, anytime budgets 0,4,8, grown ten problems at a time in each
+# configuration in turn (so they stay paired whenever it is stopped). Re-run to resume.
+#   bash eval/run_i21.sh [PROBLEMS=40] [CONCURRENCY=4] [DATA=data/gsm8k_test.jsonl] [CONFIGS="A B C D E"]
+#   A paper, literal (sampled rewards, the dummy expanded like any node)
+#   B + probability rewards
+#   C + min-max normalised UCT
+#   D + the dummy capped (no lock-in; the paper preset's rule)
+#   E + fresh answers every 2nd rollout
+set -euo pipefail
+cd "$(dirname "$0")/.."
+M=$(../shared/tools/eval-model.sh 2>/dev/null || /work/shared/tools/eval-model.sh)
+DATA=${3:-data/gsm8k_test.jsonl}
+name=$(basename "$DATA" .jsonl)
+flags() {
+  case $1 in
+    A) echo "--reward-mode sampled --dummy-rule as_answer" ;;
+    B) echo "--reward-mode probability --dummy-rule as_answer" ;;
+    C) echo "--reward-mode probability --dummy-rule as_answer --q-transform min_max" ;;
+    D) echo "--reward-mode probability --dummy-rule capped --q-transform min_max" ;;
+    E) echo "--reward-mode probability --dummy-rule capped --q-transform min_max --fresh-every 2" ;;
+  esac
+}
+for n in $(seq 10 10 "${1:-40}"); do
+  for c in ${4:-A B C D E}; do
+    # shellcheck disable=SC2046  # the flags are a list
+    .venv/bin/mctsr eval --data "$DATA" --limit "$n" --rollouts 0,4,8 --model "$M" $(flags "$c") \
+        --baseline sc,best-of-n --concurrency "${2:-4}" --out "eval/i21-$name-$c.jsonl" --progress lines
+  done
+done
