@@ -22,6 +22,7 @@ many tokens the fixed part needs and what to change (a larger context, a smaller
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import string
@@ -80,10 +81,17 @@ def template_problem(name: str, template: object) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed(template: str) -> tuple[tuple[str, str | None], ...]:
+    """A template's (literal, field name) parts, parsed once: a search fills the same few templates
+    thousands of times (bounded: a server's per-request templates cannot grow it without limit)."""
+    return tuple((literal, field_name) for literal, field_name, _, _ in string.Formatter().parse(template))
+
+
 def _fill(template: str, **values: str) -> str:
     """`template` with its fields replaced by `values` (a validated template: names only, no spec)."""
     out = []
-    for literal, field_name, _, _ in string.Formatter().parse(template):
+    for literal, field_name in _parsed(template):
         out.append(literal)
         if field_name is not None:
             if field_name not in values:
