@@ -140,3 +140,21 @@ def test_a_bad_baseline_is_refused_before_any_work(tmp_path: Path) -> None:
         EvalConfig(data=_data(tmp_path), out=tmp_path / "o.jsonl", baselines=("vote",)).validate()
     with pytest.raises(InvalidConfigError, match="baseline samples"):
         EvalConfig(data=_data(tmp_path), out=tmp_path / "o.jsonl", baseline_samples=0).validate()
+
+
+def test_the_report_shows_no_max_q_for_a_baseline(tmp_path: Path) -> None:
+    """A baseline has one answer per budget and no tree: its max-Q cell is "-", not 0% of its problems."""
+    from mctsr_native.report import build_table, format_table, load_runs
+
+    data, out = _data(tmp_path), tmp_path / "run.jsonl"
+    config = EvalConfig(data=data, out=out, rollouts=(0, 2), solve={"reward_samples": 1}, baselines=("sc",))
+    run_eval(config, backend=FakeBackend(numbered), solve_kwargs={"config": SolveConfig(reward_samples=1)},
+             progress=False)
+    table = build_table(load_runs([out]))
+    sc = next(row for row in table.rows if row.label.endswith("· sc"))
+    search = next(row for row in table.rows if "·" not in row.label)
+    assert all(c.count("correct_max_q") == 0 and c.rate("correct_max_q") != c.rate("correct_max_q")  # NaN
+               for c in sc.cells.values())
+    assert all(c.count("correct_max_q") == c.n == 2 for c in search.cells.values())
+    line = next(line for line in format_table(table).splitlines() if "· sc" in line)
+    assert line.split()[6:9] == ["/", "-", "/"], line  # label, n, vote (lo-hi) / - / tree

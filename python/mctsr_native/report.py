@@ -37,6 +37,7 @@ class Cell:
     n: int = 0
     correct: int = 0  # vote selector (ours)
     correct_max_q: int = 0  # max-Q selector (the paper's)
+    max_q_n: int = 0  # records that have a max-Q answer (a baseline's have none: its cell shows "-")
     pass_at_tree: int = 0
     errors: int = 0  # problems the solver rejected (counted as wrong)
     tokens: int = 0  # prompt tokens evaluated + generated
@@ -50,6 +51,7 @@ class Cell:
         self.n += 1
         self.correct += bool(r.get("correct"))
         self.correct_max_q += bool(r.get("correct_max_q"))
+        self.max_q_n += r.get("correct_max_q") is not None or "error" in r
         self.pass_at_tree += bool(r.get("pass_at_tree"))
         self.errors += "error" in r
         self.tokens += int(r.get("tokens_evaluated") or 0) + int(r.get("tokens_generated") or 0)
@@ -72,8 +74,13 @@ class Cell:
             return f"{cut} cut ({kinds})" if cut else "-"
         return f"{100 * cut / total:.1f}%" + (f" ({kinds})" if cut else "")
 
+    def count(self, name: str) -> int:
+        """The problems a metric is measured on: all of the cell's, but max-Q only where a record has one."""
+        return self.max_q_n if name == "correct_max_q" else self.n
+
     def rate(self, name: str) -> float:
-        return getattr(self, name) / self.n if self.n else float("nan")
+        n = self.count(name)
+        return getattr(self, name) / n if n else float("nan")
 
     def mean(self, name: str) -> float:
         return getattr(self, name) / self.n if self.n else float("nan")
@@ -202,7 +209,7 @@ def _acc(c: Cell, metric: str) -> str:
     p = c.rate(metric)
     if p != p:
         return "-"
-    lo, hi = wilson_interval(p, c.n)
+    lo, hi = wilson_interval(p, c.count(metric))
     return f"{100 * p:.1f} ({100 * lo:.0f}-{100 * hi:.0f})"
 
 
@@ -276,10 +283,10 @@ def _csv(table: Table) -> str:
                 "pass_at_tree_lo", "pass_at_tree_hi"])
     for row in table.rows:
         for k, c in sorted(row.cells.items()):
-            accs = [v for m, _ in _METRICS for v in (round(c.rate(m), 6), round(standard_error(c.rate(m), c.n), 6))]
+            accs = [v for m, _ in _METRICS for v in (round(c.rate(m), 6), round(standard_error(c.rate(m), c.count(m)), 6))]
             w.writerow([row.label, row.dataset, row.kind, k, c.n, *accs, round(c.mean("tokens"), 1),
                         round(c.mean("seconds"), 3), c.errors, sum(c.capped.values()), sum(c.replies.values()),
-                        *(round(b, 6) for m, _ in _METRICS for b in wilson_interval(c.rate(m), c.n))])
+                        *(round(b, 6) for m, _ in _METRICS for b in wilson_interval(c.rate(m), c.count(m)))])
     return out.getvalue().rstrip("\n")
 
 
@@ -293,8 +300,8 @@ def table_json(table: Table) -> str:
             cells[str(k)] = {**asdict(c), "pass@1_vote": c.rate("correct"), "pass@1_max_q": c.rate("correct_max_q"),
                              "pass@tree": c.rate("pass_at_tree"), "mean_tokens": c.mean("tokens"),
                              "mean_seconds": c.mean("seconds"),
-                             "se": {name: standard_error(c.rate(m), c.n) for m, name in _METRICS},
-                             "wilson95": {name: list(wilson_interval(c.rate(m), c.n)) for m, name in _METRICS}}
+                             "se": {name: standard_error(c.rate(m), c.count(m)) for m, name in _METRICS},
+                             "wilson95": {name: list(wilson_interval(c.rate(m), c.count(m))) for m, name in _METRICS}}
         out.append({"label": row.label, "dataset": row.dataset, "kind": row.kind, "cells": cells})
     return json.dumps({"rollouts": table.rollouts, "rows": out}, indent=2)
 
@@ -345,7 +352,7 @@ def plot_runs(table: Table, path: str | Path, title: str = "") -> None:
                 continue
             colour = colours[(3 * i + j) % len(colours)]
             ys = [100 * c.rate(metric) for c in cells]
-            bounds = [wilson_interval(c.rate(metric), c.n) for c in cells]
+            bounds = [wilson_interval(c.rate(metric), c.count(metric)) for c in cells]
             errs = [[y - 100 * lo for y, (lo, _) in zip(ys, bounds)], [100 * hi - y for y, (_, hi) in zip(ys, bounds)]]
             kw = dict(ls=ls, marker=marker, color=colour, markersize=7, capsize=3, label=f"{label}{name}")
             dodge = (j - 1) * 0.015 * max(1, max(table.rollouts))  # equal values stay visible side by side
