@@ -47,6 +47,15 @@ def test_probability_mode_reads_one_verdict_per_answer() -> None:
     assert selected and all(n["visits"] == 1 + n["selections"] for n in selected if n["kind"] == "answer")
 
 
+def test_a_verdict_is_a_one_token_read_never_counted_as_cut() -> None:
+    """The verdict asks for one token and always stops at it: that is the read, not a reply cut by its cap
+    (a real run's report listed 115 'cut' verdicts beside 43 truly cut replies)."""
+    backend = FakeBackend(verdict_p=p_of, finish_reason="length")
+    result = solve(PROBLEM, backend=backend, rollouts=2, reward_mode="probability")
+    assert result.stats["capped_replies"].keys() == {"answer", "critique", "refine"}
+    assert result.stats["by_kind"]["verdict"] >= 3
+
+
 def test_probability_mode_without_logprobs_says_what_to_do() -> None:
     with pytest.raises(BackendError, match="logprobs"):
         solve(PROBLEM, backend=FakeBackend(), rollouts=1, reward_mode="probability")

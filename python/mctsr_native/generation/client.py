@@ -84,7 +84,7 @@ class ModelClient(BackendWrapper):
         for r, res in zip(seeded, results):
             for c in res.completions:
                 self.replies[r.kind] = self.replies.get(r.kind, 0) + 1
-                if c.finish_reason == "length":
+                if c.finish_reason == "length" and r.params.max_tokens > 1:  # a one-token read (the verdict) is no cut text
                     self.capped[r.kind] = self.capped.get(r.kind, 0) + 1
                 failed += c.finish_reason == "error"
                 self.empty_replies += c.finish_reason == "error" or not c.text.strip()
