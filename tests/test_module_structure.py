@@ -98,3 +98,14 @@ def test_the_checks_see_a_circle_and_an_upward_import():
     assert not _is_cli("mctsr_native.generation.client")
     real = import_graph()
     assert "mctsr_native.solver" in real["mctsr_native.evaluate"]  # the graph holds the real edges
+
+
+def test_the_search_core_stays_small_and_has_one_loop():
+    """Issue 23's goal, kept: the Solver class under 200 lines (prompts, rewards, the loop and the record live
+    elsewhere), and the one search loop is driver.drive: no other module loops over Solver.step."""
+    tree = ast.parse((PACKAGE / "solver.py").read_text(encoding="utf-8"))
+    solver = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Solver")
+    assert solver.end_lineno - solver.lineno + 1 < 200
+    stepping = sorted(_module_name(p) for p in PACKAGE.rglob("*.py")
+                      if ".step(" in p.read_text(encoding="utf-8") and p.name != "solver.py")
+    assert stepping == ["mctsr_native.driver"]
