@@ -3,6 +3,7 @@
 # best-of-N at the search's generated tokens, anytime budgets 0,4,8, grown ten problems at a time in each
 # configuration in turn (so they stay paired whenever it is stopped). Re-run to resume.
 #   bash eval/run_i21.sh [PROBLEMS=40] [CONCURRENCY=4] [DATA=data/gsm8k_test.jsonl] [CONFIGS="A B C D E"]
+#   ROLLOUTS=0,4 bash eval/run_i21.sh 20 4 data/gsm8k_test.jsonl "D E"   # the budgets (default 0,4,8)
 #   A paper, literal (sampled rewards, the dummy expanded like any node)
 #   B + probability rewards
 #   C + min-max normalised UCT
@@ -25,7 +26,7 @@ flags() {
 for n in $(seq 10 10 "${1:-40}"); do
   for c in ${4:-A B C D E}; do
     # shellcheck disable=SC2046  # the flags are a list
-    .venv/bin/mctsr eval --data "$DATA" --limit "$n" --rollouts 0,4,8 --model "$M" $(flags "$c") \
+    .venv/bin/mctsr eval --data "$DATA" --limit "$n" --rollouts "${ROLLOUTS:-0,4,8}" --model "$M" $(flags "$c") \
         --baseline sc,best-of-n --concurrency "${2:-4}" --out "eval/i21-$name-$c.jsonl" --progress lines
   done
 done
