@@ -9,6 +9,8 @@
 #   C + min-max normalised UCT
 #   D + the dummy capped (no lock-in; the paper preset's rule)
 #   E + fresh answers every 2nd rollout
+#   F D with exploration_c 0.3: under min-max Q lies in [0, 1], and c = 1.4 makes the least-visited (newest) leaf
+#     win every selection, so the tree is a chain; 0.3 lets Q and visits both count
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M=$(../shared/tools/eval-model.sh 2>/dev/null || /work/shared/tools/eval-model.sh)
@@ -21,6 +23,7 @@ flags() {
     C) echo "--reward-mode probability --dummy-rule as_answer --q-transform min_max" ;;
     D) echo "--reward-mode probability --dummy-rule capped --q-transform min_max" ;;
     E) echo "--reward-mode probability --dummy-rule capped --q-transform min_max --fresh-every 2" ;;
+    F) echo "--reward-mode probability --dummy-rule capped --q-transform min_max --exploration-c 0.3" ;;
   esac
 }
 for n in $(seq 10 10 "${1:-40}"); do
