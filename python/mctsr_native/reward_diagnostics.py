@@ -33,6 +33,7 @@ from .answers import equivalent
 from .errors import DataError
 from .runfile import read_run, record_tree
 from .safe_io import loads, open_regular
+from .wording import share_or_ratio as _fmt
 
 __all__ = ["auroc", "RewardStats", "reward_stats", "format_rewards", "MIN_CLASS"]
 
@@ -164,12 +165,6 @@ def reward_stats(path: str | Path) -> RewardStats:
             if len(samples) >= 2:
                 stats.spreads.append(float(np.std(samples)))
     return stats
-
-
-def _fmt(x: float | None, pct: bool = False) -> str:
-    if x is None:
-        return "-"
-    return f"{100 * x:.0f}%" if pct else f"{x:.2f}"
 
 
 def format_rewards(paths: Sequence[str | Path]) -> str:

@@ -24,6 +24,7 @@ from tabulate import tabulate
 from .answers import equivalent
 from .record import node_answer, node_correct
 from .runfile import read_run
+from .wording import share_or_ratio as _fmt
 
 __all__ = ["SearchStats", "search_stats", "format_search"]
 
@@ -116,12 +117,6 @@ def search_stats(path: str | Path) -> SearchStats:
                 stats.right_to_wrong += right[i] is True and right[c] is not True
                 stats.wrong_to_right += right[i] is not True and right[c] is True
     return stats
-
-
-def _fmt(x: float | None, pct: bool = False) -> str:
-    if x is None:
-        return "-"
-    return f"{100 * x:.0f}%" if pct else f"{x:.2f}"
 
 
 def format_search(paths: Sequence[str | Path]) -> str:
