@@ -92,3 +92,20 @@ def test_a_redirected_eval_gets_lines_not_a_bar(tmp_path: Path, monkeypatch, cap
                      "--limit", "2"]) == 0
     err = capsys.readouterr().err
     assert "\r" not in err and err.count(" searches, ETA ") == 4, err
+
+
+@pytest.mark.parametrize("extra, noted", [((), False), (("--concurrency", "2"), True),
+                                          (("--concurrency", "2", "--server", "http://127.0.0.1:9"), False)])
+def test_shared_batches_are_said_not_to_repeat(tmp_path: Path, monkeypatch, capsys, extra, noted) -> None:
+    """Problems merged into one in-process engine's batches sample differently from run to run (measured on the
+    real model: every record differed at 3, none at 1); the run says so, and only then (servers batch on their own
+    and make no promise either way; one problem at a time repeats)."""
+    from solver_fakes import FakeBackend
+
+    from mctsr_native import cli, cli_eval
+
+    monkeypatch.setattr(cli_eval, "backend_from_args", lambda args, *, seed=0: FakeBackend())
+    data = write_data(tmp_path)
+    assert cli.main(["eval", "--data", str(data), "--out", str(tmp_path / "o.jsonl"), "--rollouts", "0",
+                     "--no-progress", *extra]) == 0
+    assert ("--concurrency > 1 on the in-process model" in capsys.readouterr().err) is noted

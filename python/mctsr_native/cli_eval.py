@@ -71,7 +71,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="run file (JSONL) to create or resume")
     p.add_argument("--concurrency", type=_positive, default=1,
                    help="problems in flight at once: spread over HTTP servers, or merged into one batch on the "
-                        "in-process engine [1]")
+                        "in-process engine, where a run then no longer repeats exactly (shared batches change the "
+                        "last bits of the logits) [1]")
     p.add_argument("--trees", type=Path, default=None, metavar="DIR",
                    help="write each search tree to DIR/<id>-r<rollouts>.json instead of inline in the record")
     p.add_argument("--baseline", type=parse_baselines, default=(), metavar="sc,best-of-n",
@@ -129,6 +130,16 @@ def solve_identity(config: Any) -> dict[str, Any]:
     return d
 
 
+# Measured (2026-12-06, SmolLM2, 3 GSM8K problems, rollouts 0,1): two runs at --concurrency 1 wrote the same text,
+# answers and token counts; a run at 3 differed in every record. llama.cpp's kernels and KV-cache layout depend
+# on a batch's size and make-up, so a sequence's logits move in the last bits with its batch-mates.
+SHARED_BATCH_NOTE = (
+    "note: --concurrency > 1 on the in-process model merges the problems' sequences into shared llama.cpp batches, "
+    "whose arithmetic depends on which sequences share them: the sampled text (and so a result) can differ from "
+    "run to run. Each run's comparisons stay paired; --concurrency 1 repeats exactly on the same machine and build."
+)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import EvalConfig, run_eval
 
@@ -153,6 +164,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from . import cli_view
 
     cli_view.check_eval(args)  # a bad --view / --trees fails before the model loads
+    if args.concurrency > 1 and not (model and "://" in model):
+        print(SHARED_BATCH_NOTE, file=sys.stderr)
     summary = run_eval(config, open_backend_fn=lambda: backend_from_args(args, seed=args.seed),
                        solve_kwargs={"config": solve_config}, progress=progress_mode(args))
     from .wording import plural
