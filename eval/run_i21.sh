@@ -30,6 +30,6 @@ for n in $(seq 10 10 "${1:-40}"); do
   for c in ${4:-A B C D E}; do
     # shellcheck disable=SC2046  # the flags are a list
     .venv/bin/mctsr eval --data "$DATA" --limit "$n" --rollouts "${ROLLOUTS:-0,4,8}" --model "$M" $(flags "$c") \
-        --baseline sc,best-of-n --concurrency "${2:-4}" --out "eval/i21-$name-$c.jsonl" --progress lines
+        --baseline sc,best-of-n --concurrency "${2:-4}" --out "eval/results/i21-$name-$c.jsonl" --progress lines
   done
 done
