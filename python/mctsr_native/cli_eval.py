@@ -13,6 +13,7 @@ from typing import Any
 
 from .cli_options import INT32_MAX, SEED_MAX, int_type
 from .cli_progress import add_progress_options, progress_mode
+from .generation import is_server
 from .cli_solve import (
     _positive,
     add_model_options,
@@ -164,7 +165,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from . import cli_view
 
     cli_view.check_eval(args)  # a bad --view / --trees fails before the model loads
-    if args.concurrency > 1 and not (model and "://" in model):
+    if args.concurrency > 1 and not is_server(model):
         print(SHARED_BATCH_NOTE, file=sys.stderr)
     summary = run_eval(config, open_backend_fn=lambda: backend_from_args(args, seed=args.seed),
                        solve_kwargs={"config": solve_config}, progress=progress_mode(args))

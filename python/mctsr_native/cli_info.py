@@ -16,6 +16,7 @@ import sys
 from typing import Any, Callable
 
 from . import hardware
+from .generation import is_server
 from .provenance import installed_version, model_identity
 
 _GIB = 1 << 30
@@ -77,7 +78,7 @@ def provenance(model: str | None, config: dict[str, Any], started: str) -> dict[
     from . import __version__
     from .cli_progress import iso_now
 
-    if model is not None and "://" in model:
+    if is_server(model):
         model_info: dict[str, Any] = {"server": model}
     elif model is None:
         model_info = _part(_model)

@@ -95,6 +95,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from .cli_progress import Progress, progress_mode
     from .cli_solve import check_model_options, print_config, solve_config_from_args
+    from .generation import is_server
     from .errors import InvalidConfigError
     from .serve import ServeOptions, create_app
     from .serve_http import uvicorn_config
@@ -120,7 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                            body_timeout=args.body_timeout, prompt_override=args.prompt_override)
     options.validate()  # before the model loads
     target = check_model_options(args)  # a bad --server or option combination fails before the server starts
-    if target is None or "://" not in target:
+    if not is_server(target):
         from .models import resolve_model
 
         resolve_model(target)  # so does a missing or non-GGUF model file

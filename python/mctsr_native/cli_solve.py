@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli_progress import add_progress_options
+from .generation import is_server
 from .wording import plural, shown
 from .cli_options import (
     DEFAULT_MODEL,
@@ -96,7 +97,7 @@ def check_model_options(args: argparse.Namespace) -> str | None:
     if model and server:
         raise InvalidConfigError("give --model or --server (a config file's [model] path or server), not both")
     target = server or model
-    is_url = target is not None and "://" in target
+    is_url = is_server(target)
     urls = [u.strip() for u in (target or "").split(",") if u.strip()] if is_url or server else []
     bad = [u for u in urls if not u.startswith(("http://", "https://"))]
     if bad:
@@ -113,7 +114,7 @@ def backend_options(args: argparse.Namespace) -> dict[str, Any]:
     """The engine options in force (config file, then flags) for the backend the model argument names."""
     target = check_model_options(args)
     config = effective_config(args)
-    if target is not None and "://" in target:  # servers: their options, the context size, and any engine
+    if is_server(target):  # servers: their options, the context size, and any engine
         options = dict(config["http"])  # flag given (the backend refuses those by name)
         options.update(_given_flags(args, "llama"))
         if "n_ctx" in config["llama"]:
@@ -136,7 +137,7 @@ def check_capacity(args: argparse.Namespace, config: Any) -> None:
     from .generation.llama.engine import engine_capacity  # imports llama_cpp: only when a local model is run
 
     target = check_model_options(args)
-    if target is None or "://" not in target:
+    if not is_server(target):
         check_fits(config, engine_capacity(backend_options(args)))
 
 
@@ -198,7 +199,7 @@ def print_config(args: argparse.Namespace, solve_config: Any, skip: tuple[str, .
     search = {k: v for k, v in d.items() if k not in ("tree", "prompts", *skip)}
     engine = backend_options(args)
     target = check_model_options(args)
-    is_url = target is not None and "://" in target
+    is_url = is_server(target)
     engine_section = "http" if is_url else "llama"
     defaults = _SECTION[engine_section].load()()
     engine_all = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(defaults)

@@ -47,7 +47,7 @@ from .anytime import anytime_search, why_separate
 from .baselines import Baselines, check_baselines
 from .data import Problem, dataset_name, load_problems
 from .errors import ContextOverflowError, InvalidConfigError, InvalidProblemError
-from .generation import open_backend
+from .generation import is_server, open_backend
 from .generation.client import BackendShare
 from .progress import Progress
 from .provenance import installed_version, model_identity
@@ -176,7 +176,7 @@ def build_header(config: EvalConfig, n_problems: int) -> dict[str, Any]:
         "concurrency": config.concurrency,
         "tree_storage": "files" if config.trees_dir else "inline",  # output, not identity: a resume may change it
         "backend_options": json_safe(dict(config.backend_options)),
-        "model": config.model if config.model is None or "://" in str(config.model) else str(config.model),
+        "model": config.model if config.model is None or is_server(config.model) else str(config.model),
         "baselines": list(config.baselines),
         "baseline_samples": config.baseline_samples,
     }

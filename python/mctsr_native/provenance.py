@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .generation import is_server
 from .models import default_model_path
 from .safe_io import open_regular
 
@@ -30,7 +31,7 @@ def model_identity(model: str | None) -> str | dict[str, Any]:
     """The model as it matters for results: a GGUF file by content (its size and a hash of its first and last
     MiB: the header, tensor index and a sample of the weights; fast on an 8B file), so the same file at
     another path resumes and another file of the same name does not; a server by URL."""
-    if model is not None and "://" in model:
+    if is_server(model):
         return model
     path: Path | None = Path(model) if model is not None else None
     if path is None:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
 
-from .runfile import OUTPUT_KEYS, read_run
+from .runfile import OUTPUT_KEYS, model_name, read_run
 
 __all__ = ["Cell", "Row", "Table", "load_runs", "build_table", "format_table", "table_json", "plot_runs",
            "standard_error", "wilson_interval", "run_title"]
@@ -313,8 +313,7 @@ def run_title(paths: Sequence[str | Path]) -> str:
         run = read_run(p, keep_trees=False)
         header = run.header or {}
         plan = header.get("plan") or {}
-        model = plan.get("model") or "default model (SmolLM2-135M-Instruct)"
-        models.append(Path(str(model)).name if "://" not in str(model) else str(model))
+        models.append(model_name(header))
         data = (Path(str(plan["data_path"])).name if plan.get("data_path")  # the file, else the data's name
                 else ((header.get("config") or {}).get("data") or {}).get("name") or "?")
         datas.append(str(data))

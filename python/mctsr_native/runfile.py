@@ -27,10 +27,11 @@ from typing import Any, Mapping
 
 from .data import bounded_lines
 from .errors import DataError, RunMismatchError
+from .generation import is_server
 from .safe_io import (JSONSyntaxError, atomic_write_text, check_writable, fsync_dir, loads,
                       open_regular, read_regular)
 
-__all__ = ["RunFile", "RunContents", "read_run", "read_tree", "record_tree", "tree_ref_problem", "tree_file_name", "check_tree_names", "config_differences",
+__all__ = ["RunFile", "model_name", "RunContents", "read_run", "read_tree", "record_tree", "tree_ref_problem", "tree_file_name", "check_tree_names", "config_differences",
            "atomic_write_text", "check_writable", "fsync_dir", "FORMAT"]
 
 FORMAT = "mctsr-eval/1"  # the header's "format": bump when records change incompatibly
@@ -411,3 +412,13 @@ class RunFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def model_name(header: Mapping[str, Any]) -> str:
+    """The run's model as a person reads it: the file name or server URL it was given, else the default's name
+    (the header's identity holds a content hash, not a name)."""
+    plan = header.get("plan") or {}
+    model = plan.get("model") if "model" in plan else (header.get("config") or {}).get("model")
+    if model is None or isinstance(model, dict):
+        return "the default model (SmolLM2-135M-Instruct)" if model is None else "a GGUF file (name not recorded)"
+    return str(model) if is_server(model) else Path(str(model)).name

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import DataError
-from .runfile import atomic_write_text, check_writable, tree_file_name
+from .runfile import atomic_write_text, check_writable, model_name, tree_file_name
 from .view import problem_texts, render_html, run_records, view_from_record
 
 __all__ = ["write_eval_views"]
@@ -39,15 +39,6 @@ def _text(value: Any, none: str = "–") -> str:
     """A cell's text: `none` for a missing value (never Python's "None")."""
     return none if value is None or value == "" else html.escape(str(value))
 
-
-def model_name(header: Mapping[str, Any]) -> str:
-    """The run's model as a person reads it: the file name or server URL it was given, else the default's name
-    (the header's identity holds a content hash, not a name)."""
-    plan = header.get("plan") or {}
-    model = plan.get("model") if "model" in plan else (header.get("config") or {}).get("model")
-    if model is None or isinstance(model, dict):
-        return "the default model (SmolLM2-135M-Instruct)" if model is None else "a GGUF file (name not recorded)"
-    return str(model) if "://" in str(model) else Path(str(model)).name
 
 
 def _totals(rows: list[tuple[Mapping[str, Any], str | None]]) -> str:

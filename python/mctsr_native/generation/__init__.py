@@ -19,8 +19,16 @@ __all__ = [
     "Message",
     "SamplingParams",
     "Usage",
+    "is_server",
     "open_backend",
 ]
+
+
+def is_server(model: object) -> bool:
+    """Whether a model argument names OpenAI-compatible servers rather than a local GGUF: any URL (one, or
+    several separated by commas) does, whatever its scheme (the HTTP backend refuses one other than http(s)
+    by name). None, the default model, is local. The one rule `open_backend` and the CLI share."""
+    return model is not None and "://" in str(model)
 
 
 def open_backend(model: str | None = None, **options):

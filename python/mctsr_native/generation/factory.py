@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from ..errors import InvalidConfigError
+from . import is_server
 from .base import Backend
 
 
@@ -16,11 +17,10 @@ def open_backend(model: str | os.PathLike | None = None, *, mode: str = "batched
     mode: "batched" (our engine: one llama_batch, prefix reuse) or "sequential" (the baseline: one
     request at a time through llama-cpp-python's high-level API, no reuse).
     """
-    text = str(model) if model is not None else ""
-    if "://" in text:  # any URL is a server; HttpBackend refuses a scheme other than http(s) by name
+    if is_server(model):
         from .http import HttpBackend  # here, not at the top: the backends' imports (httpx, llama_cpp) load on use
 
-        return HttpBackend([u.strip() for u in text.split(",") if u.strip()], **options)
+        return HttpBackend([u.strip() for u in str(model).split(",") if u.strip()], **options)
     if mode == "sequential":
         from .llama import SequentialLlamaBackend
 
