@@ -96,3 +96,54 @@ def test_a_handful_of_nodes_is_not_reported_as_certain(monkeypatch):
     assert "1.00 (too few)" in few_line and "±" not in few_line
     assert "±" in next(line for line in text.splitlines() if line.startswith("many.jsonl"))
     assert "few.jsonl: 1 right and 3 wrong nodes" in text
+
+
+def test_within_a_problem_sees_what_pooling_hides():
+    """Easy problems get high grades and right answers, hard ones low grades and wrong answers: pooled, the
+    grade looks perfect; within each problem it ranks the wrong answer first, which is what choosing sees."""
+    from mctsr_native.reward_diagnostics import within_auroc
+
+    easy = [(90.0, False), (80.0, True), (80.0, True)]
+    mixed = [(10.0, False), (0.0, True), (5.0, False)]
+    hard = [(-50.0, False), (-60.0, False)]  # no right answer: nothing to rank, not counted
+    pooled = auroc([s for g in (easy, mixed, hard) for s, _ in g], [y for g in (easy, mixed, hard) for _, y in g])
+    assert pooled[0] > 0.5
+    a, se, k = within_auroc([easy, mixed, hard])
+    assert (a, se, k) == (0.0, 0.0, 2)
+    assert within_auroc([hard]) is None
+    assert within_auroc([[(1.0, True), (0.0, False)]]) == (1.0, None, 1)  # one problem: no error across problems
+
+
+def test_within_problem_rewards_of_search_and_baseline_draws(tmp_path: Path):
+    """Scripted grades that prefer the wrong answer (20) inside every problem and answers whose wrong ones are the
+    longer: the section reads 0.00 for own Q and for the baselines' draws, 1.00 for the shorter answer, each over
+    the problems that hold both."""
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"id": f"p{i}", "problem": f"Eggs {i}?", "answer": "18"}) + "\n" for i in range(3)))
+
+    def reply(request, i):
+        text = request.messages[-1].content
+        seed = request.params.seed or 0
+        long_wrong = "We add it all up, step by step.\nThe answer is: 20"
+        if request.kind == "answer":
+            return "The answer is: 18" if seed % 2 else long_wrong
+        if request.kind == "refine":  # flips the answer it rewrites
+            return long_wrong if "is: 18" in text else "The answer is: 18"
+        if request.kind == "reward":
+            return "[Score] 60" if "is: 20" in text else "[Score] -30"
+        return "Check it."
+
+    config = SolveConfig(reward_samples=1)
+    out = tmp_path / "run.jsonl"
+    run_eval(EvalConfig(data=data, out=out, rollouts=(0, 3), model="fake", solve=solve_identity(config),
+                        baselines=("sc", "best-of-n"), baseline_samples=6),
+             backend=FakeBackend(reply), solve_kwargs={"config": config}, progress=False, log=lambda m: None)
+    d = reward_stats(out).as_dict()
+    assert d["within_q_problems"] >= 1 and d["within_q"] == 0.0
+    assert d["within_q_shorter"] == 1.0
+    assert d["within_draw_problems"] >= 1 and d["within_draw"] == 0.0 and d["within_draw_shorter"] == 1.0
+    assert d["problems"] == 3  # baseline records at the largest budget do not hide the search's tree
+    text = format_rewards([out])
+    line = next(x for x in text.splitlines()[text.splitlines().index(next(
+        x for x in text.splitlines() if x.startswith("Within a problem"))):] if x.startswith("run.jsonl"))
+    assert "0.00" in line and "1.00" in line

@@ -108,7 +108,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also write the table as JSON to PATH (the same as --format json, into a file)")
     r.add_argument("--rewards", action="store_true",
                    help="also print whether the rewards carry information: AUROC of own Q and of each reward "
-                        "sample against node correctness, samples equal to a number of the answer, their spread")
+                        "sample against node correctness, samples equal to a number of the answer, their spread; "
+                        "and within each problem, for the search's nodes and the baselines' draws, against the "
+                        "shorter answer")
     r.add_argument("--search", action="store_true",
                    help="also print what the search did with its rollouts: selections exploration changed, tree "
                         "depth and branching, dummy picks, fresh answers, rewrites that keep the parent's answer, "

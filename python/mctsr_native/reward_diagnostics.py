@@ -12,7 +12,13 @@ equivalent to the record's gold; ground truth is used here, to score, never insi
 - the share of reward samples equal to the node's own numeric answer, and to any number written in the node's
   text (which restates the problem's numbers): a score copied from the answer carries no judgement;
 - the spread of samples: the mean over nodes of the standard deviation of their samples (0 = the k samples
-  always agree, so k > 1 buys nothing).
+  always agree, so k > 1 buys nothing);
+- AUROC within a problem: what selection needs is to rank the answers *of one problem*, and a pooled AUROC can
+  look informative only because easy problems get both high grades and right answers. For each problem with
+  right and wrong answers, the share of its (right, wrong) pairs in which the right one scores higher; the mean
+  over those problems, ± its standard error across them. The same for the baselines' scored draws (what
+  best-of-N chooses by), and for the shorter answer winning (a judge that costs nothing: a reward that does not
+  beat it carries little of its own).
 
 In an anytime run a problem's trees at smaller budgets are prefixes of its largest one, so only the record of
 the largest budget of each problem counts. Trees are read inline or from `tree_path` files, one record at a
@@ -35,7 +41,7 @@ from .runfile import read_run, record_tree
 from .safe_io import loads, open_regular
 from .wording import share_or_ratio as _fmt
 
-__all__ = ["auroc", "RewardStats", "reward_stats", "format_rewards", "MIN_CLASS"]
+__all__ = ["auroc", "within_auroc", "RewardStats", "reward_stats", "format_rewards", "MIN_CLASS"]
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 MIN_CLASS = 5  # right and wrong nodes (samples) each needed before an AUROC's standard error means anything
@@ -65,6 +71,21 @@ def auroc(scores: Sequence[float], labels: Sequence[bool]) -> tuple[float, float
     return float(a), float(math.sqrt(max(var, 0.0)))
 
 
+def within_auroc(groups: Sequence[Sequence[tuple[float, bool]]]) -> tuple[float, float | None, int] | None:
+    """(mean over groups of the group's AUROC, its standard error across groups or None with fewer than two, the
+    number of groups counted) for groups of (score, right); a group counts when it holds right and wrong
+    items. None when none does."""
+    per = []
+    for group in groups:
+        a = auroc([s for s, _ in group], [y for _, y in group])
+        if a is not None:
+            per.append(a[0])
+    if not per:
+        return None
+    se = float(np.std(per, ddof=1) / math.sqrt(len(per))) if len(per) >= 2 else None
+    return float(np.mean(per)), se, len(per)
+
+
 @dataclass
 class RewardStats:
     """What one run's answer nodes say about its rewards."""
@@ -81,6 +102,12 @@ class RewardStats:
     equal_answer: int = 0  # samples equal to the node's own numeric answer
     equal_text_number: int = 0  # samples equal to some number written in the node's text
     spreads: list[float] = field(default_factory=list)  # std of the samples of each node with >= 2
+    # per problem: (own Q, right) and (-length in characters, right) of its answer nodes, and (reward, right)
+    # and (-tokens, right) of the baselines' scored draws
+    node_groups: list[list[tuple[float, bool]]] = field(default_factory=list)
+    node_length_groups: list[list[tuple[float, bool]]] = field(default_factory=list)
+    draw_groups: list[list[tuple[float, bool]]] = field(default_factory=list)
+    draw_length_groups: list[list[tuple[float, bool]]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         q, s = auroc(self.q, self.q_right), auroc(self.samples, self.samples_right)
@@ -97,7 +124,15 @@ class RewardStats:
             "share_equal_answer": self.equal_answer / n if n else None,
             "share_equal_text_number": self.equal_text_number / n if n else None,
             "mean_sample_std": float(np.mean(self.spreads)) if self.spreads else None,
+            **_within("q", self.node_groups), **_within("q_shorter", self.node_length_groups),
+            **_within("draw", self.draw_groups), **_within("draw_shorter", self.draw_length_groups),
         }
+
+
+def _within(name: str, groups: list[list[tuple[float, bool]]]) -> dict[str, Any]:
+    w = within_auroc(groups)
+    return {f"within_{name}": w[0] if w else None, f"within_{name}_se": w[1] if w else None,
+            f"within_{name}_problems": w[2] if w else 0}
 
 
 def _tree(record: dict[str, Any], run_path: Path) -> dict[str, Any] | None:
@@ -139,14 +174,24 @@ def reward_stats(path: str | Path) -> RewardStats:
             top[r["id"]] = max(top.get(r["id"], -1), int(r["rollouts"]))
     solve = ((run.header or {}).get("config") or {}).get("solve") or {}
     stats = RewardStats(label=p.name, reward_mode=str(solve.get("reward_mode", "sampled")))
+    drawn: set[str] = set()  # problems whose baseline draws, or whose tree, have counted
+    treed: set[str] = set()
     for r in _records(p):
         if "error" in r or top.get(r["id"]) != int(r["rollouts"]):
             continue
-        top.pop(r["id"])  # a duplicate record of the same budget counts once
+        if r.get("method") in ("sc", "best_of_n"):
+            if r["id"] not in drawn:
+                _add_draws(stats, r, drawn)
+            continue
+        if r.get("method") not in (None, "mctsr") or r["id"] in treed:
+            continue  # a duplicate record of the same budget counts once
+        treed.add(r["id"])
         tree = _tree(r, p)
         if tree is None:
             continue
         stats.problems += 1
+        group: list[tuple[float, bool]] = []
+        length_group: list[tuple[float, bool]] = []
         for node in tree.get("nodes") or []:
             samples = [float(v) for v in node.get("rewards_raw") or []]
             if node.get("kind") == "dummy" or not samples or node.get("q_own") is None:
@@ -156,6 +201,8 @@ def reward_stats(path: str | Path) -> RewardStats:
             stats.right += right
             stats.q.append(float(node["q_own"]))
             stats.q_right.append(right)
+            group.append((float(node["q_own"]), right))
+            length_group.append((-float(len(node.get("text") or "")), right))
             numbers = {float(m) for m in _NUMBER.findall(node.get("text") or "")}
             for v in samples:
                 stats.samples.append(v)
@@ -164,7 +211,20 @@ def reward_stats(path: str | Path) -> RewardStats:
                 stats.equal_text_number += any(math.isclose(v, x) for x in numbers)
             if len(samples) >= 2:
                 stats.spreads.append(float(np.std(samples)))
+        stats.node_groups.append(group)
+        stats.node_length_groups.append(length_group)
     return stats
+
+
+def _add_draws(stats: RewardStats, record: dict[str, Any], drawn: set[str]) -> None:
+    """The scored draws of a baseline record (sc and best-of-n share them: a problem counts once)."""
+    draws = [s for s in record.get("samples") or [] if isinstance(s, dict) and isinstance(s.get("q"), (int, float))]
+    if not draws:
+        return  # an sc record of a run without best-of-n has no rewards
+    drawn.add(record["id"])
+    right = [bool(equivalent(s.get("answer"), record.get("gold"))) for s in draws]
+    stats.draw_groups.append([(float(s["q"]), y) for s, y in zip(draws, right)])
+    stats.draw_length_groups.append([(-float(s.get("tokens") or 0), y) for s, y in zip(draws, right)])
 
 
 def format_rewards(paths: Sequence[str | Path]) -> str:
@@ -173,8 +233,13 @@ def format_rewards(paths: Sequence[str | Path]) -> str:
              f"{'run':<34} {'mode':<11} {'nodes':>5} {'right':>5} {'AUROC Q':>14} {'AUROC sample':>14} "
              f"{'=answer':>7} {'=text num':>9} {'sample sd':>9}"]
     small = []
+    within = [f"Within a problem (what choosing among its answers needs): mean over problems with right and wrong "
+              f"answers of the chance the right one ranks higher, ± SE across problems (problems counted).",
+              f"{'run':<34} {'own Q':>18} {'shorter node':>18} {'draws reward':>18} {'shorter draw':>18}"]
     for path in paths:
         d = reward_stats(path).as_dict()
+        within.append(f"{d['label'][:34]:<34} " + " ".join(f"{_fmt_within(d, k):>18}"
+                                                          for k in ("q", "q_shorter", "draw", "draw_shorter")))
         q, s = (_fmt_auroc(d[f"auroc_{k}"], d[f"auroc_{k}_se"]) for k in ("q", "sample"))
         if d["too_few"]:
             small.append(f"{d['label']}: {d['right']} right and {d['nodes'] - d['right']} wrong node"
@@ -188,7 +253,19 @@ def format_rewards(paths: Sequence[str | Path]) -> str:
     if small:
         lines.append(f"(too few): under {MIN_CLASS} right or wrong nodes, so no error is given and the AUROC "
                      f"says little ({'; '.join(small)}); run more problems.")
+    lines += [""] + within
+    lines.append("draws: the baselines' answers scored by the search's reward (best-of-N picks the highest); "
+                 "shorter: the shorter answer ranks higher, a judge that costs nothing. Under 0.5: the score "
+                 "prefers the wrong answers.")
     return "\n".join(lines)
+
+
+def _fmt_within(d: dict[str, Any], name: str) -> str:
+    """"0.41±0.08 (12)", "0.41 (1)" with one problem, "-" with none."""
+    a, se, k = d[f"within_{name}"], d[f"within_{name}_se"], d[f"within_{name}_problems"]
+    if a is None:
+        return "-"
+    return f"{a:.2f}±{se:.2f} ({k})" if se is not None else f"{a:.2f} ({k})"
 
 
 def _fmt_auroc(a: float | None, se: float | None) -> str:
