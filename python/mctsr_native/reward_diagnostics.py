@@ -233,8 +233,8 @@ def format_rewards(paths: Sequence[str | Path]) -> str:
              f"{'run':<34} {'mode':<11} {'nodes':>5} {'right':>5} {'AUROC Q':>14} {'AUROC sample':>14} "
              f"{'=answer':>7} {'=text num':>9} {'sample sd':>9}"]
     small = []
-    within = [f"Within a problem (what choosing among its answers needs): mean over problems with right and wrong "
-              f"answers of the chance the right one ranks higher, ± SE across problems (problems counted).",
+    within = ["Within a problem (what choosing among its answers needs): mean over problems with right and wrong "
+              "answers of the chance the right one ranks higher, ± SE across problems (problems counted).",
               f"{'run':<34} {'own Q':>18} {'shorter node':>18} {'draws reward':>18} {'shorter draw':>18}"]
     for path in paths:
         d = reward_stats(path).as_dict()
