@@ -92,3 +92,37 @@ def test_search_diagnostics_read_exploration_rewrites_and_flips(tmp_path: Path) 
     assert (d["right_to_wrong"], d["wrong_to_right"]) == (1, 0)
     assert d["mean_max_depth"] == 2 and d["mean_branching"] == pytest.approx(2.0)
     assert d["mean_distinct_answers"] == 2  # 18 and 20 (18.0 is 18)
+
+
+def _outcomes(method: str, budget: int, right: list[bool], tokens: int = 100, run: str = "") -> Outcomes:
+    ids = [f"p{i}" for i in range(len(right))]
+    return Outcomes(method, budget, dict(zip(ids, right)), dict.fromkeys(ids, tokens), run=run, method=method)
+
+
+def test_verdicts_say_better_worse_or_cannot_tell() -> None:
+    """The sentence at the end of an eval: "Better" or "Worse" only past twice the SE and p < 0.05, at the
+    run's largest budget, against each baseline there and against the first answer; else why it cannot tell."""
+    from mctsr_native.compare import verdicts
+
+    n = 40
+    first = _outcomes("mctsr", 0, [i < 10 for i in range(n)])
+    search = _outcomes("mctsr", 4, [i < 24 for i in range(n)], tokens=900)
+    small = _outcomes("mctsr", 2, [False] * n)  # a smaller budget is not judged
+    sc = _outcomes("sc", 4, [i < 30 for i in range(n)], tokens=880)
+    bon = _outcomes("best_of_n", 4, [i < 23 for i in range(n)], tokens=870)
+    said = verdicts([first, small, search, sc, bon])
+    assert len(said) == 3 and all(s.startswith("The search (vote) at 4 rollouts against ") for s in said)
+    by = {s.split(" against ")[1].split(" ")[0]: s for s in said}
+    assert by["self-consistency"] == (
+        "The search (vote) at 4 rollouts against self-consistency at matched generated tokens (900 / 880 per "
+        "problem): 60.0% vs 75.0% on 40 problems, -15.0 ± 5.7 points, McNemar p = 0.031. Worse.")
+    assert by["best-of-N"].endswith("Not a significant difference; too few discordant problems (1) to tell.")
+    assert by["its"].startswith("The search (vote) at 4 rollouts against its first answer: 60.0% vs 25.0%")
+    assert by["its"].endswith("Better.")
+    # 5 to 0: the difference is 2.4 SE, but McNemar's p is 0.0625: not called
+    five = verdicts([_outcomes("mctsr", 4, [i < 5 for i in range(n)]), _outcomes("sc", 4, [False] * n)])
+    assert five[0].endswith("p = 0.062. Not a significant difference; too few discordant problems (5) to tell.")
+    assert verdicts([first]) == [] and verdicts([]) == []
+    two = verdicts([_outcomes("mctsr", 0, [False] * 3, run="a"), _outcomes("mctsr", 1, [True] * 3, run="a"),
+                    _outcomes("mctsr", 0, [True] * 3, run="b"), _outcomes("mctsr", 1, [False] * 3, run="b")])
+    assert [s.split(":")[0] for s in two] == ["a", "b"]

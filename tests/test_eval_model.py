@@ -74,6 +74,15 @@ def test_eval_killed_resumed_and_reported(tmp_path: Path) -> None:
     again = subprocess.run(_mctsr(*argv), env=_env(), capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "6 of 6 records already done" in again.stderr
     assert len(read_run(out).records) == 6
+    assert "The search (vote) at 2 rollouts against its first answer: " in again.stdout  # the run says whether it paid
+
+    # self-consistency added to the finished run, at the search's tokens: the eval says how the search fared
+    sc = subprocess.run(_mctsr(*argv, "--baseline", "sc"), env=_env(), capture_output=True, text=True, timeout=300)
+    assert sc.returncode == 0, sc.stderr
+    assert [r.get("method") for r in read_run(out).records].count("sc") == 6
+    said = next(line for line in sc.stdout.splitlines() if "against self-consistency" in line)
+    assert said.startswith("The search (vote) at 2 rollouts against self-consistency at matched generated tokens (")
+    assert "on 3 problems" in said and "McNemar p = " in said and "too few discordant problems" in said
 
     report = subprocess.run(_mctsr("report", str(out)), env=_env(), capture_output=True, text=True, timeout=120)
     assert report.returncode == 0, report.stderr

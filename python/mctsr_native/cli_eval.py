@@ -175,8 +175,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     print(f"{summary.path}: {plural(summary.written, 'record')} written, {summary.already_done} already there "
           f"({summary.planned} planned), {plural(summary.errors, 'error')}, {summary.seconds:.1f} s", file=sys.stderr)
+    _say_verdicts(args.out)
     cli_view.after_eval(args)
     return 0
+
+
+def _say_verdicts(out: Path) -> None:
+    """After a run, whether its search beat its first answer and its baselines at the largest budget, in words
+    (compare.verdicts); the table is `mctsr report OUT --compare`."""
+    from .compare import outcomes_of, row_label, verdicts
+    from .report import load_runs
+
+    lines = verdicts(outcomes_of(load_runs([out], warn=lambda m: None), row_label))
+    if lines:
+        print("\n".join(lines) + f"\nThe paired table: mctsr report {out} --compare", flush=True)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -198,14 +210,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         print("\n" + format_search(args.runs), flush=True)
     if args.compare:
-        from .compare import compare_rows, format_comparisons, outcomes_of
+        from .compare import compare_rows, format_comparisons, outcomes_of, row_label, verdicts
 
-        def label_of(r: dict[str, Any]) -> str:
-            method = str(r.get("method") or "mctsr").replace("_", "-")
-            group = r.get("_group") or ""
-            return f"{group} {method}".strip() if group else method
-
-        print("\n" + format_comparisons(compare_rows(outcomes_of(records, label_of))), flush=True)
+        rows = outcomes_of(records, row_label)
+        print("\n" + format_comparisons(compare_rows(rows)), flush=True)
+        said = verdicts(rows)
+        if said:
+            print("\n" + "\n".join(said), flush=True)
     if args.json is not None:
         atomic_write_text(args.json, table_json(table))
     if args.plot is not None:

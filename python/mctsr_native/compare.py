@@ -13,6 +13,10 @@ at each budget. Two rows are compared on the problems both have a record for:
 
 Compared: at each budget, every pair of rows; and every row at a budget > 0 against its own run's search at
 budget 0 (the first answer: the gain of spending the budget at all).
+
+`verdicts` says it in sentences, for the end of `mctsr eval`: at each run's largest budget, the search against
+each baseline and against its first answer, "better" or "worse" only when the difference is over twice its
+standard error and McNemar's p is under 0.05, else "no significant difference" with the reason it cannot tell.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from typing import Any, Iterable, Sequence
 
 from tabulate import tabulate
 
-__all__ = ["Outcomes", "Comparison", "mcnemar_exact", "paired", "outcomes_of", "compare_rows", "format_comparisons"]
+__all__ = ["Outcomes", "Comparison", "mcnemar_exact", "paired", "outcomes_of", "compare_rows", "format_comparisons",
+           "row_label", "verdicts"]
 
 MIN_DISCORDANT = 6  # below this no split reaches p < 0.05
 MIN_PAIRS = 30
@@ -98,6 +103,13 @@ def paired(a: Outcomes, b: Outcomes) -> Comparison | None:
         tokens_a=sum(a.tokens.get(i, 0) for i in common) / n, tokens_b=sum(b.tokens.get(i, 0) for i in common) / n)
 
 
+def row_label(record: dict[str, Any]) -> str:
+    """A report row's name: the method ("mctsr", "sc", "best-of-n"), after the run's group when runs differ."""
+    method = str(record.get("method") or "mctsr").replace("_", "-")
+    group = record.get("_group") or ""
+    return f"{group} {method}".strip() if group else method
+
+
 def outcomes_of(records: Iterable[dict[str, Any]], label_of: Any) -> list[Outcomes]:
     """Group result records into rows: `label_of(record)` names the row (run and method); one Outcomes per
     (row, budget). The first record of a (row, budget, problem) counts."""
@@ -152,3 +164,35 @@ def format_comparisons(comparisons: Sequence[Comparison]) -> str:
     return ("Paired comparisons (same problems; SE of the mean paired difference; McNemar's exact two-sided test "
             "on the problems exactly one of the two got right):\n\n"
             + tabulate(rows, headers=heads, tablefmt="simple", disable_numparse=True))
+
+
+_NAMES = {"sc": "self-consistency", "best_of_n": "best-of-N"}
+
+
+def verdicts(rows: Sequence[Outcomes]) -> list[str]:
+    """One sentence per comparison that answers "did the search pay for its tokens?": at each run's largest
+    budget, its search against each baseline at that budget and against its own first answer (budget 0)."""
+    out: list[str] = []
+    for run in dict.fromkeys(r.run for r in rows):
+        mine = [r for r in rows if r.run == run]
+        searches = [r for r in mine if r.method == "mctsr" and r.budget > 0]
+        if not searches:
+            continue
+        search = max(searches, key=lambda r: r.budget)
+        others = [r for r in mine if r.budget == search.budget and r.method != "mctsr"]
+        others += [r for r in mine if r.budget == 0 and r.method == "mctsr"]
+        for other in others:
+            c = paired(search, other)
+            if c is None:
+                continue
+            what = ("its first answer" if other.method == "mctsr"
+                    else f"{_NAMES.get(other.method, other.method)} at matched generated tokens "
+                         f"({c.tokens_a:.0f} / {c.tokens_b:.0f} per problem)")
+            sig = c.n > 1 and abs(c.diff) > 2 * c.se and c.p < 0.05
+            said = f"{'Better' if c.diff > 0 else 'Worse'}" if sig else "Not a significant difference"
+            why = f"; {c.warning}" if c.warning and not sig else ""
+            where = f"{run}: t" if run else "T"
+            out.append(f"{where}he search (vote) at {c.budget_a} rollouts against {what}: {100 * c.acc_a:.1f}% vs "
+                       f"{100 * c.acc_b:.1f}% on {c.n} problems, {100 * c.diff:+.1f} ± {100 * c.se:.1f} points, "
+                       f"McNemar p = {c.p:.2g}. {said}{why}.")
+    return out
