@@ -11,6 +11,8 @@
 #   E + fresh answers every 2nd rollout
 #   F D with exploration_c 0.3: under min-max Q lies in [0, 1], and c = 1.4 makes the least-visited (newest) leaf
 #     win every selection, so the tree is a chain; 0.3 lets Q and visits both count
+#   G E with a critique that checks instead of condemning (eval/i21-check-prompts.toml): the paper's "this answer
+#     is weak" critique made rewrites turn right answers wrong more often than the reverse
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M=$(../shared/tools/eval-model.sh 2>/dev/null || /work/shared/tools/eval-model.sh)
@@ -24,6 +26,8 @@ flags() {
     D) echo "--reward-mode probability --dummy-rule capped --q-transform min_max" ;;
     E) echo "--reward-mode probability --dummy-rule capped --q-transform min_max --fresh-every 2" ;;
     F) echo "--reward-mode probability --dummy-rule capped --q-transform min_max --exploration-c 0.3" ;;
+    G) echo "--reward-mode probability --dummy-rule capped --q-transform min_max --fresh-every 2" \
+            "--config eval/i21-check-prompts.toml" ;;
   esac
 }
 for n in $(seq 10 10 "${1:-40}"); do
