@@ -64,3 +64,22 @@ def test_plot_has_a_title_two_accuracy_panels_and_distinct_lines(tmp_path: Path,
     assert len({line.get_marker() for line in lines}) == 3  # and each metric its own marker
     assert (tmp_path / "p.png").stat().st_size > 10_000
     real_close(fig)
+
+
+def test_the_plot_names_what_each_baseline_picks_by(tmp_path: Path, monkeypatch) -> None:
+    """Self-consistency votes; best-of-N takes the highest reward: its line must not read "vote"."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    figures = []
+    real_close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig))
+    search = [r for r in RECORDS if r["dataset"] != "gsm8k"]
+    base = [{**r, "method": m, "answer_max_q": None, "correct_max_q": None} for m in ("sc", "best_of_n")
+            for r in search]
+    run = write_run(tmp_path / "r.jsonl", search + base)
+    assert cli.main(["report", str(run), "--plot", str(tmp_path / "p.png")]) == 0
+    labels = [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()]
+    assert "math500 · best-of-n: pass@1 highest reward" in labels and "math500 · sc: pass@1 vote" in labels
+    assert "math500 · best-of-n: pass@1 vote" not in labels and "math500: pass@1 max-Q" in labels
+    real_close(figures[0])
