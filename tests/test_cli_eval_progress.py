@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from test_eval import FakeSolve, config, lines, write_data
 
-from mctsr_native import evaluate
-from mctsr_native.evaluate import _Progress, run_eval, search_cost
+from mctsr_native import eval_progress
+from mctsr_native.eval_progress import EvalProgress, search_cost
+from mctsr_native.evaluate import run_eval
 
 
 class CappedSolve(FakeSolve):
@@ -49,22 +50,22 @@ def test_a_capped_first_answer_is_counted_at_every_budget_zero_included(tmp_path
 
 
 def test_search_cost_prior_and_calibration() -> None:
-    assert search_cost(0, {}) == 1.0 and search_cost(4, {}) == 1.0 + 4 * evaluate.PRIOR_UNITS_PER_ROLLOUT
+    assert search_cost(0, {}) == 1.0 and search_cost(4, {}) == 1.0 + 4 * eval_progress.PRIOR_UNITS_PER_ROLLOUT
     assert search_cost(0, {0: 120.0}) == 120.0  # measured: the mean of the records done
-    assert search_cost(8, {0: 100.0}) == pytest.approx(100.0 * (1 + 8 * evaluate.PRIOR_UNITS_PER_ROLLOUT))
+    assert search_cost(8, {0: 100.0}) == pytest.approx(100.0 * (1 + 8 * eval_progress.PRIOR_UNITS_PER_ROLLOUT))
 
 
 def test_eta_weighs_the_searches_left_by_their_cost(monkeypatch) -> None:
     """Half the searches done, all cheap zero-shot ones: the ETA counts the expensive ones left at their cost,
     not at the average time of those done (which predicted 12 s where 56 s remained)."""
     clock = [0.0]
-    monkeypatch.setattr(evaluate.time, "perf_counter", lambda: clock[0])
-    p = _Progress([0, 0, 8, 8], [], "none", 2, [0, 8])
+    monkeypatch.setattr(eval_progress.time, "perf_counter", lambda: clock[0])
+    p = EvalProgress([0, 0, 8, 8], [], "none", 2, [0, 8])
     for i in range(2):
         clock[0] += 1.0
         p.update({"id": f"p{i}", "rollouts": 0, "correct": True, "tokens_generated": 100})
     # 200 tokens in 2 s = 100 tok/s; two searches left at 8 rollouts ~ 100 * (1 + 8 * 3.5) tokens each
-    assert p.eta_seconds() == pytest.approx(2 * 100 * (1 + 8 * evaluate.PRIOR_UNITS_PER_ROLLOUT) / 100)
+    assert p.eta_seconds() == pytest.approx(2 * 100 * (1 + 8 * eval_progress.PRIOR_UNITS_PER_ROLLOUT) / 100)
     clock[0] += 30.0
     p.update({"id": "p0", "rollouts": 8, "correct": True, "tokens_generated": 3000})
     assert p.eta_seconds() == pytest.approx(3000 / (3200 / 32))  # now calibrated by the record at 8
