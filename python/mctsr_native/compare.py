@@ -189,10 +189,10 @@ def verdicts(rows: Sequence[Outcomes]) -> list[str]:
                     else f"{_NAMES.get(other.method, other.method)} at matched generated tokens "
                          f"({c.tokens_a:.0f} / {c.tokens_b:.0f} per problem)")
             sig = c.n > 1 and abs(c.diff) > 2 * c.se and c.p < 0.05
-            said = f"{'Better' if c.diff > 0 else 'Worse'}" if sig else "Not a significant difference"
+            said = ("Better" if c.diff > 0 else "Worse") if sig else "Not a significant difference"
             why = f"; {c.warning}" if c.warning and not sig else ""
-            where = f"{run}: t" if run else "T"
-            out.append(f"{where}he search (vote) at {c.budget_a} rollouts against {what}: {100 * c.acc_a:.1f}% vs "
+            who = f"{run}: the search" if run else "The search"
+            out.append(f"{who} (vote) at {c.budget_a} rollouts against {what}: {100 * c.acc_a:.1f}% vs "
                        f"{100 * c.acc_b:.1f}% on {c.n} problems, {100 * c.diff:+.1f} ± {100 * c.se:.1f} points, "
                        f"McNemar p = {c.p:.2g}. {said}{why}.")
     return out

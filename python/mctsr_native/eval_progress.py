@@ -34,7 +34,6 @@ class EvalProgress:
                  problems: int, rollouts: Sequence[int]) -> None:
         from tqdm.auto import tqdm
 
-
         self.mode = {True: "bar", False: "none"}.get(mode, mode) if isinstance(mode, bool) else str(mode)
         self.events = Progress(self.mode)
         self.bar = tqdm(total=len(pending), unit="search", desc="eval", disable=self.mode != "bar",

@@ -345,7 +345,8 @@ def plot_runs(table: Table, path: str | Path, title: str = "") -> None:
         cells = [row.cells[x] for x in xs]
         tokens = [c.mean("tokens_generated") for c in cells]
         label = f"{row.label}: " if len(rows) > 1 else ""
-        baseline = " · sc" in row.label or " · best-of-n" in row.label  # one answer per budget: no max-Q, no tree
+        best_of_n = " · best-of-n" in row.label
+        baseline = best_of_n or " · sc" in row.label  # one answer per budget: no max-Q, no tree
         for j, (metric, (ls, marker, name)) in enumerate(styles.items()):
             if baseline and metric != "correct":
                 continue
@@ -354,7 +355,7 @@ def plot_runs(table: Table, path: str | Path, title: str = "") -> None:
             bounds = [wilson_interval(c.rate(metric), c.count(metric)) for c in cells]
             errs = [[y - 100 * lo for y, (lo, _) in zip(ys, bounds)], [100 * hi - y for y, (_, hi) in zip(ys, bounds)]]
             if baseline:  # best-of-N picks by reward, not by vote
-                name = "pass@1 highest reward" if " · best-of-n" in row.label else "pass@1 vote"
+                name = "pass@1 highest reward" if best_of_n else "pass@1 vote"
             kw = dict(ls=ls, marker=marker, color=colour, markersize=7, capsize=3, label=f"{label}{name}")
             dodge = (j - 1) * 0.015 * max(1, max(table.rollouts))  # equal values stay visible side by side
             ax_acc.errorbar([x + dodge for x in xs], ys, yerr=errs, **kw)

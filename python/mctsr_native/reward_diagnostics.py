@@ -174,14 +174,14 @@ def reward_stats(path: str | Path) -> RewardStats:
             top[r["id"]] = max(top.get(r["id"], -1), int(r["rollouts"]))
     solve = ((run.header or {}).get("config") or {}).get("solve") or {}
     stats = RewardStats(label=p.name, reward_mode=str(solve.get("reward_mode", "sampled")))
-    drawn: set[str] = set()  # problems whose baseline draws, or whose tree, have counted
-    treed: set[str] = set()
+    drawn: set[str] = set()  # problems whose baseline draws have counted
+    treed: set[str] = set()  # problems whose tree has counted
     for r in _records(p):
         if "error" in r or top.get(r["id"]) != int(r["rollouts"]):
             continue
         if r.get("method") in ("sc", "best_of_n"):
-            if r["id"] not in drawn:
-                _add_draws(stats, r, drawn)
+            if r["id"] not in drawn and _add_draws(stats, r):
+                drawn.add(r["id"])
             continue
         if r.get("method") not in (None, "mctsr") or r["id"] in treed:
             continue  # a duplicate record of the same budget counts once
@@ -216,15 +216,16 @@ def reward_stats(path: str | Path) -> RewardStats:
     return stats
 
 
-def _add_draws(stats: RewardStats, record: dict[str, Any], drawn: set[str]) -> None:
-    """The scored draws of a baseline record (sc and best-of-n share them: a problem counts once)."""
+def _add_draws(stats: RewardStats, record: dict[str, Any]) -> bool:
+    """Count the scored draws of a baseline record (sc and best-of-n share them, so the caller counts a problem
+    once); False when it has none (an sc record of a run without best-of-n has no rewards)."""
     draws = [s for s in record.get("samples") or [] if isinstance(s, dict) and isinstance(s.get("q"), (int, float))]
     if not draws:
-        return  # an sc record of a run without best-of-n has no rewards
-    drawn.add(record["id"])
+        return False
     right = [bool(equivalent(s.get("answer"), record.get("gold"))) for s in draws]
     stats.draw_groups.append([(float(s["q"]), y) for s, y in zip(draws, right)])
     stats.draw_length_groups.append([(-float(s.get("tokens") or 0), y) for s, y in zip(draws, right)])
+    return True
 
 
 def format_rewards(paths: Sequence[str | Path]) -> str:
