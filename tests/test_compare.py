@@ -126,3 +126,5 @@ def test_verdicts_say_better_worse_or_cannot_tell() -> None:
     two = verdicts([_outcomes("mctsr", 0, [False] * 3, run="a"), _outcomes("mctsr", 1, [True] * 3, run="a"),
                     _outcomes("mctsr", 0, [True] * 3, run="b"), _outcomes("mctsr", 1, [False] * 3, run="b")])
     assert [s.split(":")[0] for s in two] == ["a", "b"]
+    one = verdicts([_outcomes("mctsr", 4, [True]), _outcomes("sc", 4, [False])])  # no SE from one problem
+    assert "on 1 problem, +100.0 points, McNemar p = 1." in one[0] and "nan" not in one[0]

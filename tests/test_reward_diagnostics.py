@@ -147,3 +147,28 @@ def test_within_problem_rewards_of_search_and_baseline_draws(tmp_path: Path):
     line = next(x for x in text.splitlines()[text.splitlines().index(next(
         x for x in text.splitlines() if x.startswith("Within a problem"))):] if x.startswith("run.jsonl"))
     assert "0.00" in line and "1.00" in line
+
+
+def test_a_damaged_run_file_is_read_not_crashed_on(tmp_path: Path):
+    """A run file is input too: draws and nodes of the wrong types are left out (no traceback), and the
+    well-formed ones still count."""
+    header = {"type": "header", "format": "mctsr-eval/1", "config": {"seed": 0, "data": {"name": "x"}}, "plan": {}}
+    good = [{"answer": "1", "q": 30.0, "tokens": 10}, {"answer": "2", "q": 50.0, "tokens": 40}]
+    bad = [{"answer": ["1"], "q": 1, "tokens": "many"}, {"answer": "1", "q": "high"}, 7, {"q": True, "answer": "1"}]
+    nodes = [{"kind": "answer", "answer": "1", "q_own": 20.0, "rewards_raw": [20.0], "text": "short"},
+             {"kind": "answer", "answer": "2", "q_own": 60.0, "rewards_raw": [60.0], "text": "much longer text"},
+             {"kind": "answer", "answer": 5, "q_own": 1.0, "rewards_raw": [1.0], "text": 7},
+             {"kind": "answer", "answer": "1", "q_own": "x", "rewards_raw": ["y"]}, "not a node"]
+    records = [{"type": "result", "id": "p", "rollouts": 4, "correct": False, "method": "sc", "gold": "1",
+                "samples": good[:1] + bad + good[1:]},
+               {"type": "result", "id": "p", "rollouts": 4, "correct": False, "gold": "1", "tree": {"nodes": nodes}}]
+    path = tmp_path / "damaged.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in [header, *records]))
+    d = reward_stats(path).as_dict()
+    assert d["nodes"] == 3 and d["right"] == 1  # the node whose answer is a number, not text, counts as wrong
+    assert d["within_q"] == pytest.approx(0.5)  # right 20 below wrong 60, above wrong 1
+    assert d["within_q_shorter"] == pytest.approx(0.5)  # a text that is not text counts as empty: the shortest
+    # draws: right 30 below wrong 50, above the list-answer draw (wrong, 1); its damaged token count leaves it
+    # out of the length ranking, where right 10 beats wrong 40
+    assert (d["within_draw"], d["within_draw_shorter"]) == (0.5, 1.0)
+    assert "damaged.jsonl" in format_rewards([path])

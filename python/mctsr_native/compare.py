@@ -27,6 +27,8 @@ from typing import Any, Iterable, Sequence
 
 from tabulate import tabulate
 
+from .wording import plural
+
 __all__ = ["Outcomes", "Comparison", "mcnemar_exact", "paired", "outcomes_of", "compare_rows", "format_comparisons",
            "row_label", "verdicts"]
 
@@ -192,7 +194,8 @@ def verdicts(rows: Sequence[Outcomes]) -> list[str]:
             said = ("Better" if c.diff > 0 else "Worse") if sig else "Not a significant difference"
             why = f"; {c.warning}" if c.warning and not sig else ""
             who = f"{run}: the search" if run else "The search"
+            spread = f" ± {100 * c.se:.1f}" if math.isfinite(c.se) else ""  # no SE from one problem
             out.append(f"{who} (vote) at {c.budget_a} rollouts against {what}: {100 * c.acc_a:.1f}% vs "
-                       f"{100 * c.acc_b:.1f}% on {c.n} problems, {100 * c.diff:+.1f} ± {100 * c.se:.1f} points, "
+                       f"{100 * c.acc_b:.1f}% on {plural(c.n, 'problem')}, {100 * c.diff:+.1f}{spread} points, "
                        f"McNemar p = {c.p:.2g}. {said}{why}.")
     return out

@@ -192,22 +192,24 @@ def reward_stats(path: str | Path) -> RewardStats:
         stats.problems += 1
         group: list[tuple[float, bool]] = []
         length_group: list[tuple[float, bool]] = []
-        for node in tree.get("nodes") or []:
-            samples = [float(v) for v in node.get("rewards_raw") or []]
-            if node.get("kind") == "dummy" or not samples or node.get("q_own") is None:
+        nodes = tree.get("nodes")
+        for node in nodes if isinstance(nodes, list) else []:
+            scored = _scored_node(node)
+            if scored is None:
                 continue
-            right = bool(equivalent(node.get("answer"), r.get("gold")))
+            samples, q_own, text, answer = scored
+            right = bool(equivalent(answer, _text(r.get("gold"))))
             stats.nodes += 1
             stats.right += right
-            stats.q.append(float(node["q_own"]))
+            stats.q.append(q_own)
             stats.q_right.append(right)
-            group.append((float(node["q_own"]), right))
-            length_group.append((-float(len(node.get("text") or "")), right))
-            numbers = {float(m) for m in _NUMBER.findall(node.get("text") or "")}
+            group.append((q_own, right))
+            length_group.append((-float(len(text)), right))
+            numbers = {float(m) for m in _NUMBER.findall(text)}
             for v in samples:
                 stats.samples.append(v)
                 stats.samples_right.append(right)
-                stats.equal_answer += _same(v, node.get("answer"))
+                stats.equal_answer += _same(v, answer)
                 stats.equal_text_number += any(math.isclose(v, x) for x in numbers)
             if len(samples) >= 2:
                 stats.spreads.append(float(np.std(samples)))
@@ -216,15 +218,36 @@ def reward_stats(path: str | Path) -> RewardStats:
     return stats
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _scored_node(node: Any) -> tuple[list[float], float, str, str | None] | None:
+    """(reward samples, own Q, text, answer) of a scored answer node; None for the dummy, a node without
+    rewards, or a damaged one (a run file is input too: a wrong type is left out, not a traceback)."""
+    if not isinstance(node, dict) or node.get("kind") == "dummy":
+        return None
+    raw, q_own = node.get("rewards_raw"), node.get("q_own")
+    if not isinstance(raw, list) or not raw or not all(_is_number(v) for v in raw) or not _is_number(q_own):
+        return None
+    return [float(v) for v in raw], float(q_own), _text(node.get("text")) or "", _text(node.get("answer"))
+
+
 def _add_draws(stats: RewardStats, record: dict[str, Any]) -> bool:
     """Count the scored draws of a baseline record (sc and best-of-n share them, so the caller counts a problem
     once); False when it has none (an sc record of a run without best-of-n has no rewards)."""
-    draws = [s for s in record.get("samples") or [] if isinstance(s, dict) and isinstance(s.get("q"), (int, float))]
+    samples = record.get("samples")
+    draws = [s for s in samples if isinstance(s, dict) and _is_number(s.get("q"))] if isinstance(samples, list) else []
     if not draws:
         return False
-    right = [bool(equivalent(s.get("answer"), record.get("gold"))) for s in draws]
+    right = [bool(equivalent(_text(s.get("answer")), _text(record.get("gold")))) for s in draws]
     stats.draw_groups.append([(float(s["q"]), y) for s, y in zip(draws, right)])
-    stats.draw_length_groups.append([(-float(s.get("tokens") or 0), y) for s, y in zip(draws, right)])
+    stats.draw_length_groups.append([(-float(s["tokens"]), y) for s, y in zip(draws, right)
+                                     if _is_number(s.get("tokens"))])  # a damaged count is left out
     return True
 
 
