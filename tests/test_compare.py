@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mctsr_native.compare import Outcomes, compare_rows, format_comparisons, mcnemar_exact, outcomes_of, paired
-from mctsr_native.search_diagnostics import search_stats
+from mctsr_native.search_diagnostics import format_search, search_stats
 
 
 def test_mcnemar_exact_matches_the_binomial_tail() -> None:
@@ -92,6 +92,40 @@ def test_search_diagnostics_read_exploration_rewrites_and_flips(tmp_path: Path) 
     assert (d["right_to_wrong"], d["wrong_to_right"]) == (1, 0)
     assert d["mean_max_depth"] == 2 and d["mean_branching"] == pytest.approx(2.0)
     assert d["mean_distinct_answers"] == 2  # 18 and 20 (18.0 is 18)
+
+
+def test_search_diagnostics_say_what_the_rewrites_did_to_the_result(tmp_path: Path) -> None:
+    # The run's selector over the draws alone (the dummy's children) against the run's answer from the whole tree.
+    def tree(draws: list[tuple[str, float]], rewrites: list[tuple[int, str, float]], selector: str = "vote") -> dict:
+        nodes = [dict(_node(0, None, "dummy", None, step=0, critique=None, depth=0), q_own=-50.0)]
+        for answer, q in draws:
+            nodes.append(dict(_node(len(nodes), 0, "answer", answer, critique=None), q_own=q))
+        for parent, answer, q in rewrites:
+            nodes.append(dict(_node(len(nodes), parent, "answer", answer, depth=2), q_own=q))
+        for n in nodes[1:]:
+            nodes[n["parent"]]["children"].append(n["id"])
+        return {"selector": selector, "nodes": nodes}
+
+    trees = {
+        # alone: 20 (0.55) beats 18 (0.5); the rewrite of 18 makes 18 win: the rewrites won this problem
+        "won": (tree([("20", 10.0), ("18", 0.0)], [(2, "18", 0.0)]), True),
+        # alone: 18 (0.5) beats 20 (0.45); the rewrite of 20 makes 20 win: lost
+        "lost": (tree([("18", 0.0), ("20", -10.0)], [(2, "20", 0.0)]), False),
+        # a damaged Q: left out, not a crash
+        "damaged": (tree([("18", 0.0)], [(1, "20", 0.0)]), False),
+        # max-Q picks 20 among the draws, as it did from the whole tree (the vote would have picked 18): no change
+        "max_q": (tree([("20", 90.0), ("18", 0.0), ("18", 0.0)], [], selector="max_q"), False),
+    }
+    trees["damaged"][0]["nodes"][1]["q_own"] = "high"
+    header = {"type": "header", "format": "mctsr-eval/1", "config": {}, "plan": {}}
+    records = [{"type": "result", "id": pid, "rollouts": 4, "gold": "18", "correct": right, "tree": t}
+               for pid, (t, right) in trees.items()]
+    path = tmp_path / "run.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in [header, *records]))
+    d = search_stats(path).as_dict()
+    assert d["problems"] == 4
+    assert (d["rewrites_won"], d["rewrites_lost"]) == (1, 1)
+    assert "rewrites won / lost" in format_search([path]) and "1 / 1" in format_search([path])
 
 
 def _outcomes(method: str, budget: int, right: list[bool], tokens: int = 100, run: str = "") -> Outcomes:

@@ -10,7 +10,11 @@ of it), against the record's gold answer (ground truth is used here to score, ne
 - the dummy: the share of selections that refined "I don't know", and the fresh answers drawn under it;
 - rewrites (a child of an answer node): the share whose final answer is the parent's (equivalent by
   math-verify), and how many turned a right answer wrong (right -> wrong) or a wrong one right;
-- distinct final answers per tree.
+- distinct final answers per tree;
+- what the rewrites did to the result: the run's selector applied to the draws alone (the answers under the
+  dummy, which saw no other answer: the first answer, fresh answers, rewrites of "I don't know") against the
+  run's answer from the whole tree; problems the rewrites won (whole tree right, draws alone wrong) and lost.
+  Without a gain here, the search is self-consistency on fewer draws.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from tabulate import tabulate
 
 from .answers import equivalent
 from .record import node_answer, node_correct
+from .selectors import NodeView, select_max_q, select_vote
 from .runfile import read_run
 from .wording import share_or_ratio as _fmt
 
@@ -47,6 +52,8 @@ class SearchStats:
     right_to_wrong: int = 0
     wrong_to_right: int = 0
     distinct_sum: int = 0
+    rewrites_won: int = 0  # problems right by the whole tree, wrong by the draws alone
+    rewrites_lost: int = 0  # the reverse
 
     def as_dict(self) -> dict[str, Any]:
         def share(a: int, b: int) -> float | None:
@@ -61,6 +68,7 @@ class SearchStats:
             "fresh_answers": self.fresh, "rewrites": self.rewrites, "kept_share": share(self.kept, self.rewrites),
             "right_to_wrong": self.right_to_wrong, "wrong_to_right": self.wrong_to_right,
             "mean_distinct_answers": share(self.distinct_sum, self.problems),
+            "rewrites_won": self.rewrites_won, "rewrites_lost": self.rewrites_lost,
         }
 
 
@@ -82,6 +90,24 @@ def largest_trees(path: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]
             yield r, tree
 
 
+def _draws_alone_right(tree: dict[str, Any], nodes: dict[int, dict[str, Any]], gold: Any) -> bool | None:
+    """Whether the tree's selector, choosing among the draws alone, would have been right (None: cannot tell)."""
+    views = []
+    for n in nodes.values():
+        parent = nodes.get(n.get("parent")) if isinstance(n.get("parent"), int) else None
+        if n.get("kind") == "dummy" or (parent is not None and parent.get("kind") != "dummy"):
+            continue
+        q = n.get("q_own")
+        if not isinstance(q, (int, float)) or isinstance(q, bool):
+            return None
+        views.append(NodeView(int(n["id"]), "answer", node_answer(n), float(q)))
+    choose = select_max_q if tree.get("selector") == "max_q" else select_vote
+    choice = choose(views)
+    if choice.node is None and choose is select_vote:  # the solver's fallback when no draw has an answer
+        choice = select_max_q(views)
+    return choice.answer is not None and equivalent(choice.answer, str(gold))
+
+
 def search_stats(path: str | Path) -> SearchStats:
     """The search diagnostics of one run file (module doc)."""
     p = Path(path)
@@ -97,6 +123,11 @@ def search_stats(path: str | Path) -> SearchStats:
             if a is not None and not any(equivalent(a, d) for d in distinct):
                 distinct.append(a)
         stats.distinct_sum += len(distinct)
+        whole = record.get("correct")
+        alone = _draws_alone_right(tree, nodes, gold) if gold is not None and isinstance(whole, bool) else None
+        if alone is not None:
+            stats.rewrites_won += whole and not alone
+            stats.rewrites_lost += alone and not whole
         stats.depth_sum += max((int(n.get("depth") or 0) for n in nodes.values() if n.get("kind") != "dummy"),
                                default=0)
         for i, n in nodes.items():
@@ -127,10 +158,13 @@ def format_search(paths: Sequence[str | Path]) -> str:
         rows.append([d["label"], d["problems"], d["selections"], _fmt(d["explored_share"], True),
                      _fmt(d["dummy_selection_share"], True), _fmt(d["mean_max_depth"]), _fmt(d["mean_branching"]),
                      d["fresh_answers"], d["rewrites"], _fmt(d["kept_share"], True),
-                     f"{d['right_to_wrong']} / {d['wrong_to_right']}", _fmt(d["mean_distinct_answers"])])
+                     f"{d['right_to_wrong']} / {d['wrong_to_right']}", _fmt(d["mean_distinct_answers"]),
+                     f"{d['rewrites_won']} / {d['rewrites_lost']}"])
     heads = ["run", "problems", "selections", "explored", "dummy picks", "depth", "branching", "fresh",
-             "rewrites", "kept answer", "right->wrong / wrong->right", "distinct answers"]
+             "rewrites", "kept answer", "right->wrong / wrong->right", "distinct answers",
+             "rewrites won / lost"]
     return ("Search (each problem's largest budget): explored = selections where exploration picked a lower Q' "
             "than c = 0 would; depth = deepest answer; branching = children per node that has any; kept answer "
-            "= rewrites whose final answer is the parent's.\n\n"
+            "= rewrites whose final answer is the parent's; rewrites won / lost = problems the run's answer got right / "
+            "wrong where its selector over the draws alone (the answers under the dummy) would not have.\n\n"
             + tabulate(rows, headers=heads, tablefmt="simple", disable_numparse=True))
