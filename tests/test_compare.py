@@ -128,6 +128,32 @@ def test_search_diagnostics_say_what_the_rewrites_did_to_the_result(tmp_path: Pa
     assert "rewrites won / lost" in format_search([path]) and "1 / 1" in format_search([path])
 
 
+def test_search_diagnostics_read_a_damaged_run_file_without_a_traceback(tmp_path: Path) -> None:
+    # A run file is input: nodes, ids, links and counts of the wrong types are left out; the sound parts count.
+    sound = [dict(_node(0, None, "dummy", None, children=[1], sel=2, step=0, critique=None, depth=0), q_own=-9.0),
+             dict(_node(1, 0, "answer", "18", children=[2, "2", [2], 99], sel=1, exp=1, critique=None), q_own=5.0),
+             dict(_node(2, 1, "answer", "20", depth=2), q_own=9.0)]
+    damaged = [{"id": "x", "kind": "answer"}, {"id": True, "kind": "answer"}, None, 3,
+               {"id": 7, "parent": [0], "kind": "answer", "answer": 18, "q_own": float("nan"), "children": "abc",
+                "depth": "deep", "selections": "many", "explored": -4, "step": None, "text": 7}]
+    trees = [{"nodes": sound + damaged, "selector": ["max_q"]}, {"nodes": "not a list"}, ["not a tree"],
+             {"nodes": [dict(sound[1], parent=None, q_own="high")]}]
+    header = {"type": "header", "format": "mctsr-eval/1", "config": {}, "plan": {}}
+    records = [{"type": "result", "id": f"p{i}", "rollouts": 4, "gold": gold, "correct": True, "tree": t}
+               for i, (t, gold) in enumerate(zip(trees, ["18", "18", ["18"], {"x": 1}]))]
+    path = tmp_path / "damaged.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in [header, *records]))
+    d = search_stats(path).as_dict()
+    assert d["problems"] == 3  # a tree that is not an object is no tree
+    assert d["selections"] == 4 and d["explored_share"] == pytest.approx(2 / 4)
+    assert d["rewrites"] == 1 and (d["right_to_wrong"], d["wrong_to_right"]) == (1, 0)
+    assert d["mean_branching"] == pytest.approx(1.0) and d["mean_max_depth"] == pytest.approx((2 + 0 + 1) / 3)
+    assert d["mean_distinct_answers"] == pytest.approx((2 + 0 + 1) / 3)  # 18 and 20; none; 18
+    # p0: a NaN Q among the draws, p1: no draws at all: cannot tell; p3: its gold is not an answer
+    assert (d["rewrites_won"], d["rewrites_lost"]) == (0, 0)
+    assert "damaged.jsonl" in format_search([path])
+
+
 def _outcomes(method: str, budget: int, right: list[bool], tokens: int = 100, run: str = "") -> Outcomes:
     ids = [f"p{i}" for i in range(len(right))]
     return Outcomes(method, budget, dict(zip(ids, right)), dict.fromkeys(ids, tokens), run=run, method=method)

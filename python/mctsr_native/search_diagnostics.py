@@ -19,6 +19,7 @@ of it), against the record's gold answer (ground truth is used here to score, ne
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -90,22 +91,46 @@ def largest_trees(path: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]
             yield r, tree
 
 
-def _draws_alone_right(tree: dict[str, Any], nodes: dict[int, dict[str, Any]], gold: Any) -> bool | None:
+def _count(value: Any) -> int:
+    """A count field of a node: a non-negative int, else 0 (a run file is input: a wrong type is left out)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _nodes(tree: Any) -> dict[int, dict[str, Any]]:
+    """The tree's nodes by id, each a copy whose fields this module reads have the types it expects: nodes
+    that are not objects or have no integer id are left out, and so are children and parents not in the tree."""
+    raw = tree.get("nodes") if isinstance(tree, dict) else None
+    by_id = {n["id"]: n for n in raw if isinstance(n, dict) and _count(n.get("id")) == n.get("id")} \
+        if isinstance(raw, list) else {}
+    out = {}
+    for i, n in by_id.items():
+        kids = n.get("children") if isinstance(n.get("children"), list) else []
+        parent = n.get("parent")
+        out[i] = {**n, "children": [c for c in kids if isinstance(c, int) and c in by_id],
+                  "parent": parent if isinstance(parent, int) and parent in by_id else None,
+                  "depth": _count(n.get("depth")), "selections": _count(n.get("selections")),
+                  "explored": _count(n.get("explored")), "step": _count(n.get("step"))}
+    return out
+
+
+def _draws_alone_right(tree: dict[str, Any], nodes: dict[int, dict[str, Any]], gold: str) -> bool | None:
     """Whether the tree's selector, choosing among the draws alone, would have been right (None: cannot tell)."""
     views = []
     for n in nodes.values():
-        parent = nodes.get(n.get("parent")) if isinstance(n.get("parent"), int) else None
+        parent = nodes.get(n["parent"]) if n["parent"] is not None else None
         if n.get("kind") == "dummy" or (parent is not None and parent.get("kind") != "dummy"):
             continue
         q = n.get("q_own")
-        if not isinstance(q, (int, float)) or isinstance(q, bool):
+        if not isinstance(q, (int, float)) or isinstance(q, bool) or not math.isfinite(q):
             return None
-        views.append(NodeView(int(n["id"]), "answer", node_answer(n), float(q)))
+        views.append(NodeView(n["id"], "answer", node_answer(n), float(q)))
+    if not views:
+        return None
     choose = select_max_q if tree.get("selector") == "max_q" else select_vote
     choice = choose(views)
     if choice.node is None and choose is select_vote:  # the solver's fallback when no draw has an answer
         choice = select_max_q(views)
-    return choice.answer is not None and equivalent(choice.answer, str(gold))
+    return choice.answer is not None and equivalent(choice.answer, gold)
 
 
 def search_stats(path: str | Path) -> SearchStats:
@@ -114,7 +139,8 @@ def search_stats(path: str | Path) -> SearchStats:
     stats = SearchStats(label=p.name)
     for record, tree in largest_trees(p):
         gold = record.get("gold")
-        nodes = {int(n["id"]): n for n in tree.get("nodes") or []}
+        gold = str(gold) if isinstance(gold, (str, int, float)) and not isinstance(gold, bool) else None
+        nodes = _nodes(tree)
         stats.problems += 1
         answers = {i: node_answer(n) for i, n in nodes.items()}
         right = {i: node_correct(n, gold) for i, n in nodes.items()}
@@ -128,19 +154,18 @@ def search_stats(path: str | Path) -> SearchStats:
         if alone is not None:
             stats.rewrites_won += whole and not alone
             stats.rewrites_lost += alone and not whole
-        stats.depth_sum += max((int(n.get("depth") or 0) for n in nodes.values() if n.get("kind") != "dummy"),
-                               default=0)
+        stats.depth_sum += max((n["depth"] for n in nodes.values() if n.get("kind") != "dummy"), default=0)
         for i, n in nodes.items():
-            picks = int(n.get("selections") or 0)
+            picks = n["selections"]
             stats.selections += picks
-            stats.explored += int(n.get("explored") or 0)
-            kids = [c for c in n.get("children") or [] if c in nodes]
+            stats.explored += n["explored"]
+            kids = n["children"]
             if kids:
                 stats.parents += 1
                 stats.children += len(kids)
             if n.get("kind") == "dummy":
                 stats.dummy_selections += picks
-                stats.fresh += sum(1 for c in kids if nodes[c].get("critique") is None and (nodes[c].get("step") or 0) > 0)
+                stats.fresh += sum(1 for c in kids if nodes[c].get("critique") is None and nodes[c]["step"] > 0)
                 continue
             for c in kids:
                 stats.rewrites += 1
