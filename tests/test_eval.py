@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -366,3 +367,88 @@ def test_concurrent_searches_share_one_backend_and_count_their_own_work(tmp_path
     fields = ("model_calls", "tokens_generated", "tokens_evaluated", "answer")
     assert [[r[f] for f in fields] for r in sorted(a, key=key)] == [[r[f] for f in fields] for r in sorted(b, key=key)]
     assert sum(r["tokens_generated"] for r in a) == opened[0].usage.generated_tokens
+
+
+def _result(i: int) -> dict:
+    return {"type": "result", "id": f"p{i}", "rollouts": 0, "correct": False, "tree": {"nodes": []}}
+
+
+@pytest.mark.parametrize("how", ["older version", "removed"])
+def test_a_run_file_replaced_mid_run_loses_no_record(tmp_path: Path, how: str) -> None:
+    # git checkout of a committed run file, or rm: the run moves to the file now at the path and copies in
+    # the records of its own that it lacks, instead of appending to a file that no longer has a name
+    header = {"type": "header", "format": "mctsr-eval/1", "config": {"seed": 0}}
+    path, said = tmp_path / "run.jsonl", []
+    with RunFile(path, header, log=said.append) as run:
+        run.append(_result(0))
+        older = path.read_bytes()
+        run.append(_result(1))
+        if how == "removed":
+            path.unlink()
+        else:
+            (tmp_path / "checkout").write_bytes(older)
+            os.replace(tmp_path / "checkout", path)
+        run.append(_result(2))
+        run.append(_result(3))
+        assert [r["id"] for r in run.records] == ["p0", "p1", "p2", "p3"]
+    header_line, *records = lines(path)
+    assert header_line["config"] == {"seed": 0}
+    assert [r["id"] for r in records] == ["p0", "p1", "p2", "p3"] and all("tree" in r for r in records)
+    assert any("was replaced" in m and ("with 2 records of" if how == "removed" else "with 1 record of") in m for m in said)
+    with RunFile(path, header) as again:  # and the file is whole: it resumes
+        assert len(again.records) == 4
+
+
+@pytest.mark.parametrize("replacement", ["another run", "a device", "a folder", "one in use"])
+def test_a_run_file_replaced_by_what_it_may_not_append_to_saves_the_records_and_stops(
+        tmp_path: Path, replacement: str) -> None:
+    header = {"type": "header", "format": "mctsr-eval/1", "config": {"seed": 0}}
+    path = tmp_path / "run.jsonl"
+    other = json.dumps({**header, "config": {"seed": 1}}) + "\n" + json.dumps(_result(9)) + "\n"
+    with RunFile(path, header) as run:
+        run.append(_result(0))
+        path.unlink()
+        if replacement == "another run":
+            path.write_text(other)
+        elif replacement == "a device":
+            path.symlink_to("/dev/null")
+        elif replacement == "a folder":
+            path.mkdir()
+        else:  # the same configuration, held by another running eval
+            holder = RunFile(path, header)
+        with pytest.raises(RunMismatchError, match="was replaced while this run was writing it") as e:
+            run.append(_result(1))
+        if replacement == "one in use":
+            assert "in use" in str(e.value) and holder.records == []
+            holder.close()
+    saved = list(tmp_path.glob("run.jsonl.saved-*"))
+    assert len(saved) == 1 and str(saved[0]) in str(e.value)
+    assert [r["id"] for r in lines(saved[0])[1:]] == ["p0"]  # what the run wrote; the new record is not lost
+    # either: the run stopped before it, and a resume from the saved file recomputes it
+    if replacement == "another run":
+        assert path.read_text() == other  # the other run's file is untouched
+    elif replacement == "a device":
+        assert path.is_symlink() and os.readlink(path) == "/dev/null"
+
+
+def test_an_eval_whose_run_file_is_checked_out_from_under_it_finishes_whole(tmp_path: Path) -> None:
+    # What `git stash` did to a measurement: the run file replaced by its committed version mid-run. Every
+    # record must end up in the file at the path, once.
+    data = write_data(tmp_path)
+    out = tmp_path / "run.jsonl"
+    run_eval(config(tmp_path, data, limit=1), solve_fn=FakeSolve(), progress=False, log=lambda m: None)
+    committed = out.read_bytes()
+    fake, said = FakeSolve(), []
+
+    def solve(problem: str, **kwargs: Any) -> dict[str, Any]:
+        if len(fake.calls) == 3:  # two records of this run are written by now
+            (tmp_path / "checkout").write_bytes(committed)
+            os.replace(tmp_path / "checkout", out)
+        return fake(problem, **kwargs)
+
+    summary = run_eval(config(tmp_path, data), solve_fn=solve, progress=False, log=said.append)
+    assert (summary.already_done, summary.written) == (2, 6)
+    header, *records = lines(out)
+    assert sorted((r["id"], r["rollouts"]) for r in records) == sorted(
+        (p, r) for p, _, _ in PROBLEMS for r in (0, 2))
+    assert any("was replaced" in m for m in said)

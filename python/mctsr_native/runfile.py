@@ -15,12 +15,20 @@ Durability (docs/bad-input.md): an appended record is fsynced before `append` re
 directory entry is fsynced on creation; tree files and other whole-file outputs go through
 `atomic_write_text` (temporary file, fsync, rename, fsync of the directory). After a power loss a run file
 holds every record whose `append` returned, and at most one torn line, which the next run cuts off.
+
+Replacement. Another program can put a new file at the path while a run appends (`git stash` or `git checkout`
+of a committed run file, an editor's save-by-rename, a sync tool, `rm`); appending on to the old, nameless file
+would write records nobody can read. Before each record the run checks that the path still names the file it
+holds. If not, it continues in the file now at the path when that file is this run's (same configuration, or a
+new empty one where the old was removed), first copying in the records of this run it lacks; otherwise it saves
+this run's records in a new file beside it (`<name>.saved-<pid>-<time>`) and stops with `RunMismatchError`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -28,6 +36,7 @@ from typing import Any, Mapping
 from .data import bounded_lines
 from .errors import DataError, RunMismatchError
 from .generation import is_server
+from .wording import plural
 from .safe_io import (JSONSyntaxError, atomic_write_text, check_writable, fsync_dir, loads,
                       open_regular, read_regular)
 
@@ -328,7 +337,8 @@ class RunFile:
         not a run file at all. A file holding only a header (a run that failed before its first record, e.g.
         on a mistyped --model) has nothing to lose: it is rewritten with the new header."""
         self.path = Path(path)
-        say = log or (lambda message: None)
+        say = self._say = log or (lambda message: None)
+        self._defaults = defaults
         if self.path.is_dir():
             raise DataError(f"{self.path} is a directory: give a file name for the run's records")
         try:
@@ -395,12 +405,77 @@ class RunFile:
         os.fsync(self._fd)
 
     def append(self, record: Mapping[str, Any]) -> None:
-        """Append one record as one line and make it durable before returning."""
+        """Append one record as one line and make it durable before returning (to the file at the path, see
+        "Replacement" in the module doc)."""
+        if self._replaced():
+            self._follow_replacement()
         self._write_line(record)
         self.records.append({k: v for k, v in record.items() if k != "tree"})
 
     def keys(self) -> set[tuple[str, int, str]]:
         return record_keys(self.records)
+
+    def _replaced(self) -> bool:
+        """Whether the path no longer names the file this run holds open."""
+        try:
+            now = os.stat(self.path)
+        except OSError:
+            return True
+        held = os.fstat(self._fd)
+        return (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino)
+
+    def _held_lines(self) -> list[bytes]:
+        """The complete lines of the file this run holds (its header and records), read through its descriptor."""
+        data, offset = bytearray(), 0
+        while chunk := os.pread(self._fd, 1 << 20, offset):
+            data += chunk
+            offset += len(chunk)
+        return [line + b"\n" for line in bytes(data).split(b"\n")[:-1]]
+
+    def _follow_replacement(self) -> None:
+        """Move to the file now at the path, copying in this run's records it lacks; save them and stop if that
+        file is not this run's (module doc, "Replacement")."""
+        lines = self._held_lines()
+        try:
+            new = RunFile(self.path, self.header, log=self._say, defaults=self._defaults)
+        except (DataError, RunMismatchError) as e:  # another run's file, a special file, a folder, one in use
+            raise RunMismatchError(f"{self.path} was replaced while this run was writing it, by a file it may not "
+                                   f"append to ({e}); {self._save(lines)}") from None
+        have, copied = new.keys(), 0
+        for raw in lines[1:]:
+            try:
+                obj = loads(raw.decode("utf-8"))
+            except ValueError:
+                continue  # not a record this run wrote whole
+            if isinstance(obj, dict) and obj.get("type") == "result" and not record_keys([obj]) <= have:
+                new.append(obj)
+                have |= record_keys([obj])
+                copied += 1
+        os.close(self._fd)
+        self._fd, new._fd = new._fd, -1
+        self.header, self.records = new.header, new.records
+        self._say(f"{self.path} was replaced while this run was writing it (git stash or checkout, an editor, a sync "
+                  f"tool?): continuing in the file now there, with {plural(copied, 'record')} of this run that it "
+                  "lacked copied in")
+
+    def _save(self, lines: list[bytes]) -> str:
+        """Write this run's lines to a new file beside the path (never an existing name, never through a link);
+        say where, or that they could not be saved."""
+        saved = self.path.with_name(f"{self.path.name}.saved-{os.getpid()}-{time.strftime('%Y%m%dT%H%M%S')}")
+        try:
+            fd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            try:
+                view = memoryview(b"".join(lines))
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            return (f"this run's {plural(len(lines) - 1, 'record')} could not be saved ({e.strerror or e}); the run stops "
+                    "rather than write records nobody can read")
+        return (f"this run's header and {plural(len(lines) - 1, 'record')} are saved in {saved}: move it to {self.path.name} "
+                "(or give it as --out) and run the same command again to resume")
 
     def close(self) -> None:
         if self._fd >= 0:
