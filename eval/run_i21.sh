@@ -13,6 +13,8 @@
 #     win every selection, so the tree is a chain; 0.3 lets Q and visits both count
 #   G E with a critique that checks instead of condemning (eval/i21-check-prompts.toml): the paper's "this answer
 #     is weak" critique made rewrites turn right answers wrong more often than the reverse
+# The body is one function, read whole before it runs: editing this file during a run cannot change that run.
+main() {
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M=$(../shared/tools/eval-model.sh 2>/dev/null || /work/shared/tools/eval-model.sh)
@@ -37,3 +39,5 @@ for n in $(seq 10 10 "${1:-40}"); do
         --baseline sc,best-of-n --concurrency "${2:-4}" --out "eval/results/i21-$name-$c.jsonl" --progress lines
   done
 done
+}
+main "$@"
