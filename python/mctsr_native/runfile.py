@@ -472,10 +472,10 @@ class RunFile:
             finally:
                 os.close(fd)
         except OSError as e:
-            return (f"this run's {plural(len(lines) - 1, 'record')} could not be saved ({e.strerror or e}); the run stops "
-                    "rather than write records nobody can read")
-        return (f"this run's header and {plural(len(lines) - 1, 'record')} are saved in {saved}: move it to {self.path.name} "
-                "(or give it as --out) and run the same command again to resume")
+            return (f"this run's {plural(len(lines) - 1, 'record')} could not be saved ({e.strerror or e}); the run "
+                    "stops rather than write records nobody can read")
+        return (f"this run's header and {plural(len(lines) - 1, 'record')} are saved in {saved}: move it to "
+                f"{self.path.name} (or give it as --out) and run the same command again to resume")
 
     def close(self) -> None:
         if self._fd >= 0:

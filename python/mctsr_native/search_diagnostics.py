@@ -19,7 +19,6 @@ of it), against the record's gold answer (ground truth is used here to score, ne
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -28,7 +27,8 @@ from tabulate import tabulate
 
 from .answers import equivalent
 from .record import node_answer, node_correct
-from .selectors import NodeView, select_max_q, select_vote
+from .reward_diagnostics import _is_number
+from .selectors import NodeView, configured, select_max_q, select_vote
 from .runfile import read_run
 from .wording import share_or_ratio as _fmt
 
@@ -120,16 +120,13 @@ def _draws_alone_right(tree: dict[str, Any], nodes: dict[int, dict[str, Any]], g
         parent = nodes.get(n["parent"]) if n["parent"] is not None else None
         if n.get("kind") == "dummy" or (parent is not None and parent.get("kind") != "dummy"):
             continue
-        q = n.get("q_own")
-        if not isinstance(q, (int, float)) or isinstance(q, bool) or not math.isfinite(q):
+        if not _is_number(n.get("q_own")):
             return None
-        views.append(NodeView(n["id"], "answer", node_answer(n), float(q)))
+        views.append(NodeView(n["id"], "answer", node_answer(n), float(n["q_own"])))
     if not views:
         return None
-    choose = select_max_q if tree.get("selector") == "max_q" else select_vote
-    choice = choose(views)
-    if choice.node is None and choose is select_vote:  # the solver's fallback when no draw has an answer
-        choice = select_max_q(views)
+    selector = "max_q" if tree.get("selector") == "max_q" else "vote"
+    choice = configured(select_vote(views), select_max_q(views), selector)
     return choice.answer is not None and equivalent(choice.answer, gold)
 
 
@@ -190,6 +187,6 @@ def format_search(paths: Sequence[str | Path]) -> str:
              "rewrites won / lost"]
     return ("Search (each problem's largest budget): explored = selections where exploration picked a lower Q' "
             "than c = 0 would; depth = deepest answer; branching = children per node that has any; kept answer "
-            "= rewrites whose final answer is the parent's; rewrites won / lost = problems the run's answer got right / "
-            "wrong where its selector over the draws alone (the answers under the dummy) would not have.\n\n"
+            "= rewrites whose final answer is the parent's; rewrites won / lost = problems the run's answer got "
+            "right / wrong where its selector over the draws alone (the answers under the dummy) would not have.\n\n"
             + tabulate(rows, headers=heads, tablefmt="simple", disable_numparse=True))

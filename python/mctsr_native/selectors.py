@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 from .answers import group_answers
 
-__all__ = ["NodeView", "Choice", "vote_weight", "select_vote", "select_max_q"]
+__all__ = ["NodeView", "Choice", "vote_weight", "select_vote", "select_max_q", "configured"]
 
 
 @dataclass(frozen=True)
@@ -79,3 +79,9 @@ def select_max_q(nodes: Sequence[NodeView]) -> Choice:
         return Choice(None, None, None)
     best = max(pool, key=lambda n: (n.q_own, -n.id))
     return Choice(best.id, best.answer, best.q_own)
+
+
+def configured(vote: Choice, max_q: Choice, selector: str) -> Choice:
+    """The configured selector's pick from both picks: `vote`, falling back to `max_q` when no node has an
+    extractable answer (vote then chooses nothing); or `max_q`."""
+    return vote if selector == "vote" and vote.node is not None else max_q

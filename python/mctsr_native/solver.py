@@ -37,7 +37,7 @@ from .prompts import AnswerKind
 from .record import SolveResult, search_record
 from .rewards import RewardOutcome
 from .safe_io import text_problem
-from .selectors import Choice, NodeView, select_max_q, select_vote
+from .selectors import Choice, NodeView, configured, select_max_q, select_vote
 from .solve_config import SolveConfig
 from .stopping import StopRules
 from .tree import Tree
@@ -271,8 +271,7 @@ class Solver:
         when no answer node has an extractable answer)."""
         views = self.views()
         vote, best = select_vote(views), select_max_q(views)
-        chosen = vote if self.config.selector == "vote" and vote.node is not None else best
-        return vote, best, chosen
+        return vote, best, configured(vote, best, self.config.selector)
 
     def result(self, stop_reason: str = "rollouts") -> SolveResult:
         """The record of the search now (record.search_record): the configured selector's answer, both
