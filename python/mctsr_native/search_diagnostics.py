@@ -32,7 +32,7 @@ from .selectors import NodeView, configured, select_max_q, select_vote
 from .runfile import read_run
 from .wording import share_or_ratio as _fmt
 
-__all__ = ["SearchStats", "search_stats", "format_search"]
+__all__ = ["SearchStats", "search_stats", "format_search", "tree_nodes", "draws"]
 
 
 @dataclass
@@ -96,7 +96,7 @@ def _count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
-def _nodes(tree: Any) -> dict[int, dict[str, Any]]:
+def tree_nodes(tree: Any) -> dict[int, dict[str, Any]]:
     """The tree's nodes by id, each a copy whose fields this module reads have the types it expects: nodes
     that are not objects or have no integer id are left out, and so are children and parents not in the tree."""
     raw = tree.get("nodes") if isinstance(tree, dict) else None
@@ -113,13 +113,17 @@ def _nodes(tree: Any) -> dict[int, dict[str, Any]]:
     return out
 
 
+def draws(nodes: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The answers drawn from the problem alone (`tree_nodes`): roots and children of the dummy, none of which
+    saw another answer (the first answer, fresh answers, rewrites of "I don't know")."""
+    return [n for n in nodes.values() if n.get("kind") != "dummy"
+            and (n["parent"] is None or nodes[n["parent"]].get("kind") == "dummy")]
+
+
 def _draws_alone_right(tree: dict[str, Any], nodes: dict[int, dict[str, Any]], gold: str) -> bool | None:
     """Whether the tree's selector, choosing among the draws alone, would have been right (None: cannot tell)."""
     views = []
-    for n in nodes.values():
-        parent = nodes.get(n["parent"]) if n["parent"] is not None else None
-        if n.get("kind") == "dummy" or (parent is not None and parent.get("kind") != "dummy"):
-            continue
+    for n in draws(nodes):
         if not _is_number(n.get("q_own")):
             return None
         views.append(NodeView(n["id"], "answer", node_answer(n), float(n["q_own"])))
@@ -137,7 +141,7 @@ def search_stats(path: str | Path) -> SearchStats:
     for record, tree in largest_trees(p):
         gold = record.get("gold")
         gold = str(gold) if isinstance(gold, (str, int, float)) and not isinstance(gold, bool) else None
-        nodes = _nodes(tree)
+        nodes = tree_nodes(tree)
         stats.problems += 1
         answers = {i: node_answer(n) for i, n in nodes.items()}
         right = {i: node_correct(n, gold) for i, n in nodes.items()}
