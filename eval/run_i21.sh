@@ -4,6 +4,9 @@
 # configuration in turn (so they stay paired whenever it is stopped). Re-run to resume.
 #   bash eval/run_i21.sh [PROBLEMS=40] [CONCURRENCY=4] [DATA=data/gsm8k_test.jsonl] [CONFIGS="A B C D E"]
 #   ROLLOUTS=0,4 bash eval/run_i21.sh 20 4 data/gsm8k_test.jsonl "D E"   # the budgets (default 0,4,8)
+#   CAP=768 ROLLOUTS=0,4 bash eval/run_i21.sh 20 4 data/math500_test.jsonl "G"   # answers and rewrites capped at
+#     768 tokens instead of 384 (MATH-500's worked answers run longer); a changed configuration, so its own run
+#     file: i21-<data>-<config>-cap<CAP>.jsonl
 #   A paper, literal (sampled rewards, the dummy expanded like any node)
 #   B + probability rewards
 #   C + min-max normalised UCT
@@ -20,6 +23,13 @@ cd "$(dirname "$0")/.."
 M=$(../shared/tools/eval-model.sh 2>/dev/null || /work/shared/tools/eval-model.sh)
 DATA=${3:-data/gsm8k_test.jsonl}
 name=$(basename "$DATA" .jsonl)
+cap=()
+suffix=
+if [[ -n ${CAP:-} ]]; then
+  [[ $CAP =~ ^[1-9][0-9]*$ ]] || { echo "run_i21.sh: CAP must be a positive number of tokens, not '$CAP'" >&2; exit 2; }
+  cap=(--answer-max-tokens "$CAP" --refine-max-tokens "$CAP")
+  suffix=-cap$CAP
+fi
 flags() {
   case $1 in
     A) echo "--reward-mode sampled --dummy-rule as_answer" ;;
@@ -36,7 +46,8 @@ for n in $(seq 10 10 "${1:-40}"); do
   for c in ${4:-A B C D E}; do
     # shellcheck disable=SC2046  # the flags are a list
     .venv/bin/mctsr eval --data "$DATA" --limit "$n" --rollouts "${ROLLOUTS:-0,4,8}" --model "$M" $(flags "$c") \
-        --baseline sc,best-of-n --concurrency "${2:-4}" --out "eval/results/i21-$name-$c.jsonl" --progress lines
+        "${cap[@]}" --baseline sc,best-of-n --concurrency "${2:-4}" --out "eval/results/i21-$name-$c$suffix.jsonl" \
+        --progress lines
   done
 done
 }
