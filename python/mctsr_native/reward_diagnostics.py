@@ -218,7 +218,8 @@ def reward_stats(path: str | Path) -> RewardStats:
     return stats
 
 
-def _is_number(value: Any) -> bool:
+def is_finite_number(value: Any) -> bool:
+    """Whether a value read from a run file is a real, finite number (not a bool, NaN or a string)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -232,7 +233,7 @@ def _scored_node(node: Any) -> tuple[list[float], float, str, str | None] | None
     if not isinstance(node, dict) or node.get("kind") == "dummy":
         return None
     raw, q_own = node.get("rewards_raw"), node.get("q_own")
-    if not isinstance(raw, list) or not raw or not all(_is_number(v) for v in raw) or not _is_number(q_own):
+    if not isinstance(raw, list) or not raw or not all(is_finite_number(v) for v in raw) or not is_finite_number(q_own):
         return None
     return [float(v) for v in raw], float(q_own), _text(node.get("text")) or "", _text(node.get("answer"))
 
@@ -241,13 +242,15 @@ def _add_draws(stats: RewardStats, record: dict[str, Any]) -> bool:
     """Count the scored draws of a baseline record (sc and best-of-n share them, so the caller counts a problem
     once); False when it has none (an sc record of a run without best-of-n has no rewards)."""
     samples = record.get("samples")
-    draws = [s for s in samples if isinstance(s, dict) and _is_number(s.get("q"))] if isinstance(samples, list) else []
+    if not isinstance(samples, list):
+        return False
+    draws = [s for s in samples if isinstance(s, dict) and is_finite_number(s.get("q"))]
     if not draws:
         return False
     right = [bool(equivalent(_text(s.get("answer")), _text(record.get("gold")))) for s in draws]
     stats.draw_groups.append([(float(s["q"]), y) for s, y in zip(draws, right)])
     stats.draw_length_groups.append([(-float(s["tokens"]), y) for s, y in zip(draws, right)
-                                     if _is_number(s.get("tokens"))])  # a damaged count is left out
+                                     if is_finite_number(s.get("tokens"))])  # a damaged count is left out
     return True
 
 

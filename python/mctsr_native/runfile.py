@@ -447,9 +447,12 @@ class RunFile:
                 obj = loads(raw.decode("utf-8"))
             except ValueError:
                 continue  # not a record this run wrote whole
-            if isinstance(obj, dict) and obj.get("type") == "result" and not record_keys([obj]) <= have:
+            if not (isinstance(obj, dict) and obj.get("type") == "result"):
+                continue
+            keys = record_keys([obj])
+            if not keys <= have:
                 new.append(obj)
-                have |= record_keys([obj])
+                have |= keys
                 copied += 1
         os.close(self._fd)
         self._fd, new._fd = new._fd, -1

@@ -27,7 +27,7 @@ from tabulate import tabulate
 
 from .answers import equivalent
 from .record import node_answer, node_correct
-from .reward_diagnostics import _is_number
+from .reward_diagnostics import is_finite_number
 from .selectors import NodeView, configured, select_max_q, select_vote
 from .runfile import read_run
 from .wording import share_or_ratio as _fmt
@@ -124,7 +124,7 @@ def _draws_alone_right(tree: dict[str, Any], nodes: dict[int, dict[str, Any]], g
     """Whether the tree's selector, choosing among the draws alone, would have been right (None: cannot tell)."""
     views = []
     for n in draws(nodes):
-        if not _is_number(n.get("q_own")):
+        if not is_finite_number(n.get("q_own")):
             return None
         views.append(NodeView(n["id"], "answer", node_answer(n), float(n["q_own"])))
     if not views:
