@@ -127,11 +127,14 @@ def _rewrite_record(out: Path, index: int, **changes: Any) -> None:
     ("trees/../../outside.json", "outside the run file's folder"),
     ("/etc/passwd", "not the path of a .json tree file"),
     ("trees/pipe.json", "is a FIFO (named pipe), not a regular file"),
+    ("trees/latin1.json", "cannot read: not UTF-8 text (invalid start byte at byte 11)"),
+    ("trees/missing.json", "no such tree file ("),
 ])
 def test_a_tree_path_is_read_only_inside_the_run_folder_and_only_as_a_regular_file(
         tmp_path: Path, ref: str, why: str, capsys: pytest.CaptureFixture) -> None:
     out = eval_run(tmp_path, ["e1"])
     os.mkfifo(tmp_path / "trees" / "pipe.json")
+    (tmp_path / "trees" / "latin1.json").write_bytes(b'{"nodes": "\xfb"}')
     (tmp_path.parent / "outside.json").write_text(json.dumps({"nodes": [{"id": 0, "parent": None}]}))
     _rewrite_record(out, 1, tree_path=ref)
     assert run_cli(["view", str(out), "--id", "e1", "--rollouts", "0", "-o", str(tmp_path / "p.html")]) == 2

@@ -250,6 +250,24 @@ def record_tree(run_path: str | os.PathLike[str], record: Mapping[str, Any]) -> 
     return read_tree(run_path, record)
 
 
+def read_tree_text(path: Path, *, what: str = "file") -> str:
+    """A tree or search-result file as text, the one reader of both: a regular file (never a device, a FIFO or a
+    folder) of at most MAX_TREE_BYTES, UTF-8; DataError naming the path and the `what` it was read as otherwise."""
+    try:
+        raw = read_regular(path, MAX_TREE_BYTES)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such {what}") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+    if len(raw) > MAX_TREE_BYTES:
+        raise DataError(f"{path}: longer than {MAX_TREE_BYTES >> 20} MiB: not a tree file or search result this "
+                        "program wrote")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: cannot read: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
 def read_tree(run_path: str | os.PathLike[str], record: Mapping[str, Any]) -> dict[str, Any]:
     """The tree of a run record written to a file (`tree_path`, relative to the run file's folder): only a
     regular file inside that folder, at most MAX_TREE_BYTES, holding a JSON object; DataError otherwise."""
@@ -262,17 +280,10 @@ def read_tree(run_path: str | os.PathLike[str], record: Mapping[str, Any]) -> di
     if why:
         raise DataError(f"{where}: its tree_path {ref[:200]!r} is {why}; refused")
     tree_file = Path(os.path.abspath(run_path)).parent / ref
+    text = read_tree_text(tree_file, what=f"tree file ({where})")
     try:
-        raw = read_regular(tree_file, MAX_TREE_BYTES)
-    except FileNotFoundError:
-        raise DataError(f"{tree_file}: no such tree file ({where})") from None
-    except OSError as e:
-        raise DataError(f"{tree_file}: cannot read: {e.strerror or e}") from None
-    if len(raw) > MAX_TREE_BYTES:
-        raise DataError(f"{tree_file}: longer than {MAX_TREE_BYTES >> 20} MiB: not a tree file this program wrote")
-    try:
-        tree = loads(raw.decode("utf-8"))
-    except ValueError as e:  # UnicodeDecodeError included
+        tree = loads(text)
+    except ValueError as e:
         raise DataError(f"{tree_file}: not a tree file: {e}") from None
     if not isinstance(tree, dict):
         raise DataError(f"{tree_file}: not a tree file (a JSON object expected)")

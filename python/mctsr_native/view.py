@@ -31,8 +31,8 @@ from typing import Any, Iterable, Mapping
 
 from .errors import DataError, InvalidConfigError
 from .record import node_answer
-from .runfile import MAX_LINE_BYTES, MAX_TREE_BYTES, atomic_write_text, check_writable, read_run, record_tree
-from .safe_io import loads, open_regular, read_regular
+from .runfile import MAX_LINE_BYTES, atomic_write_text, check_writable, read_run, read_tree_text, record_tree
+from .safe_io import loads, open_regular
 from .wording import plural
 
 __all__ = [
@@ -70,22 +70,6 @@ class TreeView:
 # ------------------------------------------------------------------------------------------------- loading
 
 
-def _read_text(path: Path) -> str:
-    """A search result or tree file as text: a regular file of at most MAX_TREE_BYTES, UTF-8."""
-    try:
-        raw = read_regular(path, MAX_TREE_BYTES)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
-    if len(raw) > MAX_TREE_BYTES:
-        raise DataError(f"{path}: longer than {MAX_TREE_BYTES >> 20} MiB: not a search result or tree file")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: cannot read: not UTF-8 text ({e.reason} at byte {e.start})") from None
-
-
 def _is_run_file(path: Path) -> bool:
     """Whether `path` is an eval run file: JSONL whose first line is the run's header."""
     try:
@@ -103,7 +87,7 @@ def _is_run_file(path: Path) -> bool:
 
 
 def _read_json(path: Path, text: str | None = None) -> Any:
-    text = _read_text(path) if text is None else text
+    text = read_tree_text(path) if text is None else text
     try:
         return loads(text)
     except ValueError as e:
