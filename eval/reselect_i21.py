@@ -17,6 +17,7 @@ difference ± SE and McNemar's exact p. The rules:
 Ground truth is used for scoring only.
 
     .venv/bin/python eval/reselect_i21.py eval/results/i21-gsm8k_test-G.jsonl [--budget 4] [--first 40] [--skip 0]
+        [--data data/gsm8k_test.jsonl]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, Callable, Sequence
 
 from mctsr_native.answers import equivalent
 from mctsr_native.compare import Outcomes, format_comparisons, paired
+from mctsr_native.data import load_problems
 from mctsr_native.runfile import read_run
 from mctsr_native.search_diagnostics import draws, tree_nodes
 from mctsr_native.selectors import NodeView, select_max_q, select_vote
@@ -74,11 +76,17 @@ RULES: dict[str, Rule] = {
 }
 
 
-def rows(path: str, budget: int, first: int, skip: int) -> list[Outcomes]:
-    """One row per rule on the search's trees at `budget`, then the recorded baselines at the same budget."""
+def rows(path: str, budget: int, first: int, skip: int, data: str | None = None) -> list[Outcomes]:
+    """One row per rule on the search's trees at `budget`, then the recorded baselines at the same budget.
+    `skip` and `first` count problems in the data file's order (`data`), else in the order the run file first
+    records them: `mctsr eval` grows a run in the data's order, so at the run's sizes (run_i21.sh: multiples of
+    ten) that is the same slice; within one, problems in flight finish in any order. Never in id order: MATH-500's
+    ids ("test/algebra/1098.json") do not sort in the data's order."""
     records = read_run(path).records
     searched = [r for r in records if (r.get("method") or "mctsr") == "mctsr" and r["rollouts"] == budget]
-    ids = sorted({str(r["id"]) for r in searched})[skip:skip + first]
+    have = {str(r["id"]) for r in searched}
+    order = [p.id for p in load_problems(data)] if data else [str(r["id"]) for r in records]
+    ids = set(list(dict.fromkeys(i for i in order if i in have))[skip:skip + first])
     out = {name: Outcomes(name, budget, {}, {}) for name in RULES}
     recorded = Outcomes("recorded", budget, {}, {})
     for r in searched:
@@ -108,10 +116,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", help="a mctsr eval run file with baselines (eval/run_i21.sh writes them)")
     ap.add_argument("--budget", type=int, default=4, help="the rollout budget whose trees are re-selected")
-    ap.add_argument("--first", type=int, default=10**9, help="at most this many problems (in id order)")
+    ap.add_argument("--first", type=int, default=10**9, help="at most this many problems (in the data's order)")
     ap.add_argument("--skip", type=int, default=0, help="leave out this many problems first (a held-out slice)")
+    ap.add_argument("--data", help="the run's data file: count --first and --skip exactly in its order (default: "
+                                   "the order the run file first records the problems, the same at multiples of ten)")
     a = ap.parse_args()
-    table = rows(a.run, a.budget, a.first, a.skip)
+    table = rows(a.run, a.budget, a.first, a.skip, a.data)
     anchors = [r for r in table if r.label in ("sc", "vote, Q-weighted")]
     print(format_comparisons([c for r in table for anchor in anchors if r is not anchor
                               for c in [paired(r, anchor)] if c is not None]))
