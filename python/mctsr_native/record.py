@@ -17,9 +17,14 @@ from .answers import equivalent, extract_answer
 from .errors import DataError
 
 __all__ = ["SearchRecord", "SolveResult", "RECORD_FORMAT", "json_safe", "node_dict", "search_record",
-           "zero_shot_record", "node_answer", "node_correct"]
+           "zero_shot_record", "node_answer", "node_correct", "is_finite_number"]
 
 RECORD_FORMAT = "mctsr-search/1"  # the "format" of a record's dict: bump when its shape changes incompatibly
+
+
+def is_finite_number(value: Any) -> bool:
+    """Whether a value read from a record or run file is a real, finite number (not a bool, NaN or a string)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def json_safe(obj: Any) -> Any:

@@ -37,6 +37,7 @@ import numpy as np
 
 from .answers import equivalent
 from .errors import DataError
+from .record import is_finite_number
 from .runfile import read_run, record_tree
 from .safe_io import loads, open_regular
 from .wording import share_or_ratio as _fmt
@@ -216,11 +217,6 @@ def reward_stats(path: str | Path) -> RewardStats:
         stats.node_groups.append(group)
         stats.node_length_groups.append(length_group)
     return stats
-
-
-def is_finite_number(value: Any) -> bool:
-    """Whether a value read from a run file is a real, finite number (not a bool, NaN or a string)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _text(value: Any) -> str | None:

@@ -26,8 +26,7 @@ from typing import Any, Iterator, Sequence
 from tabulate import tabulate
 
 from .answers import equivalent
-from .record import node_answer, node_correct
-from .reward_diagnostics import is_finite_number
+from .record import is_finite_number, node_answer, node_correct
 from .selectors import NodeView, configured, select_max_q, select_vote
 from .runfile import read_run
 from .wording import share_or_ratio as _fmt

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .errors import DataError, InvalidConfigError
-from .record import node_answer
+from .record import is_finite_number, node_answer
 from .runfile import MAX_LINE_BYTES, atomic_write_text, check_writable, read_run, read_tree_text, record_tree
 from .safe_io import loads, open_regular
 from .wording import plural
@@ -285,7 +284,7 @@ def _correctness(answers: Iterable[str | None], gold: str | None) -> list[bool |
 
 
 def _num(x: Any) -> float | None:
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
+    return float(x) if is_finite_number(x) else None
 
 
 def page_data(view: TreeView) -> dict[str, Any]:
