@@ -85,16 +85,21 @@ def load_problems(
         raise DataError(f"limit must be >= 1, got {limit}")
     if p.is_dir():
         raise DataError(f"{p}: is a directory, not a JSONL file")
+    with open_input(p, "data file", "JSONL file") as f:
+        return _parse(f, p, dataset or dataset_name(p), limit)
+
+
+def open_input(p: Path, what: str, wanted: str) -> Any:
+    """`open_regular(p)` for an input the user named, its failures as DataErrors that say what `p` was meant
+    to be: "no such {what}", "is a directory, not a {wanted}", or the OS's reason."""
     try:
-        f = open_regular(p)
+        return open_regular(p)
     except FileNotFoundError:
-        raise DataError(f"{p}: no such data file") from None
+        raise DataError(f"{p}: no such {what}") from None
     except IsADirectoryError:
-        raise DataError(f"{p}: is a directory, not a JSONL file") from None
+        raise DataError(f"{p}: is a directory, not a {wanted}") from None
     except OSError as e:
         raise DataError(f"{p}: cannot read: {e.strerror or e}") from None
-    with f:
-        return _parse(f, p, dataset or dataset_name(p), limit)
 
 
 def bounded_lines(f: Any, p: Path, max_bytes: int) -> Iterator[tuple[int, bytes]]:

@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .data import bounded_lines
+from .data import bounded_lines, open_input
 from .errors import DataError, RunMismatchError
 from .generation import is_server
 from .wording import plural
 from .safe_io import (JSONSyntaxError, atomic_write_text, check_writable, fsync_dir, loads,
-                      open_regular, read_regular)
+                      read_regular)
 
 __all__ = ["RunFile", "model_name", "RunContents", "read_run", "read_tree", "record_tree", "tree_ref_problem", "tree_file_name", "check_tree_names", "config_differences",
            "atomic_write_text", "check_writable", "fsync_dir", "FORMAT"]
@@ -133,14 +133,7 @@ def read_run(path: str | os.PathLike[str], *, keep_trees: bool = True) -> RunCon
     in `torn_bytes`. Raises RunMismatchError when the first line is not a run header (the file is someone
     else's), DataError naming the line and field for a damaged or ill-typed record."""
     p = Path(path)
-    try:
-        f = open_regular(p)
-    except FileNotFoundError:
-        raise DataError(f"{p}: no such run file") from None
-    except IsADirectoryError:
-        raise DataError(f"{p}: is a directory, not a run file") from None
-    except OSError as e:
-        raise DataError(f"{p}: cannot read: {e.strerror or e}") from None
+    f = open_input(p, "run file", "run file")
     contents = RunContents(path=p, header=None)
     with f:
         offset = 0
