@@ -105,6 +105,7 @@ CLI_ROWS: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("report-json-dir", lambda t: ["report", _run_file(t), "--json", str(t)], "is a directory"),
     ("report-not-a-run", lambda t: ["report", _write(t / "notes.txt", b"hello\n")], "not an mctsr eval run file"),
     ("report-missing", lambda t: ["report", str(t / "none.jsonl")], "no such run file"),
+    ("report-dir", lambda t: ["report", str(t)], "is a directory, not a run file"),
     # issue 22: special files are refused by type, never opened for a blocking read nor replaced
     ("solve-file-fifo", lambda t: ["solve", "--file", _fifo(t)], "is a FIFO (named pipe), not a regular file"),
     ("config-fifo", lambda t: ["solve", PROBLEM, "--config", _fifo(t)], "is a FIFO (named pipe), not a regular"),
