@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 from mctsr_native.answers import equivalent
 from mctsr_native.compare import Outcomes, format_comparisons, paired
 from mctsr_native.data import load_problems
+from mctsr_native.record import is_finite_number
 from mctsr_native.runfile import read_run
 from mctsr_native.search_diagnostics import draws, tree_nodes
 from mctsr_native.selectors import NodeView, select_max_q, select_vote
@@ -37,8 +38,10 @@ Rule = Callable[[Nodes], str | None]
 
 
 def _views(nodes: Sequence[dict[str, Any]], *, weighted: bool = True) -> list[NodeView]:
-    # An unweighted vote is the weighted vote with every Q equal.
-    return [NodeView(int(n["id"]), str(n["kind"]), n.get("answer"), float(n["q_own"]) if weighted else 0.0)
+    # An unweighted vote is the weighted vote with every Q equal. A node never scored (the first answer at
+    # budget 0) weighs 0, as the solver's selectors see it.
+    return [NodeView(int(n["id"]), str(n["kind"]), n.get("answer"),
+                     float(n["q_own"]) if weighted and is_finite_number(n.get("q_own")) else 0.0)
             for n in nodes]
 
 

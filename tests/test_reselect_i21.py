@@ -25,8 +25,9 @@ def _reselect() -> Any:
 
 
 def _solve(problem: str, **kw: Any) -> dict[str, Any]:
-    node = {"id": 0, "parent": None, "kind": "answer", "text": "The answer is: 18", "answer": "18", "q_own": 10.0,
-            "children": []}
+    # At budget 0 the first answer is never scored, as in a real run: its q_own is null.
+    node = {"id": 0, "parent": None, "kind": "answer", "text": "The answer is: 18", "answer": "18",
+            "q_own": 10.0 if kw["rollouts"] else None, "children": []}
     return {"selectors": {"vote": {"answer": "18"}, "max_q": {"answer": "18"}}, "node": 0, "nodes": [node],
             "stats": {"rollouts": kw["rollouts"], "stop_reason": "rollouts"}}
 
@@ -51,3 +52,11 @@ def test_first_and_skip_count_problems_in_the_data_order_not_the_id_order(run: t
     assert rows["vote, Q-weighted"].right == {IDS[0]: True}  # id order would pick test/algebra/1098.json
     held_out = {r.label: r for r in _reselect().rows(str(out), 1, 10, 1, str(data) if with_data else None)}
     assert held_out["vote, Q-weighted"].right == {IDS[1]: False, IDS[2]: False}
+
+
+def test_budget_0_reselects_the_unscored_first_answer(run: tuple[Path, Path]) -> None:
+    """The first answers (budget 0) are the held-out check's baseline; their root has no Q to weigh a vote by."""
+    out, data = run
+    rows = {r.label: r for r in _reselect().rows(str(out), 0, 10, 0, str(data))}
+    for rule in ("vote, Q-weighted", "vote, draws only", "max-Q", "shortest answer"):
+        assert rows[rule].right == {IDS[0]: True, IDS[1]: False, IDS[2]: False}, rule
