@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 from .errors import DataError
 from .safe_io import loads, open_regular, text_problem
@@ -89,7 +89,7 @@ def load_problems(
         return _parse(f, p, dataset or dataset_name(p), limit)
 
 
-def open_input(p: Path, what: str, wanted: str) -> Any:
+def open_input(p: Path, what: str, wanted: str) -> BinaryIO:
     """`open_regular(p)` for an input the user named, its failures as DataErrors that say what `p` was meant
     to be: "no such {what}", "is a directory, not a {wanted}", or the OS's reason."""
     try:
