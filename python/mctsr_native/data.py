@@ -83,8 +83,6 @@ def load_problems(
     p = Path(path)
     if limit is not None and limit < 1:
         raise DataError(f"limit must be >= 1, got {limit}")
-    if p.is_dir():
-        raise DataError(f"{p}: is a directory, not a JSONL file")
     with open_input(p, "data file", "JSONL file") as f:
         return _parse(f, p, dataset or dataset_name(p), limit)
 
