@@ -7,6 +7,9 @@
 #   CAP=768 ROLLOUTS=0,4 bash eval/run_i21.sh 20 4 data/math500_test.jsonl "G"   # answers and rewrites capped at
 #     768 tokens instead of 384 (MATH-500's worked answers run longer); a changed configuration, so its own run
 #     file: i21-<data>-<config>-cap<CAP>.jsonl
+#   Budgets other than 0,4 get their own run file too, named by them (ROLLOUTS=0,4,8 ->
+#     i21-<data>-<config>-r0-4-8.jsonl): one anytime search records every budget, so a resumed file must not mix
+#     budget-8 records with budget-4 records from another search. The 0,4 files keep their names.
 #   A paper, literal (sampled rewards, the dummy expanded like any node)
 #   B + probability rewards
 #   C + min-max normalised UCT
@@ -30,6 +33,9 @@ if [[ -n ${CAP:-} ]]; then
   cap=(--answer-max-tokens "$CAP" --refine-max-tokens "$CAP")
   suffix=-cap$CAP
 fi
+budgets=${ROLLOUTS:-0,4,8}
+[[ $budgets =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "run_i21.sh: ROLLOUTS must be budgets like 0,4,8, not '$budgets'" >&2; exit 2; }
+[[ $budgets == 0,4 ]] || suffix+=-r${budgets//,/-}
 flags() {
   case $1 in
     A) echo "--reward-mode sampled --dummy-rule as_answer" ;;
@@ -45,7 +51,7 @@ flags() {
 for n in $(seq 10 10 "${1:-40}"); do
   for c in ${4:-A B C D E}; do
     # shellcheck disable=SC2046  # the flags are a list
-    .venv/bin/mctsr eval --data "$DATA" --limit "$n" --rollouts "${ROLLOUTS:-0,4,8}" --model "$M" $(flags "$c") \
+    .venv/bin/mctsr eval --data "$DATA" --limit "$n" --rollouts "$budgets" --model "$M" $(flags "$c") \
         "${cap[@]}" --baseline sc,best-of-n --concurrency "${2:-4}" --out "eval/results/i21-$name-$c$suffix.jsonl" \
         --progress lines
   done
