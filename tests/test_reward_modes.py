@@ -14,7 +14,7 @@ from mctsr_native.cli_eval import solve_identity
 from mctsr_native.errors import BackendError
 from mctsr_native.evaluate import EvalConfig, run_eval
 from mctsr_native.runfile import read_run
-from mctsr_native.solver import SolveConfig, Solver, solve
+from mctsr_native.solver import SolveConfig, solve
 from mctsr_native.tree import TreeConfig
 
 sys.path.insert(0, str(Path(__file__).parent))

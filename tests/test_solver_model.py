@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mctsr_native.generation.base import BackendWrapper, Usage
+from mctsr_native.generation.base import BackendWrapper
 from mctsr_native.solver import SolveConfig, solve
 
 pytestmark = pytest.mark.model
