@@ -2,9 +2,16 @@
 samples with n > 1, top-k/top-p/min-p, stop strings, a grammar; prefix cache on and off), so that speed work on
 the decode loop and the samplers can prove it changed no token.
 
-    .venv/bin/python tests/golden/record_engine_outputs.py      # re-record after a DELIBERATE change only
+The tokens depend on the llama.cpp build as well as on our code: pip compiles llama.cpp for the CPU it runs on
+(GGML_NATIVE), and an AVX2 build rounds its dot products differently from an AVX-512 one, enough to turn a sampled
+or even a greedy token. So engine_outputs.json keeps one recording per build, keyed by the build's signature
+(llama.cpp's system-info line, which names the CPU features it was compiled for, and the llama-cpp-python
+version); tests/test_engine_golden.py compares a fresh run against the recording of the build it runs on.
 
-tests/test_engine_golden.py compares a fresh run against engine_outputs.json.
+    .venv/bin/python tests/golden/record_engine_outputs.py      # record this build (after a DELIBERATE change
+                                                                # of what is generated: then drop the others)
+
+Recording adds this build's entry, or replaces it, and keeps the other builds' entries.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import sys
 from pathlib import Path
 
 from mctsr_native.generation import GenerationRequest, Message, SamplingParams
-from mctsr_native.generation.llama import LlamaBackend
+from mctsr_native.generation.llama import LlamaBackend, build
 
 EXPECTED = Path(__file__).resolve().parent / "engine_outputs.json"
 OPTIONS = dict(n_ctx=4096, seed=7, n_threads=2)  # fixed thread count: the figures must not depend on the machine
@@ -56,11 +63,30 @@ def calls() -> dict[str, list[GenerationRequest]]:
 NO_CACHE = ("greedy, three requests", "seeded samples, n > 1")  # the calls also run with the prefix cache off
 
 
-def run(model: Path) -> dict:
-    """The calls on a fresh engine, prefix cache on (all) then off (NO_CACHE): texts, finish reasons, tokens."""
+def signature() -> dict[str, str]:
+    """What the recorded tokens depend on beyond our code: the llama.cpp build's system-info line (the CPU
+    features it was compiled for) and the llama-cpp-python version."""
+    import llama_cpp
+
+    return {"system_info": build.system_info(), "llama_cpp_python": str(llama_cpp.__version__)}
+
+
+def recordings() -> list[dict]:
+    """The recordings in engine_outputs.json: {"build": signature(), "recorded": date, "outputs": run()}."""
+    return json.loads(EXPECTED.read_text(encoding="utf-8"))["recordings"]
+
+
+def recording_for(build_signature: dict[str, str]) -> dict | None:
+    """The outputs recorded on this build, or None where no recording has this build's signature."""
+    return next((r["outputs"] for r in recordings() if r["build"] == build_signature), None)
+
+
+def run(model: Path, **options) -> dict:
+    """The calls on a fresh engine, prefix cache on (all) then off (NO_CACHE): texts, finish reasons, tokens.
+    `options` override the engine's (sampling_threads, say); the cache's comes from the loop."""
     out: dict[str, dict] = {}
     for cache in (True, False):
-        with LlamaBackend(model, prefix_cache=cache, **OPTIONS) as engine:
+        with LlamaBackend(model, prefix_cache=cache, **{**OPTIONS, **options}) as engine:
             for name, requests in calls().items():
                 if not cache and name not in NO_CACHE:
                     continue
@@ -73,5 +99,13 @@ def run(model: Path) -> dict:
 if __name__ == "__main__":
     from mctsr_native.models import default_model_path
 
-    EXPECTED.write_text(json.dumps(run(default_model_path()), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {EXPECTED}", file=sys.stderr)
+    import datetime
+
+    outputs = run(default_model_path())
+    mine = signature()
+    others = [r for r in recordings() if r["build"] != mine] if EXPECTED.exists() else []
+    entry = {"build": mine, "recorded": datetime.date.today().isoformat(), "outputs": outputs}
+    EXPECTED.write_text(json.dumps({"recordings": [*others, entry]}, indent=1, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
+    print(f"wrote {EXPECTED}: this build's recording ({mine['system_info']}), {len(others)} other(s) kept",
+          file=sys.stderr)
