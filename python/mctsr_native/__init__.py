@@ -1,6 +1,6 @@
 """mctsr-native: Monte Carlo Tree Self-Refine (arXiv 2406.07394) with a C++ tree and batched llama.cpp generation.
 
-High level: `solve(problem)`. Low level: `Tree` (the C++ search tree) and `Solver` (the step API).
+High level: `solve(problem)` (and `self_consistency(problem, backend=...)`, its baseline). Low level: `Tree` (the C++ search tree) and `Solver` (the step API).
 Names are imported lazily so that `import mctsr_native` stays cheap. It does load llama.cpp's shared library
 (not the llama_cpp package) when numpy is not loaded yet: CUDA builds crashed at model load when numpy came
 first (load_order.py, issue 24).
@@ -45,6 +45,9 @@ _EXPORTS: dict[str, str] = {
     "Solver": "solver",
     "SolveConfig": "solver",
     "SolveResult": "solver",
+    # self-consistency: the baseline the search is measured against, as an answer
+    "self_consistency": "consistency",
+    "ScResult": "consistency",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -34,10 +34,10 @@ from .generation.base import Backend
 from .solve_config import SolveConfig
 from .tree import Tree
 
-__all__ = ["BASELINES", "Sample", "Baselines", "baseline_seed", "check_baselines"]
+__all__ = ["BASELINES", "DRAW_BATCH", "Sample", "Baselines", "baseline_seed", "check_baselines"]
 
 BASELINES = ("sc", "best_of_n")  # the methods, as `mctsr eval --baseline` names them ("best-of-n" also read)
-_BATCH = 8  # answers drawn per model call at most
+DRAW_BATCH = 8  # answers drawn per model call at most
 
 
 def check_baselines(names: Sequence[str]) -> tuple[str, ...]:
@@ -97,7 +97,7 @@ class Baselines:
                 want = math.ceil((tokens - spent) / max(mean, 1.0)) if spent < tokens else 0
             if want <= 0:
                 return
-            replies = self.calls.replies([self.calls.request("answer")] * min(want, _BATCH))
+            replies = self.calls.replies([self.calls.request("answer")] * min(want, DRAW_BATCH))
             self.samples += [Sample(r.text, extract_answer(r.text), r.tokens, r.finish) for r in replies]
 
     def score(self, *, tokens: int | None = None, count: int | None = None) -> None:
@@ -118,7 +118,7 @@ class Baselines:
             start = len(scored)  # answers are scored in order: the scored ones are a prefix
             if len(self.samples) < start + 1:
                 self.draw(count=start + 1)
-            batch = list(range(start, min(start + min(want, _BATCH), len(self.samples))))
+            batch = list(range(start, min(start + min(want, DRAW_BATCH), len(self.samples))))
             outcomes = self.rewards.score([self.samples[i].text for i in batch], [k] * len(batch), [True] * len(batch))
             tree = Tree(self.config.tree_config())
             for i, outcome in zip(batch, outcomes):

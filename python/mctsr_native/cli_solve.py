@@ -218,7 +218,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "solve", help="solve one math problem with MCTSr",
         description="Search for the best answer to one problem with Monte Carlo Tree Self-Refine and print it "
-                    "with a summary. Ctrl-C stops the search and prints the best answer found so far.")
+                    "with a summary. Ctrl-C stops the search and prints the best answer found so far. "
+                    "--method sc answers by self-consistency instead: independent answers and their majority.")
     p.add_argument("problem", nargs="?", default=None, help="the problem text, or - to read standard input")
     p.add_argument("-f", "--file", type=Path, default=None,
                    help="read the problem from this file (llama.cpp's -f: the prompt file)")
@@ -227,9 +228,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_progress_options(p, default="lines")
     add_model_options(p)
     add_search_options(p)
-    from . import cli_view
+    from . import cli_solve_sc, cli_view
 
     cli_view.add_solve_option(p)
+    cli_solve_sc.add_options(p)
     p.set_defaults(func=cmd_solve)
 
 
@@ -399,16 +401,22 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from .runfile import atomic_write_text, check_writable
     from .solver import check_problem, solve
 
+    from . import cli_solve_sc, cli_view
+
     config = solve_config_from_args(args)
+    cli_solve_sc.check_args(args)  # --method sc with a flag it would ignore fails before anything else
     if args.print_config:
         print_config(args, config)
         return 0
     problem = check_problem(_read_problem(args))
-    check_capacity(args, config)
-    from . import cli_view
-
+    check_capacity(args, cli_solve_sc.capacity_config(args, config))
     cli_view.check_solve(args)  # a bad --view path fails before the model loads
     progress = Progress(progress_mode(args))
+    if args.json is not None:  # before any model work: a bad path must not cost the whole search
+        check_writable(args.json, what="--json")
+    if args.method == "sc":
+        return cli_solve_sc.run(args, config, problem, progress, lambda: _model_loaded(args, config, progress),
+                                check_model_options(args), backend_options(args))
 
     def on_step(rec: Any) -> None:
         speed = rec.generated_tokens / rec.model_seconds if rec.model_seconds > 0 else 0.0
@@ -422,8 +430,6 @@ def cmd_solve(args: argparse.Namespace) -> int:
                        f"best own Q so far {_fmt_q(rec.best_q)} on [-100, 100] "
                        f"({rec.seconds:.1f} s, {speed:.0f} tokens/s)", **fields)
 
-    if args.json is not None:  # before any model work: a bad path must not cost the whole search
-        check_writable(args.json, what="--json")
     started = iso_now()
     backend = _model_loaded(args, config, progress)
     try:

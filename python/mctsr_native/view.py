@@ -98,6 +98,9 @@ def view_from_result(result: Mapping[str, Any], *, gold: str | None = None, prob
                      title: str | None = None, source: str = "") -> TreeView:
     """A TreeView of a `SolveResult.to_dict()` (or an eval tree, which is the same without problem and config)."""
     nodes = result.get("nodes")
+    if result.get("method") == "sc" and nodes is None:
+        raise DataError(f"{source or 'result'}: a self-consistency result (`mctsr solve --method sc`) has no "
+                        "search tree to draw; its answers are in its `samples` list")
     if not isinstance(nodes, list) or not all(isinstance(n, Mapping) and "id" in n for n in nodes):
         raise DataError(f"{source or 'result'}: no search tree in it (a `nodes` list is missing or malformed)")
     for i, n in enumerate(nodes):
