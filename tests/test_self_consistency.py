@@ -208,3 +208,26 @@ def test_a_config_file_shared_with_the_search_neither_refuses_nor_misfits_it(fak
     assert cli.main(argv) == 2 and "reward_samples=12" in capsys.readouterr().err  # the search: refused by name
     assert cli.main([*argv, "--method", "sc", "--samples", "3"]) == 0
     assert {q.params.temperature for call in fake.calls for q in call} == {0.4}  # what it reads, it uses
+
+
+@pytest.mark.model
+def test_ctrl_c_in_the_cli_prints_the_majority_of_the_answers_drawn(tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "sc.json"
+    cmd = [sys.executable, "-m", "mctsr_native.cli", "solve", PROBLEM, "--method", "sc", "--samples", "400", "-n",
+           "16", "--json", str(out)]
+    # SIGINT's default disposition in the child (a shell's background job starts with it ignored)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    for line in proc.stderr:  # after the first batch, press Ctrl-C
+        if "[mctsr] answers 8/400" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    stdout, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 130 and "stopped: cancelled" in stdout
+    data = json.loads(out.read_text())
+    assert data["stats"]["stop_reason"] == "cancelled" and 8 <= len(data["samples"]) < 400
+    assert stdout.startswith("answer: ") and data["stats"]["samples"] == len(data["samples"])

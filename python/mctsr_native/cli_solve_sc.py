@@ -87,7 +87,11 @@ def format_summary(result: Any, model_name: str = "") -> str:
         how = (f"  chosen by self-consistency: {result.votes} of {plural(drawn, 'answer')} give it "
                f"({plural(len(groups), 'distinct final answer')}" + (f", {missing} without one" if missing else "")
                + f"); its text is draw {result.chosen}, counted from 0")
-    lines = [f"answer: {result.answer if result.answer is not None else '(none extracted)'}", how]
+    if result.chosen is None:
+        first = "(none: no answer was drawn)"
+    else:
+        first = result.answer if result.answer is not None else "(none extracted)"
+    lines = [f"answer: {first}", how]
     if len(groups) > 1:
         runner = groups[1]
         lines.append(f"  runner-up: {shown(result.samples[runner[0]].answer)} ({plural(len(runner), 'answer')})")
