@@ -231,3 +231,9 @@ def test_ctrl_c_in_the_cli_prints_the_majority_of_the_answers_drawn(tmp_path) ->
     data = json.loads(out.read_text())
     assert data["stats"]["stop_reason"] == "cancelled" and 8 <= len(data["samples"]) < 400
     assert stdout.startswith("answer: ") and data["stats"]["samples"] == len(data["samples"])
+
+
+def test_a_device_as_the_json_path_is_refused_before_any_answer_is_drawn(fake, capsys) -> None:
+    assert cli.main(["solve", PROBLEM, "--method", "sc", "--samples", "2", "--json", "/dev/null"]) == 2
+    assert "--json /dev/null: it is a character device" in capsys.readouterr().err
+    assert fake.calls == []
