@@ -34,7 +34,7 @@ from .generation.base import Backend
 from .solve_config import SolveConfig
 from .tree import Tree
 
-__all__ = ["BASELINES", "DRAW_BATCH", "Sample", "Baselines", "baseline_seed", "check_baselines"]
+__all__ = ["BASELINES", "DRAW_BATCH", "Sample", "Baselines", "majority_groups", "baseline_seed", "check_baselines"]
 
 BASELINES = ("sc", "best_of_n")  # the methods, as `mctsr eval --baseline` names them ("best-of-n" also read)
 DRAW_BATCH = 8  # answers drawn per model call at most
@@ -74,6 +74,12 @@ class Sample:
         if self.q is not None:
             d.update(q=self.q, reward_tokens=self.reward_tokens)
         return d
+
+
+def majority_groups(samples: Sequence[Sample]) -> list[list[int]]:
+    """Indices of equivalent answers, largest group first; equal sizes keep the order of their first answer
+    (self-consistency's vote: the first group wins)."""
+    return sorted(group_answers([s.answer for s in samples]), key=lambda g: (-len(g), g[0]))
 
 
 class Baselines:
@@ -148,11 +154,8 @@ class Baselines:
         if not used:
             return None
         if method == "sc":
-            groups = group_answers([s.answer for s in used])
-            if not groups:
-                return used[0]
-            best = max(groups, key=lambda g: (len(g), -g[0]))
-            return used[best[0]]
+            groups = majority_groups(used)
+            return used[groups[0][0]] if groups else used[0]
         pool = [s for s in used if s.answer is not None] or list(used)
         return max(pool, key=lambda s: (s.q if s.q is not None else -math.inf, -used.index(s)))
 

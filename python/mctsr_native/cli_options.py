@@ -34,7 +34,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["SECTIONS", "ModelSource", "field_docs", "sort_config", "int_type", "finite_type", "add_config_options",
+__all__ = ["SECTIONS", "long_flag", "ModelSource", "field_docs", "sort_config", "int_type", "finite_type", "add_config_options",
            "add_dataclass_flags", "effective_config", "to_toml", "load_config_file"]
 
 INT32_MAX = 2**31 - 1  # integers that reach llama.cpp or the C++ core are 32-bit there
@@ -262,6 +262,12 @@ def add_dataclass_flags(p: argparse.ArgumentParser, section: Section, *, skip: t
         if f.name in section.metavars:
             kw["metavar"] = section.metavars[f.name]
         g.add_argument(*names, **kw)
+
+
+def long_flag(section: str, name: str) -> str:
+    """The `--long-name` of a field's flag, as messages name it (a field with only a short flag: that one)."""
+    spelled = next(s for s in SECTIONS if s.name == section).names.get(name, (f"--{name.replace('_', '-')}",))
+    return next((n for n in spelled if n.startswith("--")), spelled[0])
 
 
 def add_config_options(p: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli_progress import add_progress_options
+from .cli_summary import CAP_FLAGS, capped_note, reply_notes, summary_tail
 from .generation import is_server
 from .wording import plural, shown
 from .cli_options import (
@@ -25,6 +26,7 @@ from .cli_options import (
     effective_config,
     finite_type,
     int_type,
+    long_flag,
     to_toml,
 )
 
@@ -81,11 +83,6 @@ def _given_flags(args: argparse.Namespace, section: str) -> dict[str, Any]:
     return {k[len(prefix):]: v for k, v in vars(args).items() if k.startswith(prefix) and v is not None}
 
 
-def _flag(section: str, name: str) -> str:
-    names = _SECTION[section].names.get(name, (f"--{name.replace('_', '-')}",))
-    return next(n for n in names if n.startswith("--"))
-
-
 def check_model_options(args: argparse.Namespace) -> str | None:
     """The model argument (a path, URLs, or None for the default) from the flags and the config file's [model],
     after the checks that need no model: --model and --server together, --server without an http(s) URL,
@@ -104,7 +101,7 @@ def check_model_options(args: argparse.Namespace) -> str | None:
         raise InvalidConfigError(f"servers need http:// or https:// URLs, got {bad[0]!r}")
     http_given = _given_flags(args, "http")
     if http_given and not is_url:
-        flag = _flag("http", sorted(http_given)[0])
+        flag = long_flag("http", sorted(http_given)[0])
         what = "HTTP requests" if flag == "--timeout" else "the servers"
         raise InvalidConfigError(f"{flag} applies to --server ({what}); the in-process model has none")
     return target
@@ -296,26 +293,6 @@ def _fmt_q(q: float | None) -> str:
     return "-" if q is None else f"{q:.1f}"
 
 
-_CAP_FLAGS = {"answer": "--answer-max-tokens", "critique": "--critique-max-tokens",
-              "refine": "--refine-max-tokens", "reward": "--reward-max-tokens"}
-
-
-def capped_note(stats: dict[str, Any]) -> str | None:
-    """"3 of 14 replies hit the cap: raise --refine-max-tokens" (per kind), or None when none was cut."""
-    capped = {k: v for k, v in (stats.get("capped_replies") or {}).items() if v}
-    if not capped:
-        return None
-    replies = stats.get("by_kind") or {}
-    parts = []
-    for kind, n in sorted(capped.items(), key=lambda kv: -kv[1]):
-        total = replies.get(kind)
-        flag = _CAP_FLAGS.get(kind, "--max-tokens")
-        counted = f"{n} of {plural(total, kind + ' reply', kind + ' replies')}" if total else \
-            plural(n, kind + " reply", kind + " replies")
-        parts.append(f"{counted} hit the cap: raise {flag}")
-    return "; ".join(parts)
-
-
 def format_summary(result: Any, model_name: str = "") -> str:
     """The one-screen summary of a SolveResult. It names only the node the selector in force chose, gives
     every number its scale, and says when a reply was cut by its token cap."""
@@ -357,7 +334,7 @@ def format_summary(result: Any, model_name: str = "") -> str:
     notes = []
     if chosen is not None and chosen.get("finish") == "length":
         kind = "answer" if chosen.get("critique") is None else "refine"  # the first answer has no critique
-        notes.append(f"the chosen answer was cut off by its token cap (raise {_CAP_FLAGS[kind]})")
+        notes.append(f"the chosen answer was cut off by its token cap (raise {CAP_FLAGS[kind]})")
     capped = capped_note(s)
     if capped:
         notes.append(capped)
@@ -367,16 +344,7 @@ def format_summary(result: Any, model_name: str = "") -> str:
         n = s["reward_unparsed"]
         notes.append(f"{plural(n, 'reward reply', 'reward replies')} without a score {'was' if n == 1 else 'were'} "
                      "retried")
-    if s.get("prompts_shortened"):
-        n = s["prompts_shortened"]
-        notes.append(f"{plural(n, 'prompt')} {'was' if n == 1 else 'were'} shortened to fit the context")
-    if s.get("error_replies"):
-        notes.append(f"{plural(s['error_replies'], 'model sequence')} failed")
-    if notes:
-        lines.append("notes: " + "; ".join(notes))
-    if model_name:
-        lines.append(f"model: {model_name}")
-    return "\n".join(lines)
+    return summary_tail(lines, notes + reply_notes(s), model_name)
 
 
 def _model_loaded(args: argparse.Namespace, config: Any, progress: Any) -> Any:

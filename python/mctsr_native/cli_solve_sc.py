@@ -14,6 +14,7 @@ import json
 import sys
 from typing import Any
 
+from .cli_summary import capped_note, reply_notes, summary_tail
 from .wording import plural, shown
 
 __all__ = ["METHODS", "DEFAULT_SAMPLES", "add_options", "check_args", "capacity_config", "format_summary", "run"]
@@ -39,7 +40,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
 
 def check_args(args: argparse.Namespace) -> None:
     """Before any model work: --samples only with --method sc; with sc, no flag it would ignore."""
-    from .cli_options import SECTIONS
+    from .cli_options import long_flag
     from .errors import InvalidConfigError
 
     if args.method != "sc":
@@ -50,13 +51,11 @@ def check_args(args: argparse.Namespace) -> None:
     if getattr(args, "view", None) is not None:
         raise InvalidConfigError("--view draws the search tree, and --method sc builds none: leave out --view "
                                  "(--json keeps every answer drawn)")
-    names = {s.name: s for s in SECTIONS}
     for key, value in vars(args).items():
         section, _, name = key.partition(".")
         if value is None or section not in ("search", "tree") or (section == "search" and name in _READS):
             continue
-        spelled = names[section].names.get(name, (f"--{name.replace('_', '-')}",))
-        flag = next((n for n in spelled if n.startswith("--")), spelled[0])
+        flag = long_flag(section, name)
         if section == "search" and name == "use_grammar":
             flag = "--use-grammar" if value else "--no-use-grammar"
         raise InvalidConfigError(f"{flag} does not apply to --method sc: self-consistency builds no tree and "
@@ -105,19 +104,10 @@ def format_summary(result: Any, model_name: str = "") -> str:
     chosen = result.samples[result.chosen] if result.chosen is not None else None
     if chosen is not None and chosen.finish == "length":
         notes.append("the shown answer was cut off by its token cap (raise --answer-max-tokens)")
-    capped = s.get("capped_replies", {}).get("answer", 0)
+    capped = capped_note(s)
     if capped:
-        notes.append(f"{capped} of {plural(drawn, 'answer')} hit the cap: raise --answer-max-tokens")
-    if s.get("prompts_shortened"):
-        notes.append(f"{plural(s['prompts_shortened'], 'prompt')} shortened to fit the context")
-    errors = sum(1 for x in result.samples if x.finish == "error")
-    if errors:
-        notes.append(f"{plural(errors, 'model sequence')} failed")
-    if notes:
-        lines.append("notes: " + "; ".join(notes))
-    if model_name:
-        lines.append(f"model: {model_name}")
-    return "\n".join(lines)
+        notes.append(capped)
+    return summary_tail(lines, notes + reply_notes(s), model_name)
 
 
 def run(args: argparse.Namespace, config: Any, problem: str, progress: Any, open_model: Any,

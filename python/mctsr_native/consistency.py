@@ -21,12 +21,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .answers import group_answers
-from .baselines import DRAW_BATCH, Baselines, Sample
+from .baselines import DRAW_BATCH, Baselines, Sample, majority_groups
 from .errors import InvalidConfigError
 from .generation.base import Backend
 from .record import json_safe
 from .solve_config import SolveConfig
+from .stopping import StopRules
 
 __all__ = ["SC_FORMAT", "MAX_SAMPLES", "ScProgress", "ScResult", "self_consistency"]
 
@@ -75,12 +75,6 @@ class ScResult:
         })
 
 
-def _ordered_groups(samples: list[Sample]) -> list[list[int]]:
-    """group_answers, largest first; equal sizes keep the order of their first answer (Baselines.choose's tie)."""
-    groups = group_answers([s.answer for s in samples])
-    return sorted(groups, key=lambda g: (-len(g), g[0]))
-
-
 def self_consistency(
     problem: str,
     *,
@@ -99,6 +93,7 @@ def self_consistency(
     config = config if config is not None else SolveConfig()
     config.validate()
     started = time.perf_counter()
+    budgets = StopRules(config)  # --max-seconds and --token-budget, as the search reads them
     draws = Baselines(problem, config, backend, seed=config.seed)
     usage = draws.calls.client.usage
     reason = "samples"
@@ -107,24 +102,21 @@ def self_consistency(
             if cancel is not None and cancel.is_set():
                 reason = "cancelled"
                 break
-            if config.max_seconds is not None and time.perf_counter() - started >= config.max_seconds:
-                reason = "time"
-                break
-            if config.token_budget is not None and usage.prompt_tokens + usage.generated_tokens >= config.token_budget:
-                reason = "tokens"
+            spent = budgets.budget_reason(usage.prompt_tokens + usage.generated_tokens)
+            if spent is not None:
+                reason = spent
                 break
             draws.draw(count=min(len(draws.samples) + DRAW_BATCH, samples))
             if progress is not None:
-                groups = _ordered_groups(draws.samples)
+                groups = majority_groups(draws.samples)
                 lead = draws.samples[groups[0][0]].answer if groups else None
                 progress(ScProgress(len(draws.samples), samples, lead, len(groups[0]) if groups else 0,
                                     usage.generated_tokens, time.perf_counter() - started))
     except KeyboardInterrupt:
         reason = "cancelled"
     drawn = draws.samples
-    groups = _ordered_groups(drawn)
-    pick = Baselines.choose("sc", drawn)  # the eval baseline's own choice, so the two cannot drift apart
-    chosen = next(i for i, s in enumerate(drawn) if s is pick) if pick is not None else None
+    groups = majority_groups(drawn)  # the eval baseline's own vote (Baselines.choose), so the two cannot drift
+    chosen = groups[0][0] if groups else (0 if drawn else None)
     stats = {
         "samples": len(drawn), "of": samples, "stop_reason": reason,
         "generated_tokens": usage.generated_tokens, "prompt_tokens": usage.prompt_tokens,
@@ -132,6 +124,7 @@ def self_consistency(
         "model_seconds": usage.wall_seconds, "wall_seconds": time.perf_counter() - started,
         "capped_replies": dict(draws.calls.client.capped), "by_kind": dict(usage.by_kind),
         "extracted": sum(1 for s in drawn if s.answer is not None),
+        "error_replies": sum(1 for s in drawn if s.finish == "error"),
         "prompts_shortened": draws.calls.shortened,
     }
     keep = ("answer_max_tokens", "temperature", "top_p", "seed", "answer_kind", "prompts")

@@ -47,6 +47,12 @@ class StopRules:
         if c.stop_on_agreement and len(answers) >= c.agreement_min and None not in answers \
                 and len(group_answers(list(answers))) == 1:
             return "agreement"
+        return self.budget_reason(tokens)
+
+    def budget_reason(self, tokens: int) -> str | None:
+        """"time" or "tokens" when the user's wall-clock or token budget is spent, else None (also what stops
+        `self_consistency` between its batches)."""
+        c = self.config
         if c.max_seconds is not None and time.perf_counter() - self.started >= c.max_seconds:
             return "time"
         if c.token_budget is not None and tokens >= c.token_budget:
