@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mctsr_native.answers import answer_key, answer_kind, equivalent, extract_answer, group_answers
+from mctsr_native.answers import AnswerGroups, answer_key, answer_kind, equivalent, extract_answer, group_answers
 
 # ------------------------------------------------------------------------------------------------- extraction
 
@@ -343,3 +343,48 @@ def test_group_answers_empty() -> None:
 
 def test_group_answers_merges_symbolic_equivalents() -> None:
     assert group_answers(["\\sqrt{18}", "3\\sqrt{2}", "x=3\\sqrt{2}", "4"]) == [[0, 1, 2], [3]]
+
+
+POOL = ["18", "18.00", "$18", "\\frac{1}{2}", "0.5", "1/2", "50%", "\\sqrt{18}", "3\\sqrt{2}", "x=3\\sqrt{2}",
+        "7", "B", "(B)", "x^2", "x \\cdot x", None, "", "  ", "no answer"]
+
+
+def components(answers: list[str | None]) -> list[list[int]]:
+    """The reference partition: connected components of "same key or `equivalent`" over every pair."""
+    live = [i for i, a in enumerate(answers) if isinstance(a, str) and answer_key(a) not in ("", "str:")]
+    comp = {i: {i} for i in live}
+    for x in live:
+        for y in live:
+            if x < y and comp[x] is not comp[y] and (answer_key(answers[x]) == answer_key(answers[y])
+                                                     or equivalent(answers[x], answers[y])):
+                merged = comp[x] | comp[y]
+                for i in merged:
+                    comp[i] = merged
+    return [sorted(c) for c in sorted({frozenset(c) for c in comp.values()}, key=min)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(POOL), max_size=24), st.integers(1, 8))
+def test_answer_groups_grown_in_batches_match_every_pair_compared(answers, batch) -> None:
+    grown = AnswerGroups()
+    for start in range(0, len(answers), batch):
+        for a in answers[start:start + batch]:
+            grown.add(a)
+        assert grown.groups() == components(answers[:grown.count])  # after every batch, as the progress line reads
+    assert grown.count == len(answers) and group_answers(answers) == grown.groups()
+
+
+def test_answer_groups_compare_each_pair_of_keys_once(monkeypatch) -> None:
+    from mctsr_native import answers as module
+
+    calls: list[tuple[str, str]] = []
+    real = module.equivalent
+    monkeypatch.setattr(module, "equivalent", lambda a, b: calls.append((a, b)) or real(a, b))
+    grown = AnswerGroups()
+    distinct = [str(n) for n in range(40)]
+    for _ in range(5):  # every answer five times, with the groups read after each answer
+        for a in distinct:
+            grown.add(a)
+            grown.groups()
+    assert len(grown.groups()) == 40
+    assert len(calls) == len(set(calls)) == 40 * 39 // 2  # a repeated key costs no comparison

@@ -95,6 +95,20 @@ def test_progress_reports_each_batch() -> None:
     assert all(p.answer == "18" and p.votes > 0 for p in seen)
 
 
+def test_progress_compares_each_pair_of_distinct_answers_once(monkeypatch) -> None:
+    from mctsr_native import answers
+
+    calls: list[tuple[str, str]] = []
+    real = answers.equivalent
+    monkeypatch.setattr(answers, "equivalent", lambda a, b: calls.append((a, b)) or real(a, b))
+    distinct = lambda q, i: f"The answer is: {(q.params.seed or 0) % 30}"  # noqa: E731 — 30 answers, 64 draws
+    seen = []
+    r = self_consistency(PROBLEM, backend=FakeBackend(distinct), samples=64, progress=seen.append)
+    k = len(r.groups)
+    assert len(seen) == 8 and 20 <= k <= 30
+    assert len(calls) == len(set(calls)) == k * (k - 1) // 2  # regrouping every batch would pay again each time
+
+
 @pytest.mark.parametrize("samples", [0, -1, True, "8", 4097, 2.0])
 def test_a_bad_sample_count_is_refused_before_any_model_work(samples) -> None:
     backend = FakeBackend(numbered)

@@ -11,7 +11,8 @@ Used by the solver (the vote selector groups equal answers) and by evaluation (s
   "18.00", "18 dollars", "x = 3", "1/2", "\\frac{1}{2}", "50%") compare exactly as fractions, or equal
   after rounding to 6 decimals (1/3 == 0.333333); everything else goes to math-verify (LaTeX and expressions through SymPy) with bounded timeouts.
   Never raises, never hangs.
-- `answer_key(a)` / `group_answers(answers)`: a cheap canonical key and equivalence classes for voting.
+- `answer_key(a)` / `group_answers(answers)`: a cheap canonical key and equivalence classes for voting;
+  `AnswerGroups` builds the same classes one answer at a time.
 
 math-verify's timeouts use SIGALRM, which only works in the main thread; a timeout is retried once with a longer
 timer and never remembered as a verdict. Off the main thread (the evaluation's
@@ -28,7 +29,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Literal, Sequence
 
-__all__ = ["extract_answer", "answer_kind", "equivalent", "answer_key", "group_answers"]
+__all__ = ["extract_answer", "answer_kind", "equivalent", "answer_key", "group_answers", "AnswerGroups"]
 
 FLOAT_DECIMALS = 6  # numbers equal after rounding to this many decimals are equal (math-verify's default)
 # Per parse / per verify call (SIGALRM counts whole seconds). A timed-out call is tried once more with the longer
@@ -461,6 +462,58 @@ def _answer_key(answer: str) -> str:
     return "str:" + _string_key(s)
 
 
+class AnswerGroups:
+    """Answers clustered by equivalence as they arrive: `group_answers` one answer at a time.
+
+    Each pair of distinct keys is compared once over the whole life of the object, so a caller that regroups
+    after every batch (self-consistency's progress) pays for each new answer, not for all of them again.
+    """
+
+    def __init__(self, answers: Sequence[str | None] = ()) -> None:
+        self._index: dict[str, int] = {}  # key -> its number
+        self._reps: list[str] = []  # each key's first answer, compared on its behalf
+        self._members: list[list[int]] = []  # each key's answer indices
+        self._parent: list[int] = []  # union-find over key numbers
+        self.count = 0  # answers added, grouped or not
+        for a in answers:
+            self.add(a)
+
+    def _find(self, i: int) -> int:
+        parent = self._parent
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def add(self, answer: str | None) -> None:
+        """Add the next answer (index `count`); None, empty and garbage answers join no group."""
+        index, self.count = self.count, self.count + 1
+        if not isinstance(answer, str) or not answer.strip():
+            return
+        key = answer_key(answer)
+        if key in ("", "str:"):
+            return
+        k = self._index.get(key)
+        if k is not None:
+            self._members[k].append(index)
+            return
+        k = len(self._reps)
+        self._index[key] = k
+        self._parent.append(k)
+        self._reps.append(answer)
+        self._members.append([index])
+        for j in range(k):
+            if self._find(j) != self._find(k) and equivalent(self._reps[j], answer):
+                self._parent[self._find(k)] = self._find(j)
+
+    def groups(self) -> list[list[int]]:
+        """The answer indices of each group, each in order, groups in order of their first answer."""
+        merged: dict[int, list[int]] = {}
+        for k, members in enumerate(self._members):
+            merged.setdefault(self._find(k), []).extend(members)
+        return sorted((sorted(g) for g in merged.values()), key=lambda g: g[0])
+
+
 def group_answers(answers: Sequence[str | None]) -> list[list[int]]:
     """Indices of `answers` clustered by equivalence, in order of first appearance.
 
@@ -468,28 +521,4 @@ def group_answers(answers: Sequence[str | None]) -> list[list[int]]:
     without further checks; distinct keys are merged when `equivalent` says so (union-find, so the
     clustering is transitive).
     """
-    by_key: dict[str, list[int]] = {}
-    for i, a in enumerate(answers):
-        if isinstance(a, str) and a.strip():
-            key = answer_key(a)
-            if key in ("", "str:"):
-                continue
-            by_key.setdefault(key, []).append(i)
-    keys = list(by_key)
-    parent = list(range(len(keys)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i in range(len(keys)):
-        for j in range(i + 1, len(keys)):
-            if find(i) != find(j) and equivalent(answers[by_key[keys[i]][0]], answers[by_key[keys[j]][0]]):
-                parent[find(j)] = find(i)
-    merged: dict[int, list[int]] = {}
-    for k, key in enumerate(keys):
-        merged.setdefault(find(k), []).extend(by_key[key])
-    groups = [sorted(g) for g in merged.values()]
-    return sorted(groups, key=lambda g: g[0])
+    return AnswerGroups(answers).groups()

@@ -76,10 +76,15 @@ class Sample:
         return d
 
 
-def majority_groups(samples: Sequence[Sample]) -> list[list[int]]:
-    """Indices of equivalent answers, largest group first; equal sizes keep the order of their first answer
+def by_majority(groups: list[list[int]]) -> list[list[int]]:
+    """Groups of answer indices, largest first; equal sizes keep the order of their first answer
     (self-consistency's vote: the first group wins)."""
-    return sorted(group_answers([s.answer for s in samples]), key=lambda g: (-len(g), g[0]))
+    return sorted(groups, key=lambda g: (-len(g), g[0]))
+
+
+def majority_groups(samples: Sequence[Sample]) -> list[list[int]]:
+    """Indices of equivalent answers, largest group first (`by_majority`)."""
+    return by_majority(group_answers([s.answer for s in samples]))
 
 
 class Baselines:

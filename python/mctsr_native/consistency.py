@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .baselines import DRAW_BATCH, Baselines, Sample, majority_groups
+from .answers import AnswerGroups
+from .baselines import DRAW_BATCH, Baselines, Sample, by_majority
 from .errors import InvalidConfigError
 from .generation.base import Backend
 from .record import json_safe
@@ -97,6 +98,13 @@ def self_consistency(
     draws = Baselines(problem, config, backend, seed=config.seed)
     usage = draws.calls.client.usage
     reason = "samples"
+    grouping = AnswerGroups()  # grown with each batch: the progress line does not regroup every answer again
+
+    def vote(drawn: list[Sample]) -> list[list[int]]:
+        for s in drawn[grouping.count:]:
+            grouping.add(s.answer)
+        return by_majority(grouping.groups())
+
     try:
         while len(draws.samples) < samples:
             if cancel is not None and cancel.is_set():
@@ -108,14 +116,14 @@ def self_consistency(
                 break
             draws.draw(count=min(len(draws.samples) + DRAW_BATCH, samples))
             if progress is not None:
-                groups = majority_groups(draws.samples)
+                groups = vote(draws.samples)
                 lead = draws.samples[groups[0][0]].answer if groups else None
                 progress(ScProgress(len(draws.samples), samples, lead, len(groups[0]) if groups else 0,
                                     usage.generated_tokens, time.perf_counter() - started))
     except KeyboardInterrupt:
         reason = "cancelled"
     drawn = draws.samples
-    groups = majority_groups(drawn)  # the eval baseline's own vote (Baselines.choose), so the two cannot drift
+    groups = vote(drawn)  # the eval baseline's vote too (Baselines.choose: the same grouping), so the two cannot drift
     chosen = groups[0][0] if groups else (0 if drawn else None)
     stats = {
         "samples": len(drawn), "of": samples, "stop_reason": reason,
