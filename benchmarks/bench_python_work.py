@@ -73,3 +73,48 @@ def test_python_work_per_rollout(benchmark, parallel: int, quick: bool) -> None:
     assert result.stats["rollouts"] == rollouts and result.answer is not None
     if benchmark.stats is not None:
         benchmark.extra_info["seconds_per_rollout"] = benchmark.stats.stats.mean / rollouts
+
+
+SC_ANSWERS = 512  # self-consistency's draws in one solve, voted after every batch as its progress line is
+SC_DISTINCT = 64
+
+
+@pytest.mark.parametrize("side", ["incremental", "regroup"])
+def test_sc_vote_after_every_batch(benchmark, side: str, quick: bool) -> None:
+    """The vote `mctsr solve --method sc` reads after each batch of 8 answers: grown one answer at a time
+    (`AnswerGroups`, ours) against regrouping every answer drawn so far (`group_answers`, what it did before).
+    The answer checker's caches are emptied before each round, so neither side starts with the other's work."""
+    import sys
+    from pathlib import Path
+
+    from mctsr_native import answers as module
+    from mctsr_native.baselines import DRAW_BATCH
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from ratios import BASELINE, OURS, mark_side
+
+    n = 64 if quick else SC_ANSWERS
+    drawn = [f"{(i * 37) % SC_DISTINCT}" if i % 4 else f"x = {(i * 37) % SC_DISTINCT}" for i in range(n)]
+    mark_side(benchmark, f"sc vote after every batch N={SC_ANSWERS}", OURS if side == "incremental" else BASELINE,
+              answers=n, distinct=SC_DISTINCT, batch=DRAW_BATCH)
+
+    def clear() -> None:
+        module._equivalent.cache_clear()
+        module._answer_key.cache_clear()
+
+    def incremental() -> list[list[int]]:
+        grown = module.AnswerGroups()
+        for end in range(DRAW_BATCH, n + DRAW_BATCH, DRAW_BATCH):
+            for a in drawn[grown.count:end]:
+                grown.add(a)
+            groups = grown.groups()
+        return groups
+
+    def regroup() -> list[list[int]]:
+        for end in range(DRAW_BATCH, n + DRAW_BATCH, DRAW_BATCH):
+            groups = module.group_answers(drawn[:end])
+        return groups
+
+    groups = benchmark.pedantic(incremental if side == "incremental" else regroup, setup=clear,
+                                rounds=1 if quick else 5)
+    assert len(groups) == min(n, SC_DISTINCT) and sum(map(len, groups)) == n
