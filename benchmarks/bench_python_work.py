@@ -118,3 +118,47 @@ def test_sc_vote_after_every_batch(benchmark, side: str, quick: bool) -> None:
     groups = benchmark.pedantic(incremental if side == "incremental" else regroup, setup=clear,
                                 rounds=1 if quick else 5)
     assert len(groups) == min(n, SC_DISTINCT) and sum(map(len, groups)) == n
+
+
+class DistinctModel(ScriptedModel):
+    """ScriptedModel whose every answer and rewrite has a final number of its own: the vote's worst case."""
+
+    @staticmethod
+    def _reply(kind: str, seed: int) -> str:
+        if kind in ("reward", "critique"):
+            return ScriptedModel._reply(kind, seed)
+        return f"Counting again from the start.\nThe answer is: {seed}"
+
+
+DISTINCT_ROLLOUTS = 128
+
+
+@pytest.mark.parametrize("side", ["kept", "regroup"])
+def test_python_work_per_rollout_distinct_answers(benchmark, side: str, quick: bool, monkeypatch) -> None:
+    """A solve whose answers all differ, the vote read after every step: its groups kept across the steps
+    (`selectors.VoteGroups`, ours) against regrouping every answer each step (what the solver did before)."""
+    import sys
+    from pathlib import Path
+
+    from mctsr_native import answers, selectors, solver
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from ratios import BASELINE, OURS, mark_side
+
+    class Regroup(selectors.VoteGroups):
+        def of(self, voters):
+            return answers.group_answers([v.answer for v in voters])
+
+    if side == "regroup":
+        monkeypatch.setattr(solver, "VoteGroups", Regroup)
+    rollouts = 8 if quick else DISTINCT_ROLLOUTS
+    mark_side(benchmark, f"python work per rollout, distinct answers R={DISTINCT_ROLLOUTS}",
+              OURS if side == "kept" else BASELINE, rollouts=rollouts)
+
+    def clear() -> None:
+        answers._equivalent.cache_clear()
+        answers._answer_key.cache_clear()
+
+    result = benchmark.pedantic(lambda: solve(PROBLEM, backend=DistinctModel(), rollouts=rollouts), setup=clear,
+                                rounds=1 if quick else 3)
+    assert result.stats["rollouts"] == rollouts and result.answer is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mctsr_native.selectors import NodeView, select_vote, vote_weight
+from mctsr_native.selectors import NodeView, VoteGroups, select_vote, vote_weight
 from mctsr_native.tree import Tree, TreeConfig
 
 
@@ -65,3 +65,44 @@ def test_ties_go_to_the_better_group_then_the_earlier_one():
     same = [NodeView(0, "answer", "1", 10.0), NodeView(1, "answer", "2", 10.0)]
     assert select_vote(same).node == 0
     assert select_vote([NodeView(0, "dummy", "5", 5.0)]).node is None
+
+
+def test_vote_groups_kept_across_steps_choose_as_a_fresh_vote_would():
+    """A search's voters as the solver sees them step by step: appended, then re-ordered (a node scored late),
+    then shrunk, then a node's answer changed under the same id; each time the kept groups pick as a fresh
+    vote does."""
+    forms = ["18", "18.00", "x = 20", "20", "\\frac{1}{2}", "0.5", "7"]
+    steps = [
+        [(0, "18", 10.0)],
+        [(0, "18", 10.0), (2, "x = 20", 40.0), (3, "20", 35.0)],
+        [(0, "18", 10.0), (2, "x = 20", 40.0), (3, "20", 35.0), (4, "18.00", 90.0), (5, "\\frac{1}{2}", 0.0)],
+        [(0, "18", 10.0), (1, "0.5", 60.0), (2, "x = 20", 40.0), (3, "20", 35.0), (4, "18.00", 90.0),
+         (5, "\\frac{1}{2}", 0.0)],
+        [(2, "x = 20", 40.0), (5, "\\frac{1}{2}", 0.0)],
+        [(2, "7", 40.0), (5, "\\frac{1}{2}", 0.0), (6, "0.5", 80.0)],
+    ]
+    kept = VoteGroups()
+    for step in steps:
+        views = [NodeView(i, "answer", a, q) for i, a, q in step] + [NodeView(9, "dummy", forms[0], 99.0)]
+        assert select_vote(views, kept) == select_vote(views)
+
+
+def test_a_search_compares_each_pair_of_distinct_answers_once(monkeypatch):
+    """The solver's vote after every step compares a pair of answers once per search, not once per step."""
+    from mctsr_native import answers
+    from mctsr_native.solver import solve
+    from solver_fakes import FakeBackend, default_reply
+
+    calls: list[tuple[str, str]] = []
+    real = answers.equivalent
+    monkeypatch.setattr(answers, "equivalent", lambda a, b: calls.append((a, b)) or real(a, b))
+
+    def distinct(request, i):  # every answer and rewrite a number of its own
+        if request.kind in ("answer", "refine"):
+            return f"Working.\nThe answer is: {request.params.seed or 0}"
+        return default_reply(request, i)
+
+    result = solve("Janet has 16 eggs and eats 3. How many are left?", backend=FakeBackend(distinct), rollouts=12)
+    k = len({n["answer"] for n in result.to_dict()["nodes"] if n.get("kind") != "dummy" and n.get("answer")})
+    assert k >= 10 and result.stats["rollouts"] == 12
+    assert len(calls) == len(set(calls)) <= k * (k - 1) // 2

@@ -12,6 +12,10 @@
   then to the group first seen. The group's representative is its highest-Q node (earliest on ties).
   Nodes with no extractable answer do not vote; if no node has one, `vote` chooses nothing (node None) and
   the solver falls back to `max_q`.
+
+The solver reads the vote after every step. `VoteGroups` keeps one search's groups between those reads, so each
+pair of distinct answers is compared once per search rather than once per step (past ~180 distinct answers the
+checker's cache no longer holds every pair, and regrouping would redo them all each step).
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .answers import group_answers
+from .answers import AnswerGroups, group_answers
 
-__all__ = ["NodeView", "Choice", "vote_weight", "select_vote", "select_max_q", "configured"]
+__all__ = ["NodeView", "Choice", "VoteGroups", "vote_weight", "select_vote", "select_max_q", "configured"]
 
 
 @dataclass(frozen=True)
@@ -49,13 +53,35 @@ def vote_weight(q: float) -> float:
     return (min(max(q, -100.0), 100.0) + 100.0) / 200.0
 
 
-def select_vote(nodes: Sequence[NodeView]) -> Choice:
-    """The equivalence group of final answers with the highest total Q-weighted support (module doc)."""
+class VoteGroups:
+    """The vote's equivalence groups across the steps of one search (module doc). A step's voters are the last
+    step's followed by new ones (nodes are scored in the order they are made); if not, it groups them anew, so
+    the groups are always exactly `group_answers` of the voters given."""
+
+    def __init__(self) -> None:
+        self._seen: list[tuple[int, str]] = []  # (id, answer) of the voters grouped, in order
+        self._groups = AnswerGroups()
+
+    def of(self, voters: Sequence[NodeView]) -> list[list[int]]:
+        """Indices into `voters`, grouped as `group_answers([v.answer for v in voters])` would group them."""
+        now = [(v.id, v.answer or "") for v in voters]
+        if now[:len(self._seen)] != self._seen:
+            self._seen, self._groups = [], AnswerGroups()
+        for v in voters[len(self._seen):]:
+            self._groups.add(v.answer)
+        self._seen = now
+        return self._groups.groups()
+
+
+def select_vote(nodes: Sequence[NodeView], grouping: VoteGroups | None = None) -> Choice:
+    """The equivalence group of final answers with the highest total Q-weighted support (module doc);
+    `grouping` keeps the groups between the calls of one search."""
     voters = [n for n in nodes if n.kind != "dummy" and n.answer is not None]
     if not voters:
         return Choice(None, None, 0.0)
     groups = []
-    for order, members in enumerate(group_answers([n.answer for n in voters])):
+    grouped = grouping.of(voters) if grouping is not None else group_answers([n.answer for n in voters])
+    for order, members in enumerate(grouped):
         group = [voters[i] for i in members]
         rep = max(group, key=lambda n: (n.q_own, -n.id))
         support = sum(vote_weight(n.q_own) for n in group)

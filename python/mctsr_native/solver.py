@@ -37,7 +37,7 @@ from .prompts import AnswerKind
 from .record import SolveResult, search_record
 from .rewards import RewardOutcome
 from .safe_io import text_problem
-from .selectors import Choice, NodeView, configured, select_max_q, select_vote
+from .selectors import Choice, NodeView, VoteGroups, configured, select_max_q, select_vote
 from .solve_config import SolveConfig
 from .stopping import StopRules
 from .tree import Tree
@@ -132,6 +132,7 @@ class Solver:
         self.first_answer_usage: Usage | None = None
         self.first_answer_seconds: float | None = None
         self.dummy_node = -1  # the "I don't know" node, once initialize() has placed it
+        self.vote_groups = VoteGroups()  # the vote's groups, grown step by step (selectors module doc)
 
     @property
     def answer_kind(self) -> AnswerKind:
@@ -270,7 +271,7 @@ class Solver:
         """(vote, max_q, chosen): both selectors' picks and the configured one's (vote falls back to max_q
         when no answer node has an extractable answer)."""
         views = self.views()
-        vote, best = select_vote(views), select_max_q(views)
+        vote, best = select_vote(views, self.vote_groups), select_max_q(views)
         return vote, best, configured(vote, best, self.config.selector)
 
     def result(self, stop_reason: str = "rollouts") -> SolveResult:
