@@ -346,7 +346,9 @@ def test_group_answers_merges_symbolic_equivalents() -> None:
 
 
 POOL = ["18", "18.00", "$18", "\\frac{1}{2}", "0.5", "1/2", "50%", "\\sqrt{18}", "3\\sqrt{2}", "x=3\\sqrt{2}",
-        "7", "B", "(B)", "x^2", "x \\cdot x", None, "", "  ", "no answer"]
+        "7", "B", "(B)", "x^2", "x \\cdot x", None, "", "  ", "no answer", "1/3", "0.333333", "0.3333334", "5%",
+        "0.05", "5", "-2", "2", "1,000", "1000", "\\frac{-1}{2}", "-0.5", "x = 0.5", "50", "0.25", "25%",
+        "\\sqrt{4}", "\\sqrt{25}", "2^{1}"]  # expressions equal to numbers
 
 
 def components(answers: list[str | None]) -> list[list[int]]:
@@ -374,17 +376,18 @@ def test_answer_groups_grown_in_batches_match_every_pair_compared(answers, batch
     assert grown.count == len(answers) and group_answers(answers) == grown.groups()
 
 
-def test_answer_groups_compare_each_pair_of_keys_once(monkeypatch) -> None:
+def test_answer_groups_compare_each_pair_of_keys_once_and_numbers_only_near_their_value(monkeypatch) -> None:
     from mctsr_native import answers as module
 
     calls: list[tuple[str, str]] = []
     real = module.equivalent
     monkeypatch.setattr(module, "equivalent", lambda a, b: calls.append((a, b)) or real(a, b))
     grown = AnswerGroups()
-    distinct = [str(n) for n in range(40)]
-    for _ in range(5):  # every answer five times, with the groups read after each answer
-        for a in distinct:
+    symbolic = [f"x^{{{n}}}" for n in range(2, 10)]  # 8 expressions: each meets every other answer once
+    numbers = [str(n) for n in range(30)] + ["1/3", "0.333333", "50%", "0.5"]  # 30 apart, 2 pairs that round alike
+    for _ in range(3):  # every answer three times, with the groups read after each answer
+        for a in symbolic + numbers:
             grown.add(a)
             grown.groups()
-    assert len(grown.groups()) == 40
-    assert len(calls) == len(set(calls)) == 40 * 39 // 2  # a repeated key costs no comparison
+    assert len(grown.groups()) == 8 + 30 + 2
+    assert len(calls) == len(set(calls)) == 8 * 7 // 2 + 8 * len(numbers) + 2  # no number meets a far number

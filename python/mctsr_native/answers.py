@@ -465,8 +465,12 @@ def _answer_key(answer: str) -> str:
 class AnswerGroups:
     """Answers clustered by equivalence as they arrive: `group_answers` one answer at a time.
 
-    Each pair of distinct keys is compared once over the whole life of the object, so a caller that regroups
-    after every batch (self-consistency's progress) pays for each new answer, not for all of them again.
+    Each pair of distinct keys is compared at most once over the whole life of the object, so a caller that
+    regroups after every batch (self-consistency's progress, the search's vote) pays for each new answer, not
+    for all of them again. Two plain numbers are equal only if they round alike (`_close`; a percent also as
+    its hundredth), so a new number is compared with the numbers of its rounding alone, and with every answer
+    that is not a plain number: the same groups as comparing every pair, without the quadratic cost on
+    GSM8K-style answers.
     """
 
     def __init__(self, answers: Sequence[str | None] = ()) -> None:
@@ -474,6 +478,8 @@ class AnswerGroups:
         self._reps: list[str] = []  # each key's first answer, compared on its behalf
         self._members: list[list[int]] = []  # each key's answer indices
         self._parent: list[int] = []  # union-find over key numbers
+        self._by_rounding: dict[Fraction, list[int]] = {}  # plain-number keys under each value they can equal
+        self._not_numbers: list[int] = []  # the other keys: compared with everything
         self.count = 0  # answers added, grouped or not
         for a in answers:
             self.add(a)
@@ -502,7 +508,20 @@ class AnswerGroups:
         self._parent.append(k)
         self._reps.append(answer)
         self._members.append([index])
-        for j in range(k):
+        number = _number(_strip_wrappers(answer)) if key.startswith("num:") else None
+        if number is None:
+            candidates: Sequence[int] = range(k)
+            self._not_numbers.append(k)
+        else:
+            value, pct = number
+            roundings = {round(value, FLOAT_DECIMALS)}
+            if pct:
+                roundings.add(round(value / 100, FLOAT_DECIMALS))
+            near = {j for r in roundings for j in self._by_rounding.get(r, ())}
+            candidates = sorted(near.union(self._not_numbers))
+            for r in roundings:
+                self._by_rounding.setdefault(r, []).append(k)
+        for j in candidates:
             if self._find(j) != self._find(k) and equivalent(self._reps[j], answer):
                 self._parent[self._find(k)] = self._find(j)
 
