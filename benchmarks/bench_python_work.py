@@ -9,13 +9,20 @@ One group per parallel width P; extra_info["seconds_per_rollout"] is the benchma
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Sequence
 
 import pytest
 
+from mctsr_native import answers, selectors, solver
+from mctsr_native.baselines import DRAW_BATCH
 from mctsr_native.generation.base import (BackendBase, Completion, GenerationRequest, GenerationResult, Message,
                                           Usage)
 from mctsr_native.solver import solve
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ratios import BASELINE, OURS, mark_side  # noqa: E402
 
 PROBLEM = ("Janet's ducks lay 16 eggs per day. She eats three for breakfast and bakes muffins with four. "
            "She sells the rest for $2 each. How much does she make every day?")
@@ -77,47 +84,42 @@ def test_python_work_per_rollout(benchmark, parallel: int, quick: bool) -> None:
 
 SC_ANSWERS = 512  # self-consistency's draws in one solve, voted after every batch as its progress line is
 SC_DISTINCT = 64
+DISTINCT_ROLLOUTS = 128
 
 
-@pytest.mark.parametrize("side", ["incremental", "regroup"])
-def test_sc_vote_after_every_batch(benchmark, side: str, quick: bool) -> None:
-    """The vote `mctsr solve --method sc` reads after each batch of 8 answers: grown one answer at a time
-    (`AnswerGroups`, ours) against regrouping every answer drawn so far (`group_answers`, what it did before).
-    The answer checker's caches are emptied before each round, so neither side starts with the other's work."""
-    import sys
-    from pathlib import Path
+def clear_answer_caches() -> None:
+    """Empty the answer checker's caches, so that neither side of a pair starts with the other's work."""
+    answers._equivalent.cache_clear()
+    answers._answer_key.cache_clear()
 
-    from mctsr_native import answers as module
-    from mctsr_native.baselines import DRAW_BATCH
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from ratios import BASELINE, OURS, mark_side
+def sc_answers(n: int, distinct: int) -> list[str]:
+    """n drawn final answers with `distinct` values, some written `x = v`."""
+    return [f"{(i * 37) % distinct}" if i % 4 else f"x = {(i * 37) % distinct}" for i in range(n)]
 
-    n = 64 if quick else SC_ANSWERS
-    drawn = [f"{(i * 37) % SC_DISTINCT}" if i % 4 else f"x = {(i * 37) % SC_DISTINCT}" for i in range(n)]
-    mark_side(benchmark, f"sc vote after every batch N={SC_ANSWERS}", OURS if side == "incremental" else BASELINE,
-              answers=n, distinct=SC_DISTINCT, batch=DRAW_BATCH)
 
-    def clear() -> None:
-        module._equivalent.cache_clear()
-        module._answer_key.cache_clear()
+def votes_grown(drawn: list[str]) -> list[list[int]]:
+    """SC's vote after every batch, its groups grown one answer at a time (ours); the last groups."""
+    grown = answers.AnswerGroups()
+    for end in range(DRAW_BATCH, len(drawn) + DRAW_BATCH, DRAW_BATCH):
+        for a in drawn[grown.count:end]:
+            grown.add(a)
+        groups = grown.groups()
+    return groups
 
-    def incremental() -> list[list[int]]:
-        grown = module.AnswerGroups()
-        for end in range(DRAW_BATCH, n + DRAW_BATCH, DRAW_BATCH):
-            for a in drawn[grown.count:end]:
-                grown.add(a)
-            groups = grown.groups()
-        return groups
 
-    def regroup() -> list[list[int]]:
-        for end in range(DRAW_BATCH, n + DRAW_BATCH, DRAW_BATCH):
-            groups = module.group_answers(drawn[:end])
-        return groups
+def votes_regrouped(drawn: list[str]) -> list[list[int]]:
+    """The same votes, every answer drawn so far regrouped each time (before 0e5edfa); the last groups."""
+    for end in range(DRAW_BATCH, len(drawn) + DRAW_BATCH, DRAW_BATCH):
+        groups = answers.group_answers(drawn[:end])
+    return groups
 
-    groups = benchmark.pedantic(incremental if side == "incremental" else regroup, setup=clear,
-                                rounds=1 if quick else 5)
-    assert len(groups) == min(n, SC_DISTINCT) and sum(map(len, groups)) == n
+
+class RegroupEveryStep(selectors.VoteGroups):
+    """The search's vote as it was before `VoteGroups`: every voter regrouped at every step."""
+
+    def of(self, voters):  # type: ignore[no-untyped-def]
+        return answers.group_answers([v.answer for v in voters])
 
 
 class DistinctModel(ScriptedModel):
@@ -130,35 +132,29 @@ class DistinctModel(ScriptedModel):
         return f"Counting again from the start.\nThe answer is: {seed}"
 
 
-DISTINCT_ROLLOUTS = 128
+@pytest.mark.parametrize("side", ["incremental", "regroup"])
+def test_sc_vote_after_every_batch(benchmark, side: str, quick: bool) -> None:
+    """The vote `mctsr solve --method sc` reads after each batch of 8 answers: grown one answer at a time
+    (`AnswerGroups`, ours) against regrouping every answer drawn so far (`group_answers`, what it did before).
+    The answer checker's caches are emptied before each round."""
+    n = 64 if quick else SC_ANSWERS
+    drawn = sc_answers(n, SC_DISTINCT)
+    mark_side(benchmark, f"sc vote after every batch N={SC_ANSWERS}", OURS if side == "incremental" else BASELINE,
+              answers=n, distinct=SC_DISTINCT, batch=DRAW_BATCH)
+    groups = benchmark.pedantic(votes_grown if side == "incremental" else votes_regrouped, args=(drawn,),
+                                setup=clear_answer_caches, rounds=1 if quick else 5)
+    assert len(groups) == min(n, SC_DISTINCT) and sum(map(len, groups)) == n
 
 
 @pytest.mark.parametrize("side", ["kept", "regroup"])
 def test_python_work_per_rollout_distinct_answers(benchmark, side: str, quick: bool, monkeypatch) -> None:
     """A solve whose answers all differ, the vote read after every step: its groups kept across the steps
     (`selectors.VoteGroups`, ours) against regrouping every answer each step (what the solver did before)."""
-    import sys
-    from pathlib import Path
-
-    from mctsr_native import answers, selectors, solver
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from ratios import BASELINE, OURS, mark_side
-
-    class Regroup(selectors.VoteGroups):
-        def of(self, voters):
-            return answers.group_answers([v.answer for v in voters])
-
     if side == "regroup":
-        monkeypatch.setattr(solver, "VoteGroups", Regroup)
+        monkeypatch.setattr(solver, "VoteGroups", RegroupEveryStep)
     rollouts = 8 if quick else DISTINCT_ROLLOUTS
     mark_side(benchmark, f"python work per rollout, distinct answers R={DISTINCT_ROLLOUTS}",
               OURS if side == "kept" else BASELINE, rollouts=rollouts)
-
-    def clear() -> None:
-        answers._equivalent.cache_clear()
-        answers._answer_key.cache_clear()
-
-    result = benchmark.pedantic(lambda: solve(PROBLEM, backend=DistinctModel(), rollouts=rollouts), setup=clear,
-                                rounds=1 if quick else 3)
+    result = benchmark.pedantic(lambda: solve(PROBLEM, backend=DistinctModel(), rollouts=rollouts),
+                                setup=clear_answer_caches, rounds=1 if quick else 3)
     assert result.stats["rollouts"] == rollouts and result.answer is not None

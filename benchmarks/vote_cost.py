@@ -17,51 +17,36 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mctsr_native import answers, selectors, solver  # noqa: E402
-from mctsr_native.baselines import DRAW_BATCH  # noqa: E402
+from mctsr_native import selectors, solver  # noqa: E402
 
-from bench_python_work import PROBLEM, DistinctModel  # noqa: E402
+from bench_python_work import (PROBLEM, DistinctModel, RegroupEveryStep, clear_answer_caches,  # noqa: E402
+                               sc_answers, votes_grown, votes_regrouped)
 
 
-def _clear() -> None:
-    answers._equivalent.cache_clear()
-    answers._answer_key.cache_clear()
+def _timed(fn, *args):  # type: ignore[no-untyped-def]
+    clear_answer_caches()
+    t = time.process_time()
+    out = fn(*args)
+    return out, time.process_time() - t
 
 
 def sc_votes(n: int, distinct: int) -> str:
-    drawn = [f"{(i * 37) % distinct}" if i % 4 else f"x = {(i * 37) % distinct}" for i in range(n)]
-    _clear()
-    t = time.process_time()
-    grown = answers.AnswerGroups()
-    for end in range(DRAW_BATCH, n + DRAW_BATCH, DRAW_BATCH):
-        for a in drawn[grown.count:end]:
-            grown.add(a)
-        ours = grown.groups()
-    t_ours = time.process_time() - t
-    _clear()
-    t = time.process_time()
-    for end in range(DRAW_BATCH, n + DRAW_BATCH, DRAW_BATCH):
-        theirs = answers.group_answers(drawn[:end])
-    t_theirs = time.process_time() - t
+    drawn = sc_answers(n, distinct)
+    ours, t_ours = _timed(votes_grown, drawn)
+    theirs, t_theirs = _timed(votes_regrouped, drawn)
     assert ours == theirs
     return f"SC's votes over {n} answers, {distinct} distinct: grown {t_ours:.2f} s, regrouped {t_theirs:.2f} s"
 
 
-class _Regroup(selectors.VoteGroups):
-    def of(self, voters):  # type: ignore[no-untyped-def]
-        return answers.group_answers([v.answer for v in voters])
-
-
 def solve_votes(rollouts: int) -> str:
     out = []
-    for label, cls in (("kept", selectors.VoteGroups), ("regrouped", _Regroup)):
+    for label, cls in (("kept", selectors.VoteGroups), ("regrouped", RegroupEveryStep)):
         solver.VoteGroups = cls  # type: ignore[misc]
-        _clear()
-        t = time.process_time()
-        result = solver.solve(PROBLEM, backend=DistinctModel(), rollouts=rollouts)
-        dt = time.process_time() - t
+        try:
+            result, dt = _timed(lambda: solver.solve(PROBLEM, backend=DistinctModel(), rollouts=rollouts))
+        finally:
+            solver.VoteGroups = selectors.VoteGroups  # type: ignore[misc]
         out.append((label, dt, result.answer))
-    solver.VoteGroups = selectors.VoteGroups  # type: ignore[misc]
     assert out[0][2] == out[1][2]
     return f"a {rollouts}-rollout solve, every answer distinct: " + ", ".join(
         f"{label} {dt:.2f} s ({dt / rollouts * 1000:.1f} ms per rollout)" for label, dt, _ in out)
