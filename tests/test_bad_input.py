@@ -98,12 +98,14 @@ CLI_ROWS: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("eval-data-dir", lambda t: ["eval", "--data", str(t), "--out", str(t / "r.jsonl")], "is a directory"),
     ("eval-out-dir", lambda t: ["eval", "--data", str(data_file(t)), "--out", str(t)], "is a directory"),
     ("eval-out-not-a-run", lambda t: ["eval", "--data", str(data_file(t)), "--out", _write(t / "notes.txt", b"hi")],
-     "not an mctsr eval run file"),
+     "not an mctsr eval run file (its first line is not a run header); it was left untouched: give another --out file"),
     ("eval-trees-file", lambda t: ["eval", "--data", str(data_file(t)), "--out", str(t / "r.jsonl"), "--trees",
                                    _write(t / "hostname", b"x\n")], "exists and is not a directory"),
     ("report-plot-missing-dir", lambda t: ["report", _run_file(t), "--plot", "/proc/nope/x.png"], "does not exist"),
     ("report-json-dir", lambda t: ["report", _run_file(t), "--json", str(t)], "is a directory"),
-    ("report-not-a-run", lambda t: ["report", _write(t / "notes.txt", b"hello\n")], "not an mctsr eval run file"),
+    # report has no --out: its advice names what to give instead
+    ("report-not-a-run", lambda t: ["report", _write(t / "notes.txt", b"hello\n")],
+     "it was left untouched: give a run file that `mctsr eval` wrote"),
     ("report-missing", lambda t: ["report", str(t / "none.jsonl")], "no such run file"),
     ("report-dir", lambda t: ["report", str(t)], "is a directory, not a run file"),
     # issue 22: special files are refused by type, never opened for a blocking read nor replaced

@@ -127,11 +127,13 @@ def _check_record(obj: dict[str, Any], where: str) -> None:
                         "the file was not changed")
 
 
-def read_run(path: str | os.PathLike[str], *, keep_trees: bool = True) -> RunContents:
+def read_run(path: str | os.PathLike[str], *, keep_trees: bool = True,
+             not_a_run: str = "give a run file that `mctsr eval` wrote") -> RunContents:
     """Parse a run file without changing it, line by line (a record's inline tree is dropped unless
     `keep_trees`, so a large run is never held in memory whole). A torn last line is left out and measured
     in `torn_bytes`. Raises RunMismatchError when the first line is not a run header (the file is someone
-    else's), DataError naming the line and field for a damaged or ill-typed record."""
+    else's; `not_a_run` is the message's advice), DataError naming the line and field for a damaged or
+    ill-typed record."""
     p = Path(path)
     f = open_input(p, "run file", "run file")
     contents = RunContents(path=p, header=None)
@@ -146,19 +148,19 @@ def read_run(path: str | os.PathLike[str], *, keep_trees: bool = True) -> RunCon
                     raise DataError(f"{p}:{lineno}: a line longer than {MAX_LINE_BYTES >> 20} MiB: not a run file "
                                     "this program wrote")
                 if contents.header is None and not _HEADER_START.startswith(line[: len(_HEADER_START)]):
-                    _not_a_run_file(p)
+                    _not_a_run_file(p, not_a_run)
                 contents.torn_bytes = len(line)  # the last write was cut short
                 break
             try:
                 obj = loads(line.decode("utf-8")) if line.strip() else None
             except (UnicodeDecodeError, JSONSyntaxError):
                 if contents.header is None:
-                    _not_a_run_file(p)
+                    _not_a_run_file(p, not_a_run)
                 bad = (lineno, len(line))
                 continue
             except ValueError as e:  # JSON this program never writes: nested too deeply, a huge integer, ...
                 if contents.header is None:
-                    _not_a_run_file(p)
+                    _not_a_run_file(p, not_a_run)
                 raise DataError(f"{p}:{lineno}: damaged run record ({e}); the file was not changed") from None
             offset += len(line)
             contents.good_size = offset
@@ -167,7 +169,7 @@ def read_run(path: str | os.PathLike[str], *, keep_trees: bool = True) -> RunCon
             where = f"{p}:{lineno}"
             if contents.header is None:
                 if not isinstance(obj, dict) or obj.get("type") != "header":
-                    _not_a_run_file(p)
+                    _not_a_run_file(p, not_a_run)
                 if obj.get("format") != FORMAT:
                     raise RunMismatchError(f"{p}: run file format {obj.get('format')!r}, this version reads {FORMAT!r}")
                 if not isinstance(obj.get("config"), dict) or not isinstance(obj.get("plan", {}), dict):
@@ -283,9 +285,9 @@ def read_tree(run_path: str | os.PathLike[str], record: Mapping[str, Any]) -> di
     return tree
 
 
-def _not_a_run_file(p: Path) -> None:
+def _not_a_run_file(p: Path, advice: str) -> None:
     raise RunMismatchError(f"{p} exists and is not an mctsr eval run file (its first line is not a run header); "
-                           "it was left untouched: give another --out file")
+                           f"it was left untouched: {advice}")
 
 
 def _model_names(old: Mapping[str, Any], new: Mapping[str, Any], diffs: list[str]) -> list[str]:
@@ -359,7 +361,8 @@ class RunFile:
             self._lock()
             if not existed:
                 fsync_dir(self.path.parent)  # the new file's name survives a power loss too
-            contents = (read_run(self.path, keep_trees=False) if os.fstat(self._fd).st_size
+            contents = (read_run(self.path, keep_trees=False, not_a_run="give another --out file")
+                        if os.fstat(self._fd).st_size
                         else RunContents(self.path, None))
             if contents.header is not None:
                 old, new = ({k: v for k, v in h.get("config", {}).items() if k not in OUTPUT_KEYS}
