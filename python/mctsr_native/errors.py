@@ -52,6 +52,10 @@ class BackendError(MctsrError, RuntimeError):
     """The model backend failed: a server down, slow, or answering garbage."""
 
 
+class EngineClosedError(BackendError):
+    """The backend was closed (or is closing, e.g. on SIGTERM) while a call wanted it: the call is abandoned."""
+
+
 class InvalidProblemError(MctsrError, ValueError):
     """The problem text is empty or cannot be used."""
 

@@ -7,13 +7,16 @@ backend's internals, so a new backend slots in by implementing `Backend`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
+import warnings
+import weakref
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, Sequence, runtime_checkable
+from typing import Iterator, Literal, Protocol, Sequence, runtime_checkable
 
-from ..errors import InvalidRequestError
+from ..errors import EngineClosedError, InvalidRequestError
 
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "error"]
@@ -283,6 +286,39 @@ class BackendWrapper:
         self.close()
 
 
+class CallGuard:
+    """The calls inside a backend's model right now, and whether it is closing. `close()` frees native memory
+    only once no call is left in it, so a call on another thread never runs on freed memory: a SIGTERM to
+    `mctsr eval` used to free the llama.cpp context under a worker thread that was inside `llama_decode`
+    (a segmentation fault). Calls are counted, not serialised: a thread-safe backend stays concurrent."""
+
+    def __init__(self, owner: object) -> None:
+        self._owner = weakref.ref(owner)  # named in the error (set after this guard is made); weak: no cycle
+        self.closing = False  # read by a backend's decode loop to stop at its next step
+        self._cond = threading.Condition()
+        self._inside = 0
+
+    @contextlib.contextmanager
+    def call(self) -> Iterator[None]:
+        with self._cond:
+            if self.closing:
+                name = getattr(self._owner(), "name", "the backend")
+                raise EngineClosedError(f"{name} is closed (or closing): open a new backend to go on")
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._inside -= 1
+                self._cond.notify_all()
+
+    def close(self, timeout: float) -> bool:
+        """Refuse new calls and wait up to `timeout` seconds for those inside; False: some are still inside."""
+        with self._cond:
+            self.closing = True
+            return self._cond.wait_for(lambda: self._inside == 0, timeout)
+
+
 class BackendBase:
     """What every backend of this package shares: the running `usage`, the per-thread `last_usage`, and the
     seed of a request that comes without one. A subclass implements `_generate(requests, call)`, adding the
@@ -299,6 +335,7 @@ class BackendBase:
         self._seeded = 0  # requests seeded here so far
         self._usage_lock = threading.Lock()
         self._local = threading.local()
+        self._calls = CallGuard(self)
 
     @property
     def last_usage(self) -> Usage:
@@ -316,7 +353,8 @@ class BackendBase:
         t0 = time.perf_counter()
         requests = list(requests)
         call = Usage()
-        results = self._generate(requests, call)
+        with self._calls.call():
+            results = self._generate(requests, call)
         u = Usage.of_call(requests, results, decode_seconds=call.decode_seconds,
                           wall_seconds=time.perf_counter() - t0)
         with self._usage_lock:
@@ -329,3 +367,19 @@ class BackendBase:
 
     def close(self) -> None:
         """Release what the backend holds (a model, connections); nothing here."""
+
+    # How long `close()` waits for calls on other threads to leave the model. The in-process engine stops a
+    # call at its next decode step (well under a second on a GPU, seconds at most on a CPU).
+    close_wait_seconds = 60.0
+
+    def _quiesce(self) -> bool:
+        """For a subclass's `close()`, before it frees native memory: refuse new calls, wait for those inside.
+        False (with a warning) when one is still inside after `close_wait_seconds`: then the memory must be
+        left allocated (the process reclaims it at exit), because freeing it under that call would crash."""
+        calls = getattr(self, "_calls", None)
+        if calls is None or calls.close(self.close_wait_seconds):  # None: __init__ failed before it was made
+            return True
+        warnings.warn(f"{self.name}: a call on another thread is still inside the model after "
+                      f"{self.close_wait_seconds:.0f} s; its memory is left allocated instead of freed under it",
+                      RuntimeWarning, stacklevel=3)
+        return False

@@ -21,7 +21,8 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 
 from ...capacity import Capacity
-from ...errors import BackendError, ContextOverflowError, InvalidConfigError, InvalidRequestError, MctsrError
+from ...errors import (BackendError, ContextOverflowError, EngineClosedError, InvalidConfigError, InvalidRequestError,
+                       MctsrError)
 from ...models import resolve_model
 from ..base import (BackendBase, Completion, GenerationRequest, GenerationResult, Message, Usage, failed_result,
                     sample_seed)
@@ -179,7 +180,8 @@ class LlamaBackend(BackendBase):
         return tokens
 
     def count_tokens(self, messages: Sequence[Message], assistant_prefix: str = "") -> int:
-        return len(self.tokenize_prompt(messages, assistant_prefix))
+        with self._calls.call():  # it reads the model's vocabulary: not while close() frees it
+            return len(self.tokenize_prompt(messages, assistant_prefix))
 
     def _generate(self, requests: list[GenerationRequest], call: Usage) -> list[GenerationResult]:
         results: list[GenerationResult | None] = [None] * len(requests)
@@ -199,6 +201,8 @@ class LlamaBackend(BackendBase):
             self._release(e.seq)
 
     def close(self) -> None:
+        if not self._quiesce():  # a call on another thread is still in the context: never free it under that call
+            return
         if getattr(self, "_pool", None) is not None:
             self._pool.shutdown()
             self._pool = None
@@ -411,6 +415,8 @@ class LlamaBackend(BackendBase):
     def _decode(self, call: Usage) -> None:
         """One llama_decode of the current batch; makes room in the KV memory when it is full."""
         while True:
+            if self._calls.closing:  # close() waits for this call: stop at this step, before the next decode
+                raise EngineClosedError(f"{self.name} was closed during this call; it is abandoned")
             t = time.perf_counter()
             ret = self.ctx.decode(self.batch)
             call.decode_seconds += time.perf_counter() - t
@@ -460,7 +466,9 @@ class LlamaBackend(BackendBase):
                     queue.pop(0)
             try:
                 self._decode(call)
-            except BackendError as e:
+            except EngineClosedError:
+                raise
+            except BackendError as e:  # no room in the KV memory: the longest sequence gives way
                 self._fail_longest(live, str(e))
                 live = [s for s in live if s.finish is None]
                 continue

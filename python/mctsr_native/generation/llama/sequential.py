@@ -14,7 +14,7 @@ import numpy as np
 from llama_cpp import Llama
 
 from ... import hardware
-from ...errors import ContextOverflowError, MctsrError
+from ...errors import ContextOverflowError, EngineClosedError, MctsrError
 from ...models import resolve_model
 from ..base import (BackendBase, Completion, GenerationRequest, GenerationResult, Message, Usage, failed_result,
                     sample_seed)
@@ -82,7 +82,8 @@ class SequentialLlamaBackend(BackendBase):
         # Same rendering as the batched engine would use is not needed for a baseline; approximate by
         # tokenizing the concatenated contents (the engine's exact count is in LlamaBackend).
         text = "\n".join(m.content for m in messages) + assistant_prefix
-        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)) + 8 * len(messages)
+        with self._calls.call():  # not while close() frees the model
+            return len(self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)) + 8 * len(messages)
 
     def _generate(self, requests: list[GenerationRequest], call: Usage) -> list[GenerationResult]:
         from llama_cpp import LlamaGrammar
@@ -99,6 +100,8 @@ class SequentialLlamaBackend(BackendBase):
             completions, prompt_len = [], 0
             seed = self.seed_of(req)
             for j in range(req.n):
+                if self._calls.closing:  # close() waits for this call: stop before the next completion
+                    raise EngineClosedError(f"{self.name} was closed during this call; it is abandoned")
                 self.llm.reset()  # no prefix reuse: every call evaluates its whole prompt
                 messages = [{"role": m.role, "content": m.content} for m in req.messages]
                 t = time.perf_counter()
@@ -165,6 +168,8 @@ class SequentialLlamaBackend(BackendBase):
         return LogitsProcessorList([mask])
 
     def close(self) -> None:
+        if not self._quiesce():  # a call on another thread is still in the model: never free it under that call
+            return
         if getattr(self, "llm", None) is not None:
             self.llm.close()
             self.llm = None
