@@ -173,3 +173,31 @@ def test_sigterm_while_concurrent_baselines_decode_exits_143_and_keeps_the_run(d
 
     run = read_run(out)
     assert any(r.get("method") == "sc" for r in run.records)  # what was written before the signal stays
+
+
+def test_an_interrupt_while_sampling_in_threads_waits_for_the_draws_to_end() -> None:
+    """Ctrl-C (or SIGTERM) on the thread that waits for the sampling threads: before the error goes up (and
+    the wave's samplers, then the context, are freed as it unwinds), every draw already started has ended."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mctsr_native.generation.llama.native import map_to_the_end
+
+    running, started, ended = threading.Semaphore(0), [], []
+
+    def draw(x: int) -> int:
+        started.append(x)
+        running.release()
+        time.sleep(0.5)
+        ended.append(x)
+        return x
+
+    def interrupt_once_both_draw() -> None:
+        assert running.acquire(timeout=10) and running.acquire(timeout=10)
+        os.kill(os.getpid(), signal.SIGINT)  # a real signal: it wakes the main thread from its wait
+
+    with ThreadPoolExecutor(2) as pool:
+        threading.Thread(target=interrupt_once_both_draw).start()
+        with pytest.raises(KeyboardInterrupt):
+            map_to_the_end(pool, draw, [1, 2, 3, 4])
+        assert len(started) >= 2 and sorted(ended) == sorted(started)  # every draw started had ended
+    assert map_to_the_end(ThreadPoolExecutor(2), lambda x: 2 * x, [1, 2, 3]) == [2, 4, 6]

@@ -5,12 +5,14 @@ Model, context, vocabulary and batch live here so that the engine reads as the a
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import ctypes
 import os
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 import llama_cpp as L
 import numpy as np
@@ -20,6 +22,9 @@ from ...errors import BackendError, GrammarError, InvalidModelError
 from ...load_order import numpy_first_warning
 from .build import build_info
 from .runtime import _LOG_TAIL, backend_init, log_tail
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 FLASH_ATTN = {
     "auto": L.LLAMA_FLASH_ATTN_TYPE_AUTO,
@@ -393,8 +398,46 @@ def sample_many(ctx: Context, draws: Sequence[tuple[Sampler, int]], pool: Thread
     L.llama_get_logits_ith(ctx.ptr, draws[0][1])
     k = min(pool._max_workers, len(draws))
     chunks = [draws[len(draws) * c // k : len(draws) * (c + 1) // k] for c in range(k)]
-    drawn = pool.map(lambda chunk: [s.sample(ctx, i) for s, i in chunk], chunks)
+    drawn = map_to_the_end(pool, lambda chunk: [s.sample(ctx, i) for s, i in chunk], chunks)
     return [token for chunk in drawn for token in chunk]
+
+
+def map_to_the_end(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """`pool.map(fn, items)` as a list, except that when this thread is interrupted (Ctrl-C, SIGTERM) or a
+    call fails, every call already started runs to its end before the error goes up, and none starts after.
+    The callers free what the calls use as the error unwinds (the samplers of a wave, then the context):
+    freeing it under a call still running in the pool would crash the process. The calls are counted as they
+    enter, so one whose `submit` was cut short by the interrupt is waited for too."""
+    gate = threading.Condition()
+    state = {"inside": 0, "stopping": False}
+
+    def call(x: T) -> R:
+        with gate:
+            if state["stopping"]:
+                raise cf.CancelledError()
+            state["inside"] += 1
+        try:
+            return fn(x)
+        finally:
+            with gate:
+                state["inside"] -= 1
+                gate.notify_all()
+
+    futures: list[cf.Future] = []
+    try:
+        for x in items:
+            futures.append(pool.submit(call, x))
+        return [f.result() for f in futures]
+    except BaseException:
+        while True:
+            try:
+                with gate:
+                    state["stopping"] = True
+                    gate.wait_for(lambda: state["inside"] == 0)
+                break
+            except KeyboardInterrupt:  # a second Ctrl-C: the calls still end first (they take microseconds)
+                continue
+        raise
 
 
 def compile_grammar(model: Model, grammar: str):
