@@ -4,7 +4,8 @@
 On an H200 with a CUDA build, the engine's load died with SIGSEGV inside `llama_model_load_from_file` in 8 runs
 of 8, while llama-cpp-python's `Llama(path, n_gpu_layers=-1)` loaded the same file every time. The engine differed
 in four ways, each a suspect: n_gpu_layers a literal -1 (Llama: INT32_MAX), load_mode AUTO (Llama: mmap), our
-Python log sink (Llama: its own; llama.cpp's default is stderr), and the package imported before the first load.
+Python log sink (Llama: its own; llama.cpp's default is stderr; ours is native now, cpp/bindings/llama_log.cpp,
+and the probe sets the one we ship), and the package imported before the first load.
 The suite starts from the engine's old settings and changes ONE suspect per probe, so the probes that pass name
 the cause (when the old settings load, there is nothing to isolate and those probes are skipped, unless `--all`:
 GPU time is short); then it runs the real load paths (our engine now, `Llama(...)`, the sequential baseline).
@@ -106,7 +107,7 @@ def _c_api(args: argparse.Namespace) -> dict:
     if args.sink == "ours":
         from mctsr_native.generation.llama import runtime
 
-        L.llama_log_set(runtime._log_callback, ctypes.c_void_p(0))
+        L.llama_log_set(runtime._SINK, ctypes.c_void_p(0))
     elif args.sink == "default":
         L.llama_log_set(L.llama_log_callback(), ctypes.c_void_p(0))
     L.llama_backend_init()

@@ -201,3 +201,31 @@ def test_an_interrupt_while_sampling_in_threads_waits_for_the_draws_to_end() -> 
             map_to_the_end(pool, draw, [1, 2, 3, 4])
         assert len(started) >= 2 and sorted(ended) == sorted(started)  # every draw started had ended
     assert map_to_the_end(ThreadPoolExecutor(2), lambda x: 2 * x, [1, 2, 3]) == [2, 4, 6]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("sig,rc", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_while_the_model_loads_stops_the_command(default_model_path, sig, rc) -> None:
+    """While llama.cpp loads a model, the only code that ran in Python was its log callback; a signal's handler
+    ran there, ctypes swallowed what it raised, and `mctsr solve` went on with its search. The sink is native
+    now: the signal waits for the load to return, then stops the command."""
+    env = {**os.environ, "MCTSR_LLAMA_VERBOSE": "1"}  # llama.cpp's log on standard error: the load has begun
+    mctsr = Path(sys.executable).with_name("mctsr")
+    proc = subprocess.Popen([str(mctsr), "solve", "What is 12 * 7 + 5?", "--rollouts", "8", "--threads", "1",
+                             "--model", str(default_model_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    watchdog = threading.Timer(600, proc.kill)  # a hang guard, not a timing assert
+    watchdog.start()
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "llama_model_loader" in line:  # inside llama_model_load_from_file, which logs as it goes
+            proc.send_signal(sig)
+            break
+    out, err = proc.communicate()
+    watchdog.cancel()
+    assert proc.returncode == rc, f"rc {proc.returncode}: {''.join(seen)[-1000:]}{err[-2000:]}"
+    assert "Exception ignored on calling ctypes callback" not in err
+    assert ("terminated (SIGTERM)" if sig == signal.SIGTERM else "interrupted") in err
+    assert "rollout" not in out  # no search ran after the signal

@@ -217,35 +217,32 @@ def test_token_data_numpy_dtype_matches_the_ctypes_struct():
 # ----- the log callback ------------------------------------------------------------------------------------
 
 
-def test_log_callback_with_a_null_text_does_not_raise_inside_the_native_call(monkeypatch):
-    """A NULL `const char *` arrives as None; an exception there is swallowed by ctypes and printed, so it is
-    caught here through sys.unraisablehook. The call goes through the real C thunk llama.cpp calls."""
-    from mctsr_native.generation.llama import runtime as native
-
-    raised = []
-    monkeypatch.setattr(sys, "unraisablehook", lambda u: raised.append(u.exc_value))
-    native._log_callback(2, None, None)
-    native._log_callback(5, None, None)  # GGML_LOG_LEVEL_CONT
-    native._log_callback(2, b"caf\xc3 half a character\n", None)
-    assert raised == []
-    assert native._log(2, None, None) is None
-
-
-def test_log_callback_registered_is_the_module_held_one_and_joins_continuations():
+def test_log_sink_is_native_takes_null_and_split_characters_and_joins_continuations():
+    """The sink llama.cpp holds is the native one (no Python runs inside llama.cpp's calls, so no signal
+    handler runs where ctypes would swallow what it raises). Called here through that same C address."""
     import llama_cpp as L
 
+    from mctsr_native import _llama_log
     from mctsr_native.generation.llama import runtime as native
 
     native.backend_init()
     cb, ud = L.llama_log_callback(), ctypes.c_void_p()
     L.llama_log_get(ctypes.byref(cb), ctypes.byref(ud))
-    as_address = lambda f: ctypes.cast(f, ctypes.c_void_p).value  # noqa: E731
-    assert as_address(cb) == as_address(native._log_callback)  # the thunk llama.cpp holds is kept alive by us
-    native._LOG_TAIL.clear()
-    native._log_callback(1, b"loading", None)
-    native._log_callback(5, b"...", None)
-    native._log_callback(5, b"\n", None)
-    assert list(native._LOG_TAIL) == ["loading...\n"]
+    assert ctypes.cast(cb, ctypes.c_void_p).value == _llama_log.sink_address()
+    native.log_clear()
+    native._SINK(2, None, None)  # a NULL const char *
+    native._SINK(5, None, None)  # GGML_LOG_LEVEL_CONT, NULL
+    native._SINK(1, b"loading", None)
+    native._SINK(5, b"...", None)
+    native._SINK(5, b"\n", None)
+    native._SINK(2, b"caf\xc3", None)  # a line cut inside a UTF-8 character, completed by its continuation
+    native._SINK(5, b"\xa9\n", None)
+    assert native.log_lines() == ["loading...\n", "caf\u00e9\n"]
+    for i in range(100):
+        native._SINK(2, f"line {i}\n".encode(), None)
+    assert len(native.log_lines()) == 64 and native.log_tail(1) == "line 99"  # the last lines are kept
+    native.log_clear()
+    assert native.log_lines() == []
 
 
 # ----- the guard on every load path (real model) ----------------------------------------------------------

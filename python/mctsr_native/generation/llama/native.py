@@ -21,7 +21,7 @@ from ... import hardware
 from ...errors import BackendError, GrammarError, InvalidModelError
 from ...load_order import numpy_first_warning
 from .build import build_info
-from .runtime import _LOG_TAIL, backend_init, log_tail
+from .runtime import backend_init, log_clear, log_tail
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -62,7 +62,7 @@ class Model:
         if order:
             warnings.warn(order, RuntimeWarning, stacklevel=3)
         path_bytes = os.fsencode(path)  # the file system's bytes, any name; alive for the whole call
-        _LOG_TAIL.clear()
+        log_clear()
         ptr = L.llama_model_load_from_file(path_bytes, params)
         if not ptr:
             raise InvalidModelError(
@@ -168,7 +168,7 @@ class Context:
         params.flash_attn_type = FLASH_ATTN[flash_attn]
         params.kv_unified = True  # one cell pool: seq_cp shares cells instead of copying them
         params.no_perf = True
-        _LOG_TAIL.clear()
+        log_clear()
         ptr = L.llama_init_from_model(model.ptr, params)
         if not ptr:
             raise BackendError(
@@ -442,7 +442,7 @@ def map_to_the_end(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Sequen
 
 def compile_grammar(model: Model, grammar: str):
     """A native grammar sampler; raises GrammarError with llama.cpp's parse message when it does not parse."""
-    _LOG_TAIL.clear()
+    log_clear()
     g = L.llama_sampler_init_grammar(model.vocab, grammar.encode("utf-8"), b"root")
     if not g:
         raise GrammarError(
