@@ -195,37 +195,54 @@ def test_an_interrupt_while_sampling_in_threads_waits_for_the_draws_to_end() -> 
         assert running.acquire(timeout=10) and running.acquire(timeout=10)
         os.kill(os.getpid(), signal.SIGINT)  # a real signal: it wakes the main thread from its wait
 
-    with ThreadPoolExecutor(2) as pool:
-        threading.Thread(target=interrupt_once_both_draw).start()
-        with pytest.raises(KeyboardInterrupt):
-            map_to_the_end(pool, draw, [1, 2, 3, 4])
-        assert len(started) >= 2 and sorted(ended) == sorted(started)  # every draw started had ended
+    # SIGINT raises KeyboardInterrupt whatever this process inherited (under `nohup ... &` it arrives ignored)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            threading.Thread(target=interrupt_once_both_draw).start()
+            with pytest.raises(KeyboardInterrupt):
+                map_to_the_end(pool, draw, [1, 2, 3, 4])
+            assert len(started) >= 2 and sorted(ended) == sorted(started)  # every draw started had ended
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert map_to_the_end(ThreadPoolExecutor(2), lambda x: 2 * x, [1, 2, 3]) == [2, 4, 6]
+
+
+def _sigint_not_ignored() -> None:
+    """In the child before it runs: SIGINT as a terminal sends it. Under `nohup ... &` (how CI may start the
+    suite) it is inherited ignored, and Python then keeps ignoring it, as a background job should."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.model
 @pytest.mark.parametrize("sig,rc", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_while_the_model_loads_stops_the_command(default_model_path, sig, rc) -> None:
     """While llama.cpp loads a model, the only code that ran in Python was its log callback; a signal's handler
-    ran there, ctypes swallowed what it raised, and `mctsr solve` went on with its search. The sink is native
-    now: the signal waits for the load to return, then stops the command."""
-    env = {**os.environ, "MCTSR_LLAMA_VERBOSE": "1"}  # llama.cpp's log on standard error: the load has begun
+    ran there, ctypes swallowed what it raised, and `mctsr solve` went on with its whole search. The sink is
+    native now: the signal waits for the load to return, then stops the command.
+
+    The load is held open: llama.cpp's log goes to a one-page pipe that this test stops reading at the first
+    loader line, so the sink blocks inside `llama_model_load_from_file` while the signal arrives."""
+    env = {**os.environ, "MCTSR_LLAMA_VERBOSE": "1"}  # llama.cpp's log on standard error
     mctsr = Path(sys.executable).with_name("mctsr")
     proc = subprocess.Popen([str(mctsr), "solve", "What is 12 * 7 + 5?", "--rollouts", "8", "--threads", "1",
                              "--model", str(default_model_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, pipesize=4096, env=env,
+                            preexec_fn=_sigint_not_ignored)
     watchdog = threading.Timer(600, proc.kill)  # a hang guard, not a timing assert
     watchdog.start()
     assert proc.stderr is not None
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if "llama_model_loader" in line:  # inside llama_model_load_from_file, which logs as it goes
-            proc.send_signal(sig)
-            break
-    out, err = proc.communicate()
+    seen = b""
+    while b"llama_model_loader" not in seen:  # byte by byte (unbuffered): the pipe is not drained past it
+        line = proc.stderr.readline()
+        assert line, f"the command ended before loading: {seen.decode(errors='replace')[-2000:]}"
+        seen += line
+    proc.send_signal(sig)
+    time.sleep(0.5)  # the load is still writing its log into the full pipe
+    out_b, err_b = proc.communicate()
     watchdog.cancel()
-    assert proc.returncode == rc, f"rc {proc.returncode}: {''.join(seen)[-1000:]}{err[-2000:]}"
+    out, err = out_b.decode(errors="replace"), (seen + err_b).decode(errors="replace")
     assert "Exception ignored on calling ctypes callback" not in err
-    assert ("terminated (SIGTERM)" if sig == signal.SIGTERM else "interrupted") in err
-    assert "rollout" not in out  # no search ran after the signal
+    assert proc.returncode == rc, f"rc {proc.returncode}: {out[-1000:]}{err[-2000:]}"
+    assert ("terminated (SIGTERM)" if sig == signal.SIGTERM else "interrupted") in err, out + err[-2000:]
+    assert "answer:" not in out  # no search ran after the signal (the old code ran all 8 rollouts)
