@@ -147,7 +147,7 @@ def test_sigterm_while_concurrent_baselines_decode_exits_143_and_keeps_the_run(d
     several problems are being drawn (a worker thread is inside llama_decode)."""
     data = tmp_path / "d.jsonl"
     data.write_text("".join(f'{{"id": "p{i}", "problem": "What is {i} + {i}?", "answer": "{2 * i}"}}\n'
-                            for i in range(1, 5)))
+                            for i in range(1, 9)))  # twice the concurrency: baselines stay queued
     out = tmp_path / "run.jsonl"
     mctsr = Path(sys.executable).with_name("mctsr")
     proc = subprocess.Popen([str(mctsr), "eval", "--data", str(data), "--out", str(out), "--rollouts", "0",
