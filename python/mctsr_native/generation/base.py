@@ -312,6 +312,12 @@ class CallGuard:
                 self._inside -= 1
                 self._cond.notify_all()
 
+    def stop_if_closing(self) -> None:
+        """For a call inside, between its steps: raise when close() is waiting for it, so it leaves now."""
+        if self.closing:
+            name = getattr(self._owner(), "name", "the backend")
+            raise EngineClosedError(f"{name} was closed during this call; it is abandoned")
+
     def close(self, timeout: float) -> bool:
         """Refuse new calls and wait up to `timeout` seconds for those inside; False: some are still inside."""
         with self._cond:

@@ -415,8 +415,7 @@ class LlamaBackend(BackendBase):
     def _decode(self, call: Usage) -> None:
         """One llama_decode of the current batch; makes room in the KV memory when it is full."""
         while True:
-            if self._calls.closing:  # close() waits for this call: stop at this step, before the next decode
-                raise EngineClosedError(f"{self.name} was closed during this call; it is abandoned")
+            self._calls.stop_if_closing()  # close() waits for this call: stop at this step, before the next decode
             t = time.perf_counter()
             ret = self.ctx.decode(self.batch)
             call.decode_seconds += time.perf_counter() - t

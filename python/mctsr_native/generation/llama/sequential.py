@@ -14,7 +14,7 @@ import numpy as np
 from llama_cpp import Llama
 
 from ... import hardware
-from ...errors import ContextOverflowError, EngineClosedError, MctsrError
+from ...errors import ContextOverflowError, MctsrError
 from ...models import resolve_model
 from ..base import (BackendBase, Completion, GenerationRequest, GenerationResult, Message, Usage, failed_result,
                     sample_seed)
@@ -100,8 +100,7 @@ class SequentialLlamaBackend(BackendBase):
             completions, prompt_len = [], 0
             seed = self.seed_of(req)
             for j in range(req.n):
-                if self._calls.closing:  # close() waits for this call: stop before the next completion
-                    raise EngineClosedError(f"{self.name} was closed during this call; it is abandoned")
+                self._calls.stop_if_closing()  # close() waits for this call: stop before the next completion
                 self.llm.reset()  # no prefix reuse: every call evaluates its whole prompt
                 messages = [{"role": m.role, "content": m.content} for m in req.messages]
                 t = time.perf_counter()
