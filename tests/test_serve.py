@@ -5,7 +5,9 @@ missing or wrong key, oversized body, client disconnect mid-search."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -17,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mctsr_native.serve import drive_search
-from mctsr_native.serve_protocol import RequestError, parse_chat_request, search_shape
+from mctsr_native.serve import drive_request, drive_search
+from mctsr_native.serve_protocol import RequestError, parse_chat_request, sc_samples, search_shape
 from mctsr_native.solve_config import SolveConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +109,117 @@ def test_a_cancelled_search_stops_at_the_next_step_with_its_best_answer() -> Non
     assert seen == [0, 1, 2] and result is not None
     assert result.stats["stop_reason"] == "cancelled" and result.stats["rollouts"] == 2 and result.answer
     assert drive_search("What is 3 + 4?", FakeBackend(), SolveConfig(), cancel, progress) is None
+
+
+# ----- self-consistency (model mctsr-sc-N) -------------------------------------------------------------
+
+@pytest.mark.parametrize("name, samples", [("mctsr-sc", 8), ("mctsr-sc-1", 1), ("mctsr-sc-64", 64), ("mctsr", None),
+                                           ("mctsr-8", None), ("mctsr-4-p2", None)])
+def test_self_consistency_names_say_how_many_answers(name: str, samples: int | None) -> None:
+    assert sc_samples(name) == samples
+    if samples:
+        req = parse_chat_request({"model": name, "messages": USER})
+        assert (req.samples, req.method, req.model) == (samples, "sc", name)
+
+
+@pytest.mark.parametrize("name", ["mctsr-sc-0", "mctsr-sc-65", "mctsr-sc-08", "mctsr-sc-", "mctsr-sc-4-p2", "mctsr-SC-4",
+                                  "mctsr-sc8", "sc-8"])
+def test_bad_self_consistency_names_are_refused_with_the_forms(name: str) -> None:
+    with pytest.raises(RequestError) as e:
+        parse_chat_request({"model": name, "messages": USER})
+    assert e.value.status == 400 and e.value.param == "model" and "mctsr-sc-N" in e.value.message, e.value.message
+
+
+def test_self_consistency_takes_only_the_options_that_shape_its_answers() -> None:
+    body = {"model": "mctsr-sc-5", "messages": USER, "temperature": 0.3, "top_p": 0.8, "max_tokens": 40, "seed": 2,
+            "mctsr": {"answer_kind": "number", "max_seconds": 5, "token_budget": 900,
+                      "prompts": {"system": "Be exact."}}}
+    c = parse_chat_request(body, max_seconds=60).config
+    assert (c.temperature, c.top_p, c.answer_max_tokens, c.seed, c.answer_kind) == (0.3, 0.8, 40, 2, "number")
+    assert (c.max_seconds, c.token_budget, c.prompts.system) == (5, 900, "Be exact.")
+    for key, value in (("reward_mode", "sampled"), ("rollouts", 3), ("tree", {"exploration_c": 1.0}),
+                       ("selector", "max_q"), ("fresh_every", 2), ("model", "/etc/passwd")):
+        with pytest.raises(RequestError) as e:  # a search option would change nothing: say so
+            parse_chat_request({**body, "mctsr": {key: value}}, max_seconds=60)
+        assert e.value.param == f"mctsr.{key}" and "does not apply to self-consistency" in e.value.message
+    with pytest.raises(RequestError) as e:  # the server's limit holds here too
+        parse_chat_request({**body, "mctsr": {"max_seconds": 999}}, max_seconds=60)
+    assert e.value.param == "mctsr.max_seconds"
+    with pytest.raises(RequestError) as e:
+        parse_chat_request({**body, "mctsr": {"prompts": {"system": "x"}}}, allow_prompts=False)
+    assert e.value.param == "mctsr.prompts"
+
+
+def test_self_consistency_must_fit_the_model_by_its_answers_alone() -> None:
+    from mctsr_native.capacity import Capacity
+
+    cap = Capacity(context_tokens=512, kv_cells=2048, max_sequences=2)
+    server = SolveConfig(reward_mode="sampled", reward_samples=3)  # more reward samples than the model decodes at once
+    with pytest.raises(RequestError) as e:
+        parse_chat_request({"model": "mctsr-1", "messages": USER, "max_tokens": 100}, capacity=cap, defaults=server)
+    assert e.value.param == "mctsr.reward_samples"
+    req = parse_chat_request({"model": "mctsr-sc-4", "messages": USER, "max_tokens": 100}, capacity=cap,
+                             defaults=server)
+    assert req.samples == 4  # it draws no reward: the search's samples cannot refuse it
+    with pytest.raises(RequestError) as e:
+        parse_chat_request({"model": "mctsr-sc-4", "messages": USER, "max_tokens": 600}, capacity=cap, defaults=server)
+    assert e.value.param == "max_tokens" and "leaves no room for the prompt" in e.value.message
+
+
+def _varied_answers() -> Any:
+    """Answers 7, 8, 7, 9, 7, 8, ... in the order drawn: the majority is 7, drawn first at index 0."""
+    drawn = iter(range(10**6))
+
+    def reply(request: Any, i: int) -> str:
+        return f"Counting.\nThe answer is: {(7, 8, 7, 9, 7, 8)[next(drawn) % 6]}" if request.kind == "answer" else "?"
+    return reply
+
+
+def test_the_app_answers_self_consistency_with_the_majority_and_its_groups() -> None:
+    from fastapi.testclient import TestClient
+
+    from mctsr_native.serve import ServeOptions, create_app
+
+    backend = FakeBackend(_varied_answers())
+    with TestClient(create_app(backend, ServeOptions(max_seconds=60))) as http:
+        r = http.post("/v1/chat/completions", json={"model": "mctsr-sc-5", "messages": USER, "max_tokens": 30})
+        body = r.json()
+        s = body["mctsr"]
+        assert r.status_code == 200 and body["model"] == "mctsr-sc-5", r.text
+        assert body["choices"][0]["message"]["content"] == "Counting.\nThe answer is: 7"
+        assert body["choices"][0]["finish_reason"] == "stop"
+        assert (s["method"], s["answer"], s["votes"], s["chosen"], s["samples"], s["samples_planned"]) == \
+            ("sc", "7", 3, 0, 5, 5)
+        assert s["groups"] == [{"answer": "7", "count": 3}, {"answer": "8", "count": 1}, {"answer": "9", "count": 1}]
+        assert s["stop_reason"] == "samples" and s["distinct_answers"] == 3
+        assert s["config"] == {"answer_max_tokens": 30, "temperature": 0.7, "top_p": 0.95, "seed": 0,
+                               "answer_kind": "auto", "max_seconds": 60, "token_budget": None}
+        assert body["usage"]["completion_tokens"] == 5 * 5  # five answers of five words
+        assert {r.kind for call in backend.calls for r in call} == {"answer"}  # no critique, rewrite or reward
+        r = http.post("/v1/chat/completions", json={"model": "mctsr-sc-10", "messages": USER, "stream": True})
+        events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: {")]
+        progress = [e["mctsr"] for e in events if (e.get("mctsr") or {}).get("event") == "progress"]
+        assert [(p["method"], p["samples"], p["samples_planned"]) for p in progress] == [("sc", 8, 10), ("sc", 10, 10)]
+        assert all(e["choices"][0]["delta"].get("content") == "" for e in events if (e.get("mctsr") or {}).get("event"))
+        assert "answers 8/10, majority so far" in events[1]["choices"][0]["delta"]["reasoning_content"]
+        finish = [e for e in events if e["choices"] and e["choices"][0]["finish_reason"]]
+        assert len(finish) == 1 and finish[0]["mctsr"]["samples"] == 10 and r.text.rstrip().endswith("[DONE]")
+        assert http.get("/v1/mctsr/stats").json()["completed"] == 2
+
+
+def test_a_cancelled_self_consistency_stops_after_the_batch_in_flight() -> None:
+    cancel = threading.Event()
+    seen: list[int] = []
+
+    def progress(p: Any) -> None:
+        seen.append(p.drawn)
+        cancel.set()  # the client leaves after the first batch
+
+    req = parse_chat_request({"model": "mctsr-sc-24", "messages": USER})
+    result = drive_request(req, FakeBackend(_varied_answers()), cancel, progress)
+    assert seen == [8] and result is not None
+    assert result.stats["stop_reason"] == "cancelled" and len(result.samples) == 8 and result.answer == "7"
+    assert drive_request(req, FakeBackend(), cancel, progress) is None
 
 
 @pytest.mark.parametrize("bad", [{"max_concurrency": 0}, {"max_request_bytes": -1}, {"max_seconds": 0},
@@ -448,14 +561,46 @@ def test_refusals_unknown_model_key_and_size(server) -> None:
     assert _stats(url)["running"] == 0
 
 
+@pytest.mark.model
+@pytest.mark.server
+def test_self_consistency_on_the_real_model(server) -> None:
+    url, log = server
+    reply = _client(url).chat.completions.create(model="mctsr-sc-3", messages=USER, max_tokens=24, seed=5)
+    s = reply.model_extra["mctsr"]
+    assert reply.model == "mctsr-sc-3" and reply.choices[0].message.content.strip()
+    assert (s["method"], s["samples"], s["stop_reason"]) == ("sc", 3, "samples")
+    assert sum(g["count"] for g in s["groups"]) == s["extracted"] <= 3  # three answers: every group is listed
+    assert s["votes"] == (s["groups"][0]["count"] if s["groups"] else 0)
+    assert s["answer"] == (s["groups"][0]["answer"] if s["groups"] else None)
+    assert s["config"]["seed"] == 5 and s["config"]["answer_max_tokens"] == 24 and "rollouts" not in s["config"]
+    assert 0 < reply.usage.completion_tokens <= 3 * 24 and reply.usage.prompt_tokens > 0
+    chunks = list(_client(url).chat.completions.create(model="mctsr-sc-9", messages=USER, max_tokens=16, stream=True))
+    progress = [c.model_extra["mctsr"] for c in chunks if (c.model_extra.get("mctsr") or {}).get("event") == "progress"]
+    assert progress and progress[0]["samples"] == 8 and all(p["method"] == "sc" for p in progress), progress
+    finish = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert len(finish) == 1 and finish[0].model_extra["mctsr"]["samples"] == 9
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip()
+    deadline = time.monotonic() + 10
+    while "POST /v1/chat/completions mctsr-sc-9: 200" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "POST /v1/chat/completions mctsr-sc-3: 200" in log.read_text()
+    assert "POST /v1/chat/completions mctsr-sc-9: 200" in log.read_text()
+
+
 @pytest.mark.server
 @pytest.mark.model
-@pytest.mark.parametrize("how", ["stream", "plain"])
+@pytest.mark.parametrize("how", ["stream", "plain", "self-consistency"])
 def test_a_client_that_disconnects_cancels_its_search(server, how: str) -> None:
     url, log = server
     before = _stats(url)
     mctsr = {**TINY, "answer_max_tokens": 32, "refine_max_tokens": 32}
-    if how == "stream":
+    if how == "self-consistency":  # 64 answers in batches of 8: it stops after the batch in flight
+        stream = _client(url).chat.completions.create(model="mctsr-sc-64", messages=USER, max_tokens=32, stream=True)
+        for c in stream:
+            if (c.model_extra.get("mctsr") or {}).get("event") == "progress":
+                break
+        stream.close()
+    elif how == "stream":
         stream = _ask(url, "mctsr-16", stream=True, mctsr=mctsr)
         for c in stream:
             if (c.model_extra.get("mctsr") or {}).get("event") == "progress":
@@ -475,5 +620,8 @@ def test_a_client_that_disconnects_cancels_its_search(server, how: str) -> None:
         pytest.fail(f"the search was not cancelled: {now}")
     assert now["completed"] == before["completed"]
     assert log.read_text().count("search cancelled") == now["cancelled"]
+    if how == "self-consistency":
+        drawn = re.findall(r"search cancelled \(its client went away\) after (\d+) answers", log.read_text())
+        assert drawn and int(drawn[-1]) % 8 == 0 and int(drawn[-1]) < 64, drawn
     reply = _ask(url, "mctsr-0")  # the server is still healthy
     assert reply.choices[0].message.content.strip()

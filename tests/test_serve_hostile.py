@@ -51,6 +51,13 @@ def test_a_hostile_template_is_a_400_naming_the_field(name: str, template: str) 
     assert e.value.message.startswith(f"mctsr.prompts.{name} ") and "\n" not in e.value.message
 
 
+@pytest.mark.parametrize(("name", "template"), HOSTILE_TEMPLATES)
+def test_a_hostile_template_is_refused_under_self_consistency_too(name: str, template: str) -> None:
+    with pytest.raises(RequestError) as e:
+        parse_chat_request({"model": "mctsr-sc-4", "messages": USER, "mctsr": {"prompts": {name: template}}})
+    assert e.value.status == 400 and e.value.param == f"mctsr.prompts.{name}"
+
+
 def test_the_app_never_500s_on_hostile_bodies_and_can_refuse_prompts_outright() -> None:
     from fastapi.testclient import TestClient
 
@@ -153,8 +160,9 @@ def test_an_oversized_request_then_a_normal_one_succeeds(server) -> None:
         r = _post(url, _body(**extra))
         error = r.json()["error"]
         assert r.status_code == 400 and error["param"] == param and words in error["message"], r.text
-    r = _post(url, {"model": "mctsr-1", "messages": USER, "max_tokens": 9000})
-    assert r.status_code == 400 and r.json()["error"]["param"] == "max_tokens", r.text
+    for model in ("mctsr-1", "mctsr-sc-8"):
+        r = _post(url, {"model": model, "messages": USER, "max_tokens": 9000})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "max_tokens", r.text
     stats = httpx.get(url + "/v1/mctsr/stats", timeout=10).json()
     assert stats["queued"] == stats["running"] == stats["failed"] == 0  # refused before any work
     reply = _post(url, _body())  # the next ordinary request: a full search on the same engine

@@ -15,13 +15,12 @@ import sys
 from typing import Any
 
 from .cli_summary import capped_note, reply_notes, summary_tail
+from .consistency import DEFAULT_SAMPLES, READS
 from .wording import plural, shown
 
 __all__ = ["METHODS", "DEFAULT_SAMPLES", "add_options", "check_args", "capacity_config", "format_summary", "run"]
 
 METHODS = ("mctsr", "sc")
-DEFAULT_SAMPLES = 8  # as many answers as the default search has rollouts
-_READS = ("answer_max_tokens", "temperature", "top_p", "seed", "answer_kind", "max_seconds", "token_budget")
 _READS_FLAGS = "--samples, --temp, --top-p, --answer-max-tokens (-n), --seed, --answer-kind, --max-seconds, " \
                "--token-budget, the prompts of --config and the model options"
 
@@ -53,7 +52,7 @@ def check_args(args: argparse.Namespace) -> None:
                                  "(--json keeps every answer drawn)")
     for key, value in vars(args).items():
         section, _, name = key.partition(".")
-        if value is None or section not in ("search", "tree") or (section == "search" and name in _READS):
+        if value is None or section not in ("search", "tree") or (section == "search" and name in READS):
             continue
         flag = long_flag(section, name)
         if section == "search" and name == "use_grammar":
@@ -65,12 +64,9 @@ def check_args(args: argparse.Namespace) -> None:
 def capacity_config(args: argparse.Namespace, config: Any) -> Any:
     """The config whose fit to the engine is checked before the model loads: under --method sc only the answers'
     cap is drawn, so the search's other caps and reward samples (a shared config file's) cannot refuse it."""
-    if args.method != "sc":
-        return config
-    import dataclasses
+    from .consistency import answers_only
 
-    return dataclasses.replace(config, reward_mode="probability", critique_max_tokens=1, refine_max_tokens=1,
-                               reward_max_tokens=16)
+    return answers_only(config) if args.method == "sc" else config
 
 
 def format_summary(result: Any, model_name: str = "") -> str:

@@ -29,10 +29,24 @@ from .record import json_safe
 from .solve_config import SolveConfig
 from .stopping import StopRules
 
-__all__ = ["SC_FORMAT", "MAX_SAMPLES", "ScProgress", "ScResult", "self_consistency"]
+__all__ = ["SC_FORMAT", "MAX_SAMPLES", "DEFAULT_SAMPLES", "READS", "ScProgress", "ScResult", "answers_only",
+           "self_consistency"]
 
 SC_FORMAT = "mctsr-sc/1"  # the "format" of ScResult.to_dict(): bump when its shape changes incompatibly
 MAX_SAMPLES = 4096  # answers one call may draw: each is a model reply, so more is a typo, not a plan
+DEFAULT_SAMPLES = 8  # as many answers as the default search has rollouts
+# the SolveConfig fields that shape the draws (and `prompts`, whose answer templates they use); every other
+# field is the search's and changes nothing here
+READS = ("answer_max_tokens", "temperature", "top_p", "seed", "answer_kind", "max_seconds", "token_budget")
+
+
+def answers_only(config: SolveConfig) -> SolveConfig:
+    """The config whose fit to a backend is checked before drawing (capacity.misfit): only the answers' cap is
+    drawn, so the search's other caps and reward samples (a shared config file's) cannot refuse it."""
+    import dataclasses
+
+    return dataclasses.replace(config, reward_mode="probability", critique_max_tokens=1, refine_max_tokens=1,
+                               reward_max_tokens=16)
 
 
 @dataclass(frozen=True)

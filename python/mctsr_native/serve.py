@@ -1,6 +1,7 @@
 """`mctsr serve`: MCTSr behind an OpenAI-compatible endpoint (FastAPI on uvicorn, sse-starlette for streams).
 
-    POST /v1/chat/completions   the model name picks the search (serve_protocol.py has the wire rules)
+    POST /v1/chat/completions   the model name picks the search, or self-consistency (serve_protocol.py has
+                                the wire rules)
     GET  /v1/models             the ready names and the forms of every other name
     GET  /v1/mctsr/stats        searches running, queued, done, cancelled, failed; engine calls merged
     GET  /health                llama-server's: 200 {"status": "ok"}, or 503 while the model loads
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
 from .capacity import capacity_of
+from .consistency import READS
 from .errors import BackendError, MctsrError
 from .safe_io import loads
 from .serve_edge import ModelSlot, RequestLog, format_request, install_error_handlers, note
@@ -49,7 +51,7 @@ from .solve_config import SolveConfig
 from .solver import SolveResult, Solver, StepReport
 from .wording import plural
 
-__all__ = ["ServeOptions", "SearchPool", "create_app", "drive_search"]
+__all__ = ["ServeOptions", "SearchPool", "create_app", "drive_search", "drive_request"]
 
 log = logging.getLogger("mctsr_native.serve")
 
@@ -93,6 +95,20 @@ def drive_search(problem: str, backend: Any, config: Any, cancel: threading.Even
     if cancel.is_set():
         return None
     return drive(solver, cancel=cancel, on_step=progress)
+
+
+def drive_request(request: SearchRequest, backend: Any, cancel: threading.Event,
+                  progress: Callable[[Any], None]) -> Any:
+    """What a request asked for: its search (drive_search), or self-consistency for an mctsr-sc-N name (its
+    ScResult; the draw stops between batches once `cancel` is set). None when cancelled before it started."""
+    if not request.samples:
+        return drive_search(request.problem, backend, request.config, cancel, progress)
+    from .consistency import self_consistency
+
+    if cancel.is_set():
+        return None
+    return self_consistency(request.problem, backend=backend, config=request.config, samples=request.samples,
+                            cancel=cancel, progress=progress)
 
 
 @dataclass
@@ -145,14 +161,15 @@ class SearchPool:
             outcome = "failed"
             try:
                 with self.share.lease() as backend:
-                    result = drive_search(search.request.problem, backend, search.request.config, search.cancel,
-                                          lambda rec: post("progress", rec))
+                    result = drive_request(search.request, backend, search.cancel, lambda rec: post("progress", rec))
                     merged = backend.merged_calls
                 stopped = result is None or result.stats["stop_reason"] == "cancelled"
                 outcome = "cancelled" if stopped else "completed"
                 if stopped:
-                    log.info("%s: search cancelled (its client went away)%s", search.rid,
-                             "" if result is None else f" after {plural(result.stats['rollouts'], 'rollout')}")
+                    done = "" if result is None else " after " + (
+                        plural(result.stats["samples"], "answer") if search.request.samples
+                        else plural(result.stats["rollouts"], "rollout"))
+                    log.info("%s: search cancelled (its client went away)%s", search.rid, done)
                 post("done", (result, merged))
             except BaseException as e:  # every failure reaches the client
                 if not isinstance(e, MctsrError):
@@ -294,8 +311,11 @@ def create_app(backend: Any = None, options: ServeOptions | None = None, *, load
                                             allow_prompts=options.prompt_override, defaults=defaults))
         note(request, id=search.rid)
         pool.submit(search)
-        extra = {"backend": getattr(slot.backend, "name", ""), "config": search.request.config.to_dict()}
-        extra["config"].pop("prompts", None)
+        config = search.request.config.to_dict()
+        config.pop("prompts", None)
+        if search.request.samples:  # self-consistency: only what shaped its answers
+            config = {k: config[k] for k in READS}
+        extra = {"backend": getattr(slot.backend, "name", ""), "config": config}
         if search.request.ignored_fields:
             extra["ignored_fields"] = list(search.request.ignored_fields)
         if search.request.stream:
@@ -330,7 +350,8 @@ def create_app(backend: Any = None, options: ServeOptions | None = None, *, load
             while True:
                 kind, value = await search.events.get()
                 if kind == "progress":
-                    yield data(progress_chunk(rid, created, model, value, search.request.config.rollouts))
+                    planned = search.request.samples or search.request.config.rollouts
+                    yield data(progress_chunk(rid, created, model, value, planned))
                     continue
                 finished = True
                 if kind == "error":

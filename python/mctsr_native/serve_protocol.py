@@ -4,7 +4,11 @@ out. Pure functions over JSON values (no web framework), so every rule is tested
 - The model name picks the search: `mctsr` (the server's search: SolveConfig's defaults, 8 rollouts and width
   1, unless `mctsr serve` was given a config file or search flags), `mctsr-N` (N rollouts), `mctsr-N-pW` (N
   rollouts, W candidates refined per step in one batch). Every other option of a request starts from the
-  server's search too.
+  server's search too. `mctsr-sc-N` (`mctsr-sc`: 8) answers by self-consistency instead (consistency.py, what
+  `mctsr eval --baseline sc` measures and `mctsr solve --method sc` runs): N independent answers from the
+  answer prompt and their majority by equivalence. It reads only the options that shape answers
+  (`consistency.READS` and `prompts`); a search option in its `mctsr` field is a 400 naming it, since it would
+  change nothing.
 - The last user message is the problem. `temperature` and `top_p` are the sampling of answers and critiques
   (reward samples keep `reward_temperature`, so that they differ); `max_tokens` (or `max_completion_tokens`)
   caps every answer the search writes, the first one and each rewrite, since the reply is one of them
@@ -22,7 +26,8 @@ out. Pure functions over JSON values (no web framework), so every rule is tested
 - The reply's content is the chosen answer's full text; `usage` counts every token the search's model calls
   read or wrote (prompt_tokens = evaluated + reused from the prefix cache, the latter also in
   `prompt_tokens_details.cached_tokens`; completion_tokens = every generated token: answers, critiques,
-  reward replies); `mctsr` carries the search summary.
+  reward replies); `mctsr` carries the search summary (`method` "mctsr"), or self-consistency's (`method`
+  "sc": the majority, its votes, the answers drawn and the largest groups).
 - Streaming: progress chunks carry an empty `content` and the progress line in `delta.reasoning_content`
   (the field reasoning models use, which chat UIs show apart from the answer, and which clients that join
   the content deltas never mix into the answer), with the figures in the chunk's `mctsr` field; then one
@@ -38,24 +43,30 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .capacity import Capacity, misfit
+from .consistency import DEFAULT_SAMPLES, READS, ScProgress, ScResult, answers_only
 from .prompts import Prompts, template_problem
 from .safe_io import text_problem
 from .solve_config import SolveConfig
 from .tree import TreeConfig
 
-__all__ = ["RequestError", "SearchRequest", "MAX_ROLLOUTS", "MAX_WIDTH", "MODEL_FORMS", "listed_models",
-           "search_shape", "parse_chat_request", "completion", "chunk", "progress_chunk", "summary", "usage",
+__all__ = ["RequestError", "SearchRequest", "MAX_ROLLOUTS", "MAX_WIDTH", "MAX_SC_SAMPLES", "MODEL_FORMS",
+           "listed_models", "search_shape", "sc_samples", "parse_chat_request", "completion", "chunk", "progress_chunk", "summary", "usage",
            "time_limit_note", "error_body"]
 
 MAX_ROLLOUTS = 64  # the most rollouts a model name may ask for
 MAX_WIDTH = 16  # the widest step a model name may ask for
+MAX_SC_SAMPLES = 64  # the most answers a self-consistency name may ask for: as many replies as 64 rollouts' answers
 MODEL_FORMS = {
     "mctsr": "MCTSr with the default search: 8 rollouts, one candidate refined per step",
     "mctsr-N": f"N rollouts (0..{MAX_ROLLOUTS}; 0 = the zero-shot chain-of-thought answer alone)",
     "mctsr-N-pW": f"N rollouts, W candidates refined per step in one batch (1..{MAX_WIDTH})",
+    "mctsr-sc-N": f"self-consistency: N independent answers and their majority (1..{MAX_SC_SAMPLES}; mctsr-sc: "
+                  f"{DEFAULT_SAMPLES})",
 }
-LISTED = ("mctsr", "mctsr-1", "mctsr-2", "mctsr-4", "mctsr-8", "mctsr-16", "mctsr-4-p2", "mctsr-8-p4")
+LISTED = ("mctsr", "mctsr-1", "mctsr-2", "mctsr-4", "mctsr-8", "mctsr-16", "mctsr-4-p2", "mctsr-8-p4", "mctsr-sc",
+          "mctsr-sc-16")
 _NAME = re.compile(r"mctsr(?:-(0|[1-9][0-9]*)(?:-p([1-9][0-9]*))?)?")
+_SC_NAME = re.compile(r"mctsr-sc(?:-([1-9][0-9]*))?")
 _PER_REQUEST = {"rollouts", "parallel"}  # chosen by the model name only
 _UNSUPPORTED = {  # field -> (is the value harmless?, why it is refused)
     "n": (lambda v: v in (None, 1), "n must be 1: one search gives one answer"),
@@ -105,6 +116,19 @@ def search_shape(model: Any, defaults: SolveConfig | None = None) -> tuple[int, 
     return rollouts, width
 
 
+def sc_samples(model: Any) -> int | None:
+    """The answers a self-consistency name (`mctsr-sc`, `mctsr-sc-N`) asks for; None for any other name.
+    RequestError (400) when N is beyond MAX_SC_SAMPLES."""
+    m = _SC_NAME.fullmatch(model) if isinstance(model, str) else None
+    if m is None:
+        return None
+    samples = int(m.group(1)) if m.group(1) else DEFAULT_SAMPLES
+    if samples > MAX_SC_SAMPLES:
+        raise RequestError(400, f"model {model!r}: self-consistency draws at most {MAX_SC_SAMPLES} answers "
+                                f"({_forms()})", param="model", code="model_not_found")
+    return samples
+
+
 def listed_models(created: int) -> dict[str, Any]:
     """GET /v1/models: a few ready names, and the forms every other name follows (`mctsr_forms`)."""
     data = [{"id": name, "object": "model", "created": created, "owned_by": "mctsr-native"} for name in LISTED]
@@ -121,6 +145,11 @@ class SearchRequest:
     stream: bool = False
     include_usage: bool = False  # stream_options.include_usage: a last chunk with the usage
     ignored_fields: tuple[str, ...] = ()  # OpenAI fields accepted without effect
+    samples: int = 0  # > 0: answer by self-consistency with this many answers (model mctsr-sc-N), not the search
+
+    @property
+    def method(self) -> str:
+        return "sc" if self.samples else "mctsr"
 
 
 def _problem(messages: Any) -> str:
@@ -157,16 +186,22 @@ def _number(value: Any, name: str, *, integer: bool = False) -> Any:
     return value
 
 
-def _extra_fields(extra: Any, allow_prompts: bool = True) -> dict[str, Any]:
+def _extra_fields(extra: Any, allow_prompts: bool = True, sc: bool = False) -> dict[str, Any]:
     """The `mctsr` body field as SolveConfig keyword arguments (types checked here, ranges by validate());
-    prompt templates only when `allow_prompts`, and only named fields (prompts.template_problem)."""
+    prompt templates only when `allow_prompts`, and only named fields (prompts.template_problem); with `sc`
+    (a self-consistency name) only the fields that shape its answers."""
     if not isinstance(extra, Mapping):
         raise RequestError(400, "mctsr must be an object of SolveConfig fields", param="mctsr")
     defaults = SolveConfig()
     fields = {f.name for f in dataclasses.fields(SolveConfig)} - _PER_REQUEST
+    reads = sorted({*READS, "prompts"})
     out: dict[str, Any] = {}
     for key, value in extra.items():
         where = f"mctsr.{key}"
+        if sc and key not in reads:
+            raise RequestError(400, f"{where} does not apply to self-consistency (the mctsr-sc-N models draw "
+                                    f"independent answers: no tree, no reward); it reads {', '.join(reads)}",
+                               param=where)
         if key in _PER_REQUEST:
             raise RequestError(400, f"{where}: rollouts and width are chosen by the model name ({_forms()})",
                                param=where)
@@ -219,7 +254,8 @@ def parse_chat_request(body: Any, *, max_seconds: float | None = None, capacity:
     if not isinstance(body, Mapping):
         raise RequestError(400, "the request body must be a JSON object")
     base = defaults or SolveConfig()
-    rollouts, width = search_shape(body.get("model"), base)
+    samples = sc_samples(body.get("model"))
+    rollouts, width = (base.rollouts, base.parallel) if samples else search_shape(body.get("model"), base)
     for name, (harmless, why) in _UNSUPPORTED.items():
         if name in body and not harmless(body[name]):
             raise RequestError(400, why, param=name)
@@ -235,7 +271,7 @@ def parse_chat_request(body: Any, *, max_seconds: float | None = None, capacity:
         given.update(answer_max_tokens=cap, refine_max_tokens=cap)
     if body.get("seed") is not None:
         given["seed"] = _number(body["seed"], "seed", integer=True)
-    given.update(_extra_fields(body.get("mctsr") or {}, allow_prompts))
+    given.update(_extra_fields(body.get("mctsr") or {}, allow_prompts, sc=bool(samples)))
     asked = given.get("max_seconds", base.max_seconds)
     if max_seconds is not None:
         if asked is not None and asked > max_seconds:
@@ -247,7 +283,8 @@ def parse_chat_request(body: Any, *, max_seconds: float | None = None, capacity:
         config.validate()
     except (InvalidConfigError, TypeError) as e:
         raise RequestError(400, f"invalid search option: {e}") from None
-    problem_at = misfit(config, capacity) if capacity is not None else None
+    fit = answers_only(config) if samples else config  # self-consistency draws answers only
+    problem_at = misfit(fit, capacity) if capacity is not None else None
     if problem_at is not None:
         field_name, message = problem_at
         param = {"answer_max_tokens": "max_tokens", "refine_max_tokens": "max_tokens"}.get(field_name)
@@ -259,7 +296,7 @@ def parse_chat_request(body: Any, *, max_seconds: float | None = None, capacity:
         raise RequestError(400, "stream must be true or false", param="stream")
     options = body.get("stream_options") or {}
     include_usage = bool(isinstance(options, Mapping) and options.get("include_usage"))
-    return SearchRequest(str(body["model"]), problem, config, stream, include_usage, ignored)
+    return SearchRequest(str(body["model"]), problem, config, stream, include_usage, ignored, samples or 0)
 
 
 # ------------------------------------------------------------------------------------------------- replies
@@ -278,6 +315,9 @@ def _chosen(result: Any) -> Mapping[str, Any] | None:
 
 def finish_reason(result: Any) -> str:
     """"length" when the chosen answer was cut by its token cap, else "stop"."""
+    if isinstance(result, ScResult):
+        cut = result.chosen is not None and result.samples[result.chosen].finish == "length"
+        return "length" if cut else "stop"
     node = _chosen(result)
     return "length" if node is not None and node.get("finish") == "length" else "stop"
 
@@ -295,19 +335,38 @@ def time_limit_note(stats: Mapping[str, Any], max_seconds: Any) -> dict[str, Any
 def summary(result: Any, **extra: Any) -> dict[str, Any]:
     """The search in a few figures: both selectors' answers, Q, the tree's size, why it stopped, and by how
     much it overran its time limit (`time_limit`, only when it did)."""
-    s, sel = result.stats, result.selectors
-    node = _chosen(result)
-    late = time_limit_note(s, (extra.get("config") or {}).get("max_seconds"))
+    late = time_limit_note(result.stats, (extra.get("config") or {}).get("max_seconds"))
     if late is not None:
         extra = {**extra, "time_limit": late}
+    if isinstance(result, ScResult):
+        return _sc_summary(result, **extra)
+    s, sel = result.stats, result.selectors
+    node = _chosen(result)
     return {
-        "answer": result.answer, "selector": result.selector, "node": result.node,
+        "method": "mctsr", "answer": result.answer, "selector": result.selector, "node": result.node,
         "q": None if node is None else node.get("q_own"),
         "vote": {"answer": sel["vote"]["answer"], "support": sel["vote"]["support"], "node": sel["vote"]["node"]},
         "max_q": {"answer": sel["max_q"]["answer"], "q": sel["max_q"]["q"], "node": sel["max_q"]["node"]},
         "tree": {"nodes": len(result.nodes), "answers": sum(n["kind"] == "answer" for n in result.nodes),
                  "max_depth": max((n["depth"] for n in result.nodes), default=0)},
         "rollouts": s["rollouts"], "steps": s["steps"], "stop_reason": s["stop_reason"],
+        "model_calls": s["model_calls"], "model_seconds": round(s["model_seconds"], 3),
+        "wall_seconds": round(s["wall_seconds"], 3), **extra,
+    }
+
+
+_SC_GROUPS = 5  # the largest answer groups a self-consistency summary lists
+
+
+def _sc_summary(result: ScResult, **extra: Any) -> dict[str, Any]:
+    """Self-consistency in a few figures: the majority and its votes, the answers drawn, the largest groups
+    (answer, count), why it stopped."""
+    s = result.stats
+    groups = [{"answer": result.samples[g[0]].answer, "count": len(g)} for g in result.groups[:_SC_GROUPS]]
+    return {
+        "method": "sc", "answer": result.answer, "votes": result.votes, "chosen": result.chosen,
+        "samples": s["samples"], "samples_planned": s["of"], "extracted": s["extracted"],
+        "distinct_answers": len(result.groups), "groups": groups, "stop_reason": s["stop_reason"],
         "model_calls": s["model_calls"], "model_seconds": round(s["model_seconds"], 3),
         "wall_seconds": round(s["wall_seconds"], 3), **extra,
     }
@@ -334,11 +393,19 @@ def chunk(rid: str, created: int, model: str, delta: dict[str, Any] | None, fini
 
 
 def progress_chunk(rid: str, created: int, model: str, rec: Any, planned: int) -> dict[str, Any]:
-    """A progress chunk: empty content, a readable line in reasoning_content, the figures in `mctsr`."""
+    """A progress chunk: empty content, a readable line in reasoning_content, the figures in `mctsr`. `rec`: a
+    search's StepReport, or self-consistency's ScProgress (after each batch of answers)."""
+    if isinstance(rec, ScProgress):
+        lead = "(none extracted yet)" if rec.answer is None else rec.answer
+        line = (f"[mctsr] self-consistency: answers {rec.drawn}/{rec.of}, majority so far {lead} "
+                f"({rec.votes} of {rec.drawn}), {rec.generated_tokens} tokens generated\n")
+        figures = {"event": "progress", "method": "sc", "samples": rec.drawn, "samples_planned": rec.of,
+                   "answer": rec.answer, "votes": rec.votes, "generated_tokens": rec.generated_tokens}
+        return chunk(rid, created, model, {"content": "", "reasoning_content": line}, mctsr=figures)
     what = "initial answer scored" if rec.step == 0 else f"rollout {rec.rollouts}/{planned}"
     q = "-" if rec.best_q is None else f"{rec.best_q:.1f}"
     best = "(none extracted yet)" if rec.best_answer is None else rec.best_answer
     line = f"[mctsr] {what}: best answer {best}, best Q {q}, {rec.generated_tokens} tokens generated\n"
-    figures = {"event": "progress", "step": rec.step, "rollouts": rec.rollouts, "rollouts_planned": planned,
+    figures = {"event": "progress", "method": "mctsr", "step": rec.step, "rollouts": rec.rollouts, "rollouts_planned": planned,
                "best_answer": rec.best_answer, "best_q": rec.best_q, "generated_tokens": rec.generated_tokens}
     return chunk(rid, created, model, {"content": "", "reasoning_content": line}, mctsr=figures)
