@@ -122,8 +122,8 @@ def test_self_consistency_names_say_how_many_answers(name: str, samples: int | N
         assert (req.samples, req.method, req.model) == (samples, "sc", name)
 
 
-@pytest.mark.parametrize("name", ["mctsr-sc-0", "mctsr-sc-65", "mctsr-sc-08", "mctsr-sc-", "mctsr-sc-4-p2", "mctsr-SC-4",
-                                  "mctsr-sc8", "sc-8"])
+@pytest.mark.parametrize("name", ["mctsr-sc-0", "mctsr-sc-65", "mctsr-sc-08", "mctsr-sc-", "mctsr-sc-4-p2",
+                                  "mctsr-SC-4", "mctsr-sc8", "sc-8"])
 def test_bad_self_consistency_names_are_refused_with_the_forms(name: str) -> None:
     with pytest.raises(RequestError) as e:
         parse_chat_request({"model": name, "messages": USER})

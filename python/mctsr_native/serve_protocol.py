@@ -50,8 +50,8 @@ from .solve_config import SolveConfig
 from .tree import TreeConfig
 
 __all__ = ["RequestError", "SearchRequest", "MAX_ROLLOUTS", "MAX_WIDTH", "MAX_SC_SAMPLES", "MODEL_FORMS",
-           "listed_models", "search_shape", "sc_samples", "parse_chat_request", "completion", "chunk", "progress_chunk", "summary", "usage",
-           "time_limit_note", "error_body"]
+           "listed_models", "search_shape", "sc_samples", "parse_chat_request", "completion", "chunk",
+           "progress_chunk", "summary", "usage", "time_limit_note", "error_body"]
 
 MAX_ROLLOUTS = 64  # the most rollouts a model name may ask for
 MAX_WIDTH = 16  # the widest step a model name may ask for
@@ -406,6 +406,7 @@ def progress_chunk(rid: str, created: int, model: str, rec: Any, planned: int) -
     q = "-" if rec.best_q is None else f"{rec.best_q:.1f}"
     best = "(none extracted yet)" if rec.best_answer is None else rec.best_answer
     line = f"[mctsr] {what}: best answer {best}, best Q {q}, {rec.generated_tokens} tokens generated\n"
-    figures = {"event": "progress", "method": "mctsr", "step": rec.step, "rollouts": rec.rollouts, "rollouts_planned": planned,
-               "best_answer": rec.best_answer, "best_q": rec.best_q, "generated_tokens": rec.generated_tokens}
+    figures = {"event": "progress", "method": "mctsr", "step": rec.step, "rollouts": rec.rollouts,
+               "rollouts_planned": planned, "best_answer": rec.best_answer, "best_q": rec.best_q,
+               "generated_tokens": rec.generated_tokens}
     return chunk(rid, created, model, {"content": "", "reasoning_content": line}, mctsr=figures)
