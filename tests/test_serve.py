@@ -207,6 +207,25 @@ def test_the_app_answers_self_consistency_with_the_majority_and_its_groups() -> 
         assert http.get("/v1/mctsr/stats").json()["completed"] == 2
 
 
+def test_self_consistency_past_its_time_limit_answers_with_the_batches_drawn() -> None:
+    from fastapi.testclient import TestClient
+
+    from mctsr_native.serve import ServeOptions, create_app
+
+    varied = _varied_answers()
+
+    def slow(request: Any, i: int) -> str:
+        time.sleep(0.01)  # the first batch of 8 outlasts the 0.02 s limit, whatever the machine
+        return varied(request, i)
+
+    with TestClient(create_app(FakeBackend(slow), ServeOptions(max_seconds=60))) as http:
+        r = http.post("/v1/chat/completions",
+                      json={"model": "mctsr-sc-24", "messages": USER, "mctsr": {"max_seconds": 0.02}})
+    s = r.json()["mctsr"]
+    assert r.status_code == 200 and (s["stop_reason"], s["samples"], s["samples_planned"]) == ("time", 8, 24)
+    assert s["answer"] == "7" and s["time_limit"]["max_seconds"] == 0.02 and s["time_limit"]["overran_seconds"] > 0
+
+
 def test_a_cancelled_self_consistency_stops_after_the_batch_in_flight() -> None:
     cancel = threading.Event()
     seen: list[int] = []
