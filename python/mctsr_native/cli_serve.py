@@ -45,8 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve", help="serve MCTSr as an OpenAI-compatible chat-completions endpoint",
         description="Serve POST /v1/chat/completions, GET /v1/models and GET /health; the model name picks the "
-                    "search (mctsr, mctsr-8, mctsr-4-p2 = 4 rollouts of width 2), or self-consistency (mctsr-sc-8 = the "
-                    "majority of 8 independent answers). Searches run concurrently on "
+                    "search (mctsr, mctsr-8, mctsr-4-p2 = 4 rollouts of width 2), or self-consistency "
+                    "(mctsr-sc-8 = the majority of 8 independent answers). Searches run concurrently on "
                     "one model, their calls merged into one batch. Model, engine and search options are those of "
                     "`mctsr solve` (flags or --config); the search options are where every request starts.")
     s = p.add_argument_group("server")

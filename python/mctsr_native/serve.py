@@ -350,8 +350,7 @@ def create_app(backend: Any = None, options: ServeOptions | None = None, *, load
             while True:
                 kind, value = await search.events.get()
                 if kind == "progress":
-                    planned = search.request.samples or search.request.config.rollouts
-                    yield data(progress_chunk(rid, created, model, value, planned))
+                    yield data(progress_chunk(rid, created, model, value, search.request.config.rollouts))
                     continue
                 finished = True
                 if kind == "error":

@@ -48,6 +48,7 @@ from .prompts import Prompts, template_problem
 from .safe_io import text_problem
 from .solve_config import SolveConfig
 from .tree import TreeConfig
+from .wording import shown
 
 __all__ = ["RequestError", "SearchRequest", "MAX_ROLLOUTS", "MAX_WIDTH", "MAX_SC_SAMPLES", "MODEL_FORMS",
            "listed_models", "search_shape", "sc_samples", "parse_chat_request", "completion", "chunk",
@@ -394,9 +395,9 @@ def chunk(rid: str, created: int, model: str, delta: dict[str, Any] | None, fini
 
 def progress_chunk(rid: str, created: int, model: str, rec: Any, planned: int) -> dict[str, Any]:
     """A progress chunk: empty content, a readable line in reasoning_content, the figures in `mctsr`. `rec`: a
-    search's StepReport, or self-consistency's ScProgress (after each batch of answers)."""
+    search's StepReport (`planned`: its rollouts), or self-consistency's ScProgress, which carries its own."""
     if isinstance(rec, ScProgress):
-        lead = "(none extracted yet)" if rec.answer is None else rec.answer
+        lead = shown(rec.answer, "(none extracted yet)")  # as `mctsr solve --method sc` prints it
         line = (f"[mctsr] self-consistency: answers {rec.drawn}/{rec.of}, majority so far {lead} "
                 f"({rec.votes} of {rec.drawn}), {rec.generated_tokens} tokens generated\n")
         figures = {"event": "progress", "method": "sc", "samples": rec.drawn, "samples_planned": rec.of,
